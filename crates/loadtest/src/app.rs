@@ -1,0 +1,81 @@
+//! One run from start to verdict: set up wallets, generate load, summarise, verify, write the
+//! report files.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use rand::rngs::SmallRng;
+
+use crate::api::Api;
+use crate::cli::{Cli, Distribution};
+use crate::report::{self, Report, Summary};
+use crate::runner::{self, Plan};
+use crate::workload::{WalletChoice, Workload, Zipf, random_uuid};
+use crate::{plot, progress::Progress, setup, verify};
+
+/// Runs everything the command line asks for; `Ok(false)` means the run completed but failed
+/// (an error answer or a discrepancy), `Err` that it could not be carried out.
+pub async fn run(cli: Cli) -> anyhow::Result<bool> {
+    let mut rng: SmallRng = rand::make_rng();
+    let wallets = cli.wallets.get();
+    let ids = (0..wallets).map(|_| random_uuid(&mut rng)).collect();
+    let api = Arc::new(Api::new(&cli.url, ids, cli.timeout)?);
+    let choice = match cli.distribution {
+        Distribution::Uniform => WalletChoice::Uniform { wallets },
+        Distribution::Zipf => WalletChoice::Zipf(Zipf::new(wallets, cli.zipf_s)),
+    };
+    let workload = Arc::new(Workload::new(
+        cli.mix,
+        choice,
+        cli.amount_min..=cli.amount_max,
+    ));
+
+    status(
+        &cli,
+        &format!("creating and funding {wallets} wallets at {}", cli.url),
+    );
+    let funding = setup::prepare(&api, cli.initial_balance, &mut rng)
+        .await
+        .context("setting up wallets")?;
+
+    let plan = Plan {
+        mode: cli.mode(),
+        duration: cli.duration,
+        max_in_flight: cli.max_in_flight.get(),
+        runners: cli.threads.get(),
+    };
+    let progress = Progress::start(cli.duration, cli.quiet);
+    let recorder = runner::run(plan, Arc::clone(&api), workload, progress.counter()).await;
+    progress.finish();
+
+    let summary = Summary::new(plan.mode, wallets, cli.mix.to_string(), &recorder);
+    let timeline = report::timeline(&recorder);
+    status(&cli, "verifying balances and histories");
+    let sample = verify::history_sample(wallets, cli.verify_history_sample, &mut rng);
+    let mut acknowledged = funding;
+    acknowledged.extend_from_slice(&recorder.acknowledged);
+    let verification = verify::verify(&api, acknowledged, &recorder.unsettled, &sample).await;
+
+    let report = Report {
+        summary,
+        timeline,
+        verification,
+    };
+    print!("{report}");
+    if let Some(path) = &cli.json {
+        let json = serde_json::to_vec_pretty(&report)?;
+        std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &cli.plot {
+        std::fs::write(path, plot::render(&report.timeline))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(report.passed())
+}
+
+/// A phase announcement on stderr, so stdout carries only the report.
+fn status(cli: &Cli, message: &str) {
+    if !cli.quiet {
+        eprintln!("{message}");
+    }
+}

@@ -1,0 +1,263 @@
+//! Command-line interface: every knob of a run, parsed and checked before any request is sent,
+//! so that a typo fails in milliseconds instead of after a long setup.
+
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, ensure};
+use clap::{Args, Parser, ValueEnum};
+use reqwest::Url;
+
+use crate::workload::{MAX_AMOUNT, Mix};
+
+/// Load generator and consistency checker for the wallet HTTP API.
+///
+/// Creates its own fresh wallets, drives them at a fixed arrival rate (open loop) or with a
+/// fixed number of busy clients (closed loop), reports throughput and latency, then proves
+/// that every balance equals what the server acknowledged.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub struct Cli {
+    /// Base URL of the wallet service; no request goes anywhere else.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: Url,
+
+    #[command(flatten)]
+    pub pace: Pace,
+
+    /// How long to generate load: `30`, `30s`, `500ms` or `2m`.
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Duration,
+
+    /// Number of fresh wallets to spread the load over (1 = a single hot wallet).
+    #[arg(long, default_value = "1")]
+    pub wallets: NonZeroU32,
+
+    /// How requests pick their wallet.
+    #[arg(long, value_enum, default_value_t = Distribution::Uniform)]
+    pub distribution: Distribution,
+
+    /// Exponent of the zipf distribution: 0 is uniform, larger is more skewed.
+    #[arg(long, default_value_t = 1.0)]
+    pub zipf_s: f64,
+
+    /// Share of each request kind, as percentages or relative weights.
+    #[arg(long, default_value = "deposit=45,withdraw=45,read=10")]
+    pub mix: Mix,
+
+    /// Smallest amount of a deposit or withdrawal, in minor units.
+    #[arg(long, default_value_t = 1)]
+    pub amount_min: u64,
+
+    /// Largest amount of a deposit or withdrawal, in minor units.
+    #[arg(long, default_value_t = 100)]
+    pub amount_max: u64,
+
+    /// Deposit made into every wallet before the run (0 = start empty).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub initial_balance: u64,
+
+    /// Open loop only: requests allowed in flight at once before sends fall behind schedule.
+    #[arg(long, default_value = "10000")]
+    pub max_in_flight: NonZeroUsize,
+
+    /// Per-request timeout: `10`, `10s` or `1500ms`.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Runtime worker threads of the load generator itself; it shares the machine with the
+    /// server, so the default stays at one.
+    #[arg(long, default_value = "1")]
+    pub threads: NonZeroUsize,
+
+    /// Wallets whose full operation history is paged through and checked after the run.
+    #[arg(long, default_value_t = 20)]
+    pub verify_history_sample: usize,
+
+    /// Write the full report (summary, timeline, verification) as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+
+    /// Draw throughput and p99 latency over time as an SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Exactly one way to pace the load.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct Pace {
+    /// Open loop: start this many requests per second on a fixed schedule, however slow the
+    /// answers are; latency counts from the scheduled start (no coordinated omission).
+    #[arg(long)]
+    rate: Option<NonZeroU32>,
+
+    /// Closed loop: this many clients, each sending its next request as soon as the previous
+    /// one is answered.
+    #[arg(long)]
+    concurrency: Option<NonZeroU32>,
+}
+
+/// How requests are paced, resolved from the `--rate` / `--concurrency` pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Fixed arrival rate in requests per second.
+    Open { rate: NonZeroU32 },
+    /// Fixed number of clients with one request each in flight.
+    Closed { concurrency: NonZeroU32 },
+}
+
+/// How a request chooses among the wallets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Distribution {
+    /// Every wallet equally likely.
+    Uniform,
+    /// A few hot wallets take most of the load, as in real payment traffic.
+    Zipf,
+}
+
+impl Cli {
+    /// The pacing mode; clap's argument group guarantees exactly one flag is present.
+    pub fn mode(&self) -> Mode {
+        match (self.pace.rate, self.pace.concurrency) {
+            (Some(rate), None) => Mode::Open { rate },
+            (None, Some(concurrency)) => Mode::Closed { concurrency },
+            _ => unreachable!("clap enforces exactly one of --rate and --concurrency"),
+        }
+    }
+
+    /// Checks the rules that span several flags or that clap cannot express.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        ensure!(
+            matches!(self.url.scheme(), "http" | "https"),
+            "--url must be an http(s) URL"
+        );
+        ensure!(
+            self.duration > Duration::ZERO,
+            "--duration must be positive"
+        );
+        ensure!(self.timeout > Duration::ZERO, "--timeout must be positive");
+        ensure!(
+            self.zipf_s.is_finite() && self.zipf_s >= 0.0,
+            "--zipf-s must be a finite number >= 0"
+        );
+        ensure!(
+            (1..=self.amount_max).contains(&self.amount_min) && self.amount_max <= MAX_AMOUNT,
+            "amounts must satisfy 1 <= --amount-min <= --amount-max <= {MAX_AMOUNT}"
+        );
+        ensure!(
+            self.initial_balance <= MAX_AMOUNT,
+            "--initial-balance must be at most {MAX_AMOUNT}"
+        );
+        Ok(())
+    }
+}
+
+/// Parses `90`, `90s`, `1500ms` or `2m`; a bare number means seconds.
+pub fn parse_duration(text: &str) -> anyhow::Result<Duration> {
+    let text = text.trim();
+    let (number, unit_secs) = if let Some(n) = text.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = text.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (text, 1.0)
+    };
+    let value: f64 = match number.trim().parse() {
+        Ok(value) => value,
+        Err(_) => bail!("`{text}` is not a duration such as 30, 30s, 500ms or 2m"),
+    };
+    ensure!(
+        value.is_finite() && value >= 0.0,
+        "`{text}` is not a non-negative duration"
+    );
+    Ok(Duration::from_secs_f64(value * unit_secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("wallet-loadtest").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn duration_accepts_seconds_milliseconds_and_minutes() {
+        assert_eq!(parse_duration("10").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
+        assert_eq!(
+            parse_duration("1500ms").unwrap(),
+            Duration::from_millis(1500)
+        );
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("0.5").unwrap(), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn duration_rejects_garbage_and_negatives() {
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn rate_and_concurrency_are_mutually_exclusive() {
+        assert!(parse(&["--rate", "10", "--concurrency", "2", "--duration", "1"]).is_err());
+        assert!(parse(&["--duration", "1"]).is_err());
+    }
+
+    #[test]
+    fn rate_selects_open_loop_with_defaults() {
+        let cli = parse(&["--rate", "1000", "--duration", "10"]).unwrap();
+        assert_eq!(
+            cli.mode(),
+            Mode::Open {
+                rate: NonZeroU32::new(1000).unwrap()
+            }
+        );
+        assert_eq!(cli.url.as_str(), "http://127.0.0.1:8080/");
+        assert_eq!(cli.timeout, Duration::from_secs(10));
+        cli.validate().unwrap();
+    }
+
+    #[test]
+    fn concurrency_selects_closed_loop() {
+        let cli = parse(&["--concurrency", "50", "--duration", "10"]).unwrap();
+        assert_eq!(
+            cli.mode(),
+            Mode::Closed {
+                concurrency: NonZeroU32::new(50).unwrap()
+            }
+        );
+    }
+
+    #[test]
+    fn inverted_amount_range_is_refused() {
+        let cli = parse(&[
+            "--rate",
+            "1",
+            "--duration",
+            "1",
+            "--amount-min",
+            "10",
+            "--amount-max",
+            "5",
+        ])
+        .unwrap();
+        assert!(cli.validate().is_err());
+    }
+}

@@ -1,0 +1,301 @@
+//! The report: a summary, a per-second timeline and the verification verdict, printed for people
+//! and serialisable as JSON for scripts that compare runs.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use hdrhistogram::{Counter, Histogram};
+use serde::Serialize;
+
+use crate::cli::Mode;
+use crate::stats::Recorder;
+use crate::verify::Verdict;
+
+/// The whole report, as written by `--json`.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub summary: Summary,
+    pub timeline: Vec<SecondSummary>,
+    pub verification: Verdict,
+}
+
+/// Run-wide figures.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// `open` or `closed`.
+    pub mode: &'static str,
+    /// Open loop: the arrival rate asked for, requests per second.
+    pub target_rate: Option<u32>,
+    /// Closed loop: the number of clients.
+    pub concurrency: Option<u32>,
+    pub wallets: u32,
+    pub mix: String,
+    /// Seconds from the start of the run to the last answer.
+    pub elapsed_seconds: f64,
+    pub requests: u64,
+    /// Requests answered as the API documents (200, or 409 INSUFFICIENT_FUNDS).
+    pub ok: u64,
+    pub ok_per_second: f64,
+    pub requests_per_second: f64,
+    /// True in open loop, where latency counts from the intended start rather than the send.
+    pub latency_from_intended_start: bool,
+    pub latency_ms: Percentiles,
+    /// Answers by HTTP status code.
+    pub statuses: BTreeMap<u16, u64>,
+    pub server_errors: u64,
+    pub timeouts: u64,
+    pub transport_errors: u64,
+    pub rejected_withdrawals: u64,
+    pub acknowledged_writes: u64,
+    /// Writes without a settling answer, looked up before verifying.
+    pub unsettled_writes: u64,
+    /// Open loop: requests sent more than 1 ms behind schedule.
+    pub late_sends: u64,
+    pub max_send_lag_ms: f64,
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+    pub mean: f64,
+}
+
+impl Percentiles {
+    /// Reads percentiles from a histogram of microseconds.
+    pub fn of<T: Counter>(histogram: &Histogram<T>) -> Self {
+        let ms = |micros: u64| micros as f64 / 1000.0;
+        Percentiles {
+            p50: ms(histogram.value_at_quantile(0.5)),
+            p90: ms(histogram.value_at_quantile(0.9)),
+            p99: ms(histogram.value_at_quantile(0.99)),
+            p999: ms(histogram.value_at_quantile(0.999)),
+            max: ms(histogram.max()),
+            mean: histogram.mean() / 1000.0,
+        }
+    }
+}
+
+/// One second of the timeline, by completion time.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecondSummary {
+    pub second: u64,
+    pub completed: u64,
+    pub ok: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+impl Summary {
+    /// Condenses a finished run.
+    pub fn new(mode: Mode, wallets: u32, mix: String, recorder: &Recorder) -> Self {
+        let elapsed = recorder
+            .last_completion
+            .map_or(Duration::ZERO, |last| last - recorder.origin());
+        let per_second = |count: u64| {
+            if elapsed.is_zero() {
+                0.0
+            } else {
+                count as f64 / elapsed.as_secs_f64()
+            }
+        };
+        let statuses: BTreeMap<u16, u64> = recorder.status_counts().collect();
+        let (target_rate, concurrency) = match mode {
+            Mode::Open { rate } => (Some(rate.get()), None),
+            Mode::Closed { concurrency } => (None, Some(concurrency.get())),
+        };
+        Summary {
+            mode: if target_rate.is_some() {
+                "open"
+            } else {
+                "closed"
+            },
+            target_rate,
+            concurrency,
+            wallets,
+            mix,
+            elapsed_seconds: elapsed.as_secs_f64(),
+            requests: recorder.completed(),
+            ok: recorder.ok(),
+            ok_per_second: per_second(recorder.ok()),
+            requests_per_second: per_second(recorder.completed()),
+            latency_from_intended_start: target_rate.is_some(),
+            latency_ms: Percentiles::of(&recorder.latency),
+            server_errors: statuses.range(500..).map(|(_, n)| n).sum(),
+            statuses,
+            timeouts: recorder.timeouts,
+            transport_errors: recorder.transport_errors,
+            rejected_withdrawals: recorder.rejected_withdrawals,
+            acknowledged_writes: recorder.acknowledged.len() as u64,
+            unsettled_writes: recorder.unsettled.len() as u64,
+            late_sends: recorder.late_sends,
+            max_send_lag_ms: recorder.max_send_lag.as_secs_f64() * 1000.0,
+        }
+    }
+
+    /// Answers that are neither documented outcomes nor transport failures: 4xx other than a
+    /// rejected withdrawal, 5xx, or a 200 without an applied record.
+    pub fn unexpected(&self) -> u64 {
+        self.requests - self.ok - self.timeouts - self.transport_errors
+    }
+}
+
+/// The per-second timeline of a finished run.
+pub fn timeline(recorder: &Recorder) -> Vec<SecondSummary> {
+    recorder
+        .timeline
+        .iter()
+        .enumerate()
+        .map(|(second, slot)| {
+            let latency = Percentiles::of(&slot.latency);
+            SecondSummary {
+                second: second as u64,
+                completed: slot.completed,
+                ok: slot.ok,
+                p50_ms: latency.p50,
+                p99_ms: latency.p99,
+            }
+        })
+        .collect()
+}
+
+impl Report {
+    /// Why the run fails, if it does: any answer other than the documented ones (5xx included),
+    /// any timeout or transport error, any discrepancy in the ledger.
+    pub fn failures(&self) -> Vec<String> {
+        let s = &self.summary;
+        let mut failures = Vec::new();
+        if s.server_errors > 0 {
+            failures.push(format!("{} server errors (5xx)", s.server_errors));
+        }
+        let other = s.unexpected() - s.server_errors;
+        if other > 0 {
+            failures.push(format!("{other} unexpected answers"));
+        }
+        if s.timeouts + s.transport_errors > 0 {
+            failures.push(format!(
+                "{} timeouts and {} transport errors",
+                s.timeouts, s.transport_errors
+            ));
+        }
+        if !self.verification.consistent {
+            failures.push(format!(
+                "{} discrepancies",
+                self.verification.discrepancies.len()
+            ));
+        }
+        failures
+    }
+
+    /// Whether the run passes: every answer as documented and the ledger exact.
+    pub fn passed(&self) -> bool {
+        self.failures().is_empty()
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.summary;
+        match (s.target_rate, s.concurrency) {
+            (Some(rate), _) => writeln!(f, "open loop at {rate} requests/s")?,
+            (_, Some(clients)) => writeln!(f, "closed loop with {clients} clients")?,
+            _ => {}
+        }
+        writeln!(f, "wallets {}, mix {}", s.wallets, s.mix)?;
+        writeln!(
+            f,
+            "requests   {} in {:.2} s: {:.0}/s total, {:.0}/s ok",
+            s.requests, s.elapsed_seconds, s.requests_per_second, s.ok_per_second
+        )?;
+        let statuses: Vec<String> = s
+            .statuses
+            .iter()
+            .map(|(status, n)| format!("{status}: {n}"))
+            .collect();
+        writeln!(
+            f,
+            "statuses   {}; timeouts: {}; transport errors: {}",
+            statuses.join(", "),
+            s.timeouts,
+            s.transport_errors
+        )?;
+        writeln!(
+            f,
+            "writes     {} acknowledged, {} withdrawals rejected for insufficient funds, {} unsettled",
+            s.acknowledged_writes, s.rejected_withdrawals, s.unsettled_writes
+        )?;
+        let l = &s.latency_ms;
+        writeln!(
+            f,
+            "latency ms p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}  mean {:.2}{}",
+            l.p50,
+            l.p90,
+            l.p99,
+            l.p999,
+            l.max,
+            l.mean,
+            if s.latency_from_intended_start {
+                "  (from intended start)"
+            } else {
+                ""
+            }
+        )?;
+        if s.latency_from_intended_start {
+            writeln!(
+                f,
+                "schedule   {} sends more than 1 ms late, max lag {:.1} ms",
+                s.late_sends, s.max_send_lag_ms
+            )?;
+        }
+        writeln!(f, "\n second  completed        ok   p50 ms   p99 ms")?;
+        for second in &self.timeline {
+            writeln!(
+                f,
+                "{:>7} {:>10} {:>9} {:>8.2} {:>8.2}",
+                second.second, second.completed, second.ok, second.p50_ms, second.p99_ms
+            )?;
+        }
+        writeln!(f)?;
+        write!(f, "{}", self.verification)?;
+        let failures = self.failures();
+        if !failures.is_empty() {
+            writeln!(f, "FAILED: {}", failures.join("; "))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_read_in_milliseconds() {
+        let mut histogram = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).unwrap();
+        for micros in 1..=1000 {
+            histogram.record(micros * 1000).unwrap();
+        }
+        let p = Percentiles::of(&histogram);
+        // Three significant digits: within 0.1% of the exact value.
+        let close = |actual: f64, expected: f64| (actual - expected).abs() <= expected * 0.001;
+        assert!(close(p.p50, 500.0), "{p:?}");
+        assert!(close(p.p90, 900.0), "{p:?}");
+        assert!(close(p.p99, 990.0), "{p:?}");
+        assert!(close(p.p999, 999.0), "{p:?}");
+        assert!(close(p.max, 1000.0), "{p:?}");
+        assert!(close(p.mean, 500.5), "{p:?}");
+    }
+
+    #[test]
+    fn empty_histogram_reports_zeros() {
+        let histogram = Histogram::<u32>::new_with_bounds(1, 1000, 2).unwrap();
+        assert_eq!(Percentiles::of(&histogram).max, 0.0);
+    }
+}

@@ -1,0 +1,252 @@
+//! What a runner remembers about the requests it made. One `Recorder` per runner task, merged at
+//! the end, so recording is a few array increments and a histogram update, with no locks.
+
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+use crate::api::Outcome;
+use crate::workload::{Op, Write};
+
+/// Latencies are recorded in microseconds, up to an hour; longer ones saturate.
+const MAX_LATENCY_MICROS: u64 = 3_600_000_000;
+/// Highest HTTP status code counted individually (the HTTP grammar allows three digits).
+const STATUS_SLOTS: usize = 1000;
+
+/// Everything measured during one second of the run (by completion time).
+pub struct Second {
+    /// Requests answered (or failed) in this second.
+    pub completed: u64,
+    /// Of those, answered as the API documents.
+    pub ok: u64,
+    /// Latency distribution of this second; two significant digits are plenty for a timeline.
+    pub latency: Histogram<u32>,
+}
+
+impl Second {
+    fn new() -> Self {
+        Second {
+            completed: 0,
+            ok: 0,
+            latency: Histogram::new_with_bounds(1, MAX_LATENCY_MICROS, 2)
+                .expect("static histogram bounds are valid"),
+        }
+    }
+}
+
+/// Counters, latency histograms and the fate of every write of one runner.
+pub struct Recorder {
+    origin: Instant,
+    /// Whole-run latency, three significant digits.
+    pub latency: Histogram<u64>,
+    /// Per-second timeline, indexed by seconds since the start of the run.
+    pub timeline: Vec<Second>,
+    /// Answers by HTTP status code.
+    pub statuses: Box<[u64; STATUS_SLOTS]>,
+    pub timeouts: u64,
+    pub transport_errors: u64,
+    pub rejected_withdrawals: u64,
+    /// Writes answered `200 APPLIED`: they must all be in the ledger.
+    pub acknowledged: Vec<Write>,
+    /// Writes without a settling answer: they must be looked up before verifying.
+    pub unsettled: Vec<Write>,
+    /// Open loop only: the furthest behind schedule a request was sent.
+    pub max_send_lag: Duration,
+    /// Open loop only: requests sent more than a millisecond late, because the in-flight cap
+    /// was reached or the load generator ran short of CPU.
+    pub late_sends: u64,
+    /// When the last answer arrived.
+    pub last_completion: Option<Instant>,
+}
+
+impl Recorder {
+    /// An empty recorder; `origin` is the start of the run, shared by all runners so that
+    /// their timelines line up.
+    pub fn new(origin: Instant) -> Self {
+        Recorder {
+            origin,
+            latency: Histogram::new_with_bounds(1, MAX_LATENCY_MICROS, 3)
+                .expect("static histogram bounds are valid"),
+            timeline: Vec::new(),
+            statuses: Box::new([0; STATUS_SLOTS]),
+            timeouts: 0,
+            transport_errors: 0,
+            rejected_withdrawals: 0,
+            acknowledged: Vec::new(),
+            unsettled: Vec::new(),
+            max_send_lag: Duration::ZERO,
+            late_sends: 0,
+            last_completion: None,
+        }
+    }
+
+    /// Records one finished request. `start` is when it was *meant* to start (open loop) or
+    /// was sent (closed loop); `end` is when its answer was complete.
+    pub fn record(&mut self, op: &Op, outcome: Outcome, start: Instant, end: Instant) {
+        let micros =
+            u64::try_from(end.saturating_duration_since(start).as_micros()).unwrap_or(u64::MAX);
+        self.latency.saturating_record(micros);
+
+        match outcome.status() {
+            Some(status) => self.statuses[usize::from(status).min(STATUS_SLOTS - 1)] += 1,
+            None if outcome == Outcome::Timeout => self.timeouts += 1,
+            None => self.transport_errors += 1,
+        }
+        if let Op::Write(write) = op {
+            match outcome {
+                Outcome::Applied => self.acknowledged.push(*write),
+                Outcome::Rejected => self.rejected_withdrawals += 1,
+                _ => self.unsettled.push(*write),
+            }
+        }
+
+        let second = end.saturating_duration_since(self.origin).as_secs() as usize;
+        if self.timeline.len() <= second {
+            self.timeline.resize_with(second + 1, Second::new);
+        }
+        let slot = &mut self.timeline[second];
+        slot.completed += 1;
+        slot.ok += u64::from(outcome.is_ok());
+        slot.latency.saturating_record(micros);
+        self.last_completion = self.last_completion.max(Some(end));
+    }
+
+    /// Notes how far behind schedule an open-loop request was actually sent.
+    pub fn record_send_lag(&mut self, lag: Duration) {
+        self.max_send_lag = self.max_send_lag.max(lag);
+        self.late_sends += u64::from(lag > Duration::from_millis(1));
+    }
+
+    /// Folds another runner's recorder into this one.
+    pub fn merge(&mut self, other: Recorder) {
+        self.latency
+            .add(&other.latency)
+            .expect("histograms with equal bounds always merge");
+        if self.timeline.len() < other.timeline.len() {
+            self.timeline.resize_with(other.timeline.len(), Second::new);
+        }
+        for (mine, theirs) in self.timeline.iter_mut().zip(other.timeline) {
+            mine.completed += theirs.completed;
+            mine.ok += theirs.ok;
+            mine.latency
+                .add(&theirs.latency)
+                .expect("histograms with equal bounds always merge");
+        }
+        for (mine, theirs) in self.statuses.iter_mut().zip(other.statuses.iter()) {
+            *mine += theirs;
+        }
+        self.timeouts += other.timeouts;
+        self.transport_errors += other.transport_errors;
+        self.rejected_withdrawals += other.rejected_withdrawals;
+        self.acknowledged.extend(other.acknowledged);
+        self.unsettled.extend(other.unsettled);
+        self.max_send_lag = self.max_send_lag.max(other.max_send_lag);
+        self.late_sends += other.late_sends;
+        self.last_completion = self.last_completion.max(other.last_completion);
+    }
+
+    /// Requests that finished, whatever the outcome.
+    pub fn completed(&self) -> u64 {
+        self.latency.len()
+    }
+
+    /// Requests answered as the API documents.
+    pub fn ok(&self) -> u64 {
+        self.timeline.iter().map(|s| s.ok).sum()
+    }
+
+    /// Status codes that were seen, with their counts, in ascending order.
+    pub fn status_counts(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
+        self.statuses
+            .iter()
+            .enumerate()
+            .filter(|(_, count)| **count > 0)
+            .map(|(status, count)| (status as u16, *count))
+    }
+
+    /// The start of the run.
+    pub fn origin(&self) -> Instant {
+        self.origin
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::WriteKind;
+    use uuid::Uuid;
+
+    fn write(kind: WriteKind) -> Op {
+        Op::Write(Write {
+            wallet: 0,
+            kind,
+            amount: 3,
+            id: Uuid::nil(),
+        })
+    }
+
+    #[test]
+    fn writes_are_sorted_into_acknowledged_rejected_and_unsettled() {
+        let origin = Instant::now();
+        let mut recorder = Recorder::new(origin);
+        recorder.record(&write(WriteKind::Deposit), Outcome::Applied, origin, origin);
+        recorder.record(
+            &write(WriteKind::Withdraw),
+            Outcome::Rejected,
+            origin,
+            origin,
+        );
+        recorder.record(
+            &write(WriteKind::Deposit),
+            Outcome::Other(503),
+            origin,
+            origin,
+        );
+        recorder.record(&write(WriteKind::Deposit), Outcome::Timeout, origin, origin);
+        recorder.record(&Op::Read { wallet: 0 }, Outcome::Transport, origin, origin);
+
+        assert_eq!(recorder.acknowledged.len(), 1);
+        assert_eq!(recorder.rejected_withdrawals, 1);
+        assert_eq!(recorder.unsettled.len(), 2);
+        assert_eq!(recorder.timeouts, 1);
+        assert_eq!(recorder.transport_errors, 1);
+        assert_eq!(
+            recorder.status_counts().collect::<Vec<_>>(),
+            [(200, 1), (409, 1), (503, 1)]
+        );
+        assert_eq!(recorder.completed(), 5);
+        assert_eq!(recorder.ok(), 2);
+    }
+
+    #[test]
+    fn timeline_buckets_by_completion_second_and_merge_adds_up() {
+        let origin = Instant::now();
+        let read = Op::Read { wallet: 0 };
+        let mut a = Recorder::new(origin);
+        a.record(
+            &read,
+            Outcome::Read,
+            origin,
+            origin + Duration::from_millis(10),
+        );
+        let mut b = Recorder::new(origin);
+        b.record(
+            &read,
+            Outcome::Read,
+            origin,
+            origin + Duration::from_millis(2500),
+        );
+        b.record_send_lag(Duration::from_millis(5));
+
+        a.merge(b);
+        let completed: Vec<u64> = a.timeline.iter().map(|s| s.completed).collect();
+        assert_eq!(completed, [1, 0, 1]);
+        assert_eq!(a.completed(), 2);
+        assert_eq!(a.late_sends, 1);
+        assert_eq!(a.max_send_lag, Duration::from_millis(5));
+        assert_eq!(
+            a.last_completion,
+            Some(origin + Duration::from_millis(2500))
+        );
+    }
+}
