@@ -1,0 +1,118 @@
+//! Identifiers. Wallets and operations are named by UUIDs the client may choose, which is
+//! what makes every write safe to retry.
+
+use std::fmt;
+use uuid::Uuid;
+
+/// Names a wallet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct WalletId(Uuid);
+
+/// Names an operation. A client that picks it can retry without applying twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OperationId(Uuid);
+
+macro_rules! uuid_newtype {
+    ($name:ident) => {
+        impl $name {
+            pub fn new_random() -> Self {
+                Self(Uuid::new_v4())
+            }
+
+            pub fn as_uuid(&self) -> &Uuid {
+                &self.0
+            }
+        }
+
+        impl From<Uuid> for $name {
+            fn from(id: Uuid) -> Self {
+                Self(id)
+            }
+        }
+
+        impl From<$name> for Uuid {
+            fn from(id: $name) -> Self {
+                id.0
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = uuid::Error;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Uuid::try_parse(s).map(Self)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.hyphenated().fmt(f)
+            }
+        }
+    };
+}
+
+uuid_newtype!(WalletId);
+uuid_newtype!(OperationId);
+
+/// A client's `Idempotency-Key` header: 1 to 255 printable ASCII characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey(String);
+
+/// Namespace for operation ids derived from idempotency keys (a fixed, random UUID).
+const KEY_NAMESPACE: Uuid = Uuid::from_u128(0x5d0c_3f7e_2a41_4b8e_9c6d_0e1f_7a2b_3c4d);
+
+impl IdempotencyKey {
+    pub fn parse(raw: &[u8]) -> Result<Self, &'static str> {
+        if raw.is_empty() || raw.len() > 255 {
+            return Err("Idempotency-Key must be 1 to 255 characters");
+        }
+        if !raw.iter().all(|b| (0x20..=0x7e).contains(b)) {
+            return Err("Idempotency-Key must be printable ASCII");
+        }
+        Ok(Self(String::from_utf8_lossy(raw).into_owned()))
+    }
+
+    /// The operation id a key stands for. Deriving it (UUID v5) instead of storing a second
+    /// unique column means one uniqueness rule covers both ways of naming an operation.
+    pub fn operation_id(&self) -> OperationId {
+        OperationId(Uuid::new_v5(&KEY_NAMESPACE, self.0.as_bytes()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idempotency_key_accepts_printable_ascii_up_to_255() {
+        assert!(IdempotencyKey::parse(b"order-42 retry#1").is_ok());
+        assert!(IdempotencyKey::parse(&[b'k'; 255]).is_ok());
+        assert!(IdempotencyKey::parse(b"").is_err());
+        assert!(IdempotencyKey::parse(&[b'k'; 256]).is_err());
+        assert!(IdempotencyKey::parse(b"tab\there").is_err());
+        assert!(IdempotencyKey::parse("caf\u{e9}".as_bytes()).is_err());
+    }
+
+    #[test]
+    fn equal_keys_name_the_same_operation_and_different_keys_do_not() {
+        let a = IdempotencyKey::parse(b"a").unwrap();
+        let b = IdempotencyKey::parse(b"b").unwrap();
+        assert_eq!(
+            a.operation_id(),
+            IdempotencyKey::parse(b"a").unwrap().operation_id()
+        );
+        assert_ne!(a.operation_id(), b.operation_id());
+    }
+
+    #[test]
+    fn wallet_id_parses_only_uuids() {
+        assert!("not-a-uuid".parse::<WalletId>().is_err());
+        let id: WalletId = "0b6e2c9a-3f55-4a1e-9d3c-6f1e2d3c4b5a".parse().unwrap();
+        assert_eq!(id.to_string(), "0b6e2c9a-3f55-4a1e-9d3c-6f1e2d3c4b5a");
+    }
+}

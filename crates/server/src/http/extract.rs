@@ -1,0 +1,114 @@
+//! Extractors that turn every malformed request into a problem response instead of axum's
+//! plain-text rejections.
+
+use super::error::ApiError;
+use axum::body::Bytes;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, StatusCode, header};
+use serde::de::DeserializeOwned;
+
+/// A JSON body: `Content-Type: application/json` (or any `+json` type), within the body
+/// limit, well-formed, with no unknown or duplicate fields.
+pub struct JsonBody<T>(pub T);
+
+/// Like [`JsonBody`], but an empty body is allowed and means `None`.
+pub struct OptionalJsonBody<T>(pub Option<T>);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (headers, body) = read_body(req, state).await?;
+        parse_json(&headers, &body).map(Self)
+    }
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (headers, body) = read_body(req, state).await?;
+        if body.is_empty() {
+            return Ok(Self(None));
+        }
+        parse_json(&headers, &body).map(|value| Self(Some(value)))
+    }
+}
+
+async fn read_body<S: Send + Sync>(
+    req: Request,
+    state: &S,
+) -> Result<(HeaderMap, Bytes), ApiError> {
+    let headers = req.headers().clone();
+    let body = Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::InvalidRequest(rejection.body_text())
+        }
+    })?;
+    Ok((headers, body))
+}
+
+fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, ApiError> {
+    if !is_json(headers) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    serde_json::from_slice(body)
+        .map_err(|error| ApiError::InvalidRequest(format!("invalid JSON body: {error}")))
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(Ok(content_type)) = headers.get(header::CONTENT_TYPE).map(|v| v.to_str()) else {
+        return false;
+    };
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    let subtype = subtype.to_ascii_lowercase();
+    kind.eq_ignore_ascii_case("application")
+        && (subtype == "json" || subtype.len() > "+json".len() && subtype.ends_with("+json"))
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        Self::InvalidRequest(rejection.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self::InvalidRequest(rejection.body_text())
+    }
+}
+
+/// Parses an identifier from the path, naming the parameter in the error.
+pub fn parse_id<T: std::str::FromStr>(raw: &str, name: &str) -> Result<T, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::InvalidRequest(format!("{name} must be a UUID, got {raw:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn with_type(value: &'static str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(value));
+        headers
+    }
+
+    #[test]
+    fn json_content_types_are_recognised() {
+        assert!(is_json(&with_type("application/json")));
+        assert!(is_json(&with_type("Application/JSON; charset=utf-8")));
+        assert!(is_json(&with_type("application/merge-patch+json")));
+        assert!(!is_json(&with_type("text/plain")));
+        assert!(!is_json(&with_type("application/jsonx")));
+        assert!(!is_json(&with_type("application/+json")));
+        assert!(!is_json(&HeaderMap::new()));
+    }
+}

@@ -1,0 +1,147 @@
+//! One shard's writer: drain the queue, commit the batch, answer, repeat.
+
+use super::plan::plan;
+use super::{LedgerError, Outcome};
+use crate::domain::{OperationKind, OperationRequest, WalletId};
+use crate::store::batch;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::{Connection, Postgres, Transaction};
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+/// A request waiting for its batch.
+#[derive(Debug)]
+pub struct Job {
+    pub request: OperationRequest,
+    pub deadline: Instant,
+    pub reply: oneshot::Sender<Result<Outcome, LedgerError>>,
+}
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(5);
+const MAX_BACKOFF: Duration = Duration::from_millis(500);
+
+pub struct Writer {
+    connect: PgConnectOptions,
+    connection: Option<PgConnection>,
+    max_batch: usize,
+}
+
+impl Writer {
+    pub fn new(connect: PgConnectOptions, max_batch: usize) -> Self {
+        Self {
+            connect,
+            connection: None,
+            max_batch,
+        }
+    }
+
+    /// Runs until every sender is gone and the queue is empty.
+    ///
+    /// Batches form without a timer: while one commit is in flight, new requests queue up,
+    /// and the next batch takes all of them. Under light load a batch is a single request.
+    pub async fn run(mut self, mut queue: mpsc::Receiver<Job>) {
+        let mut jobs = Vec::with_capacity(self.max_batch);
+        while queue.recv_many(&mut jobs, self.max_batch).await > 0 {
+            self.commit(&mut jobs).await;
+        }
+    }
+
+    /// Commits `jobs` as one transaction and answers each, retrying failures until each
+    /// job's deadline. Leaves `jobs` empty.
+    async fn commit(&mut self, jobs: &mut Vec<Job>) {
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            let now = Instant::now();
+            for expired in jobs.extract_if(.., |job| job.deadline <= now) {
+                let _ = expired.reply.send(Err(LedgerError::Unavailable));
+            }
+            let Some(deadline) = jobs.iter().map(|job| job.deadline).min() else {
+                return;
+            };
+            match tokio::time::timeout_at(deadline, self.attempt(jobs)).await {
+                Ok(Ok(verdicts)) => {
+                    for (job, verdict) in jobs.drain(..).zip(verdicts) {
+                        // The submitter may have gone away; its outcome is stored regardless.
+                        let _ = job.reply.send(verdict);
+                    }
+                    return;
+                }
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, batch = jobs.len(), "ledger batch failed, retrying");
+                }
+                Err(_) => {
+                    tracing::warn!(batch = jobs.len(), "ledger batch timed out, retrying");
+                }
+            }
+            // Whatever went wrong, the connection's state is unknown: start over on a new one.
+            // The retry looks up the batch's ids first, so a commit that did happen before the
+            // failure is answered from what was stored, never applied twice.
+            self.connection = None;
+            tokio::time::sleep_until(deadline.min(Instant::now() + backoff)).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    async fn attempt(&mut self, jobs: &[Job]) -> sqlx::Result<Vec<Result<Outcome, LedgerError>>> {
+        let connection = match &mut self.connection {
+            Some(connection) => connection,
+            None => self
+                .connection
+                .insert(PgConnection::connect_with(&self.connect).await?),
+        };
+        let mut tx = connection.begin().await?;
+        let verdicts = decide_and_write(&mut tx, jobs.iter().map(|job| &job.request)).await?;
+        tx.commit().await?;
+        Ok(verdicts)
+    }
+}
+
+/// One batch inside one transaction: lock, look up, decide, write.
+async fn decide_and_write<'a>(
+    tx: &mut Transaction<'_, Postgres>,
+    requests: impl Iterator<Item = &'a OperationRequest> + Clone,
+) -> sqlx::Result<Vec<Result<Outcome, LedgerError>>> {
+    // Locks are taken in ascending wallet id order, so batches from any number of writers
+    // and service instances cannot deadlock.
+    let mut wallets: Vec<WalletId> = requests.clone().map(|r| r.wallet_id).collect();
+    wallets.sort_unstable();
+    wallets.dedup();
+    let mut balances: HashMap<_, _> = batch::lock_wallets(tx, &wallets).await?;
+
+    let mut first_deposits: Vec<WalletId> = requests
+        .clone()
+        .filter(|r| r.kind == OperationKind::Deposit && !balances.contains_key(&r.wallet_id))
+        .map(|r| r.wallet_id)
+        .collect();
+    if !first_deposits.is_empty() {
+        first_deposits.sort_unstable();
+        first_deposits.dedup();
+        batch::create_wallets(tx, &first_deposits).await?;
+        balances.extend(batch::lock_wallets(tx, &first_deposits).await?);
+    }
+
+    // Looked up after the locks: another writer that committed one of these ids on one of
+    // these wallets has finished by now, so its record is visible here.
+    let ids: Vec<_> = requests.clone().map(|r| r.id).collect();
+    let stored = batch::find_operations(tx, &ids).await?;
+
+    let requests: Vec<_> = requests.collect();
+    let plan = plan(
+        requests.iter().copied(),
+        &balances,
+        &stored,
+        chrono::Utc::now(),
+    );
+    let new_records = plan.inserts.iter().map(|&i| {
+        let record = &plan.verdicts[i]
+            .as_ref()
+            .expect("inserted records are decided")
+            .record;
+        (record, requests[i].idempotency_key.as_ref())
+    });
+    batch::insert_operations(tx, new_records).await?;
+    batch::update_balances(tx, &plan.balances).await?;
+    Ok(plan.verdicts)
+}

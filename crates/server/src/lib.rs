@@ -1,0 +1,17 @@
+//! Wallet service: an HTTP API where clients deposit to and withdraw from wallets, backed by
+//! PostgreSQL, exact under any concurrency and fast on a single hot wallet.
+//!
+//! - [`domain`]: identifiers, money and the rule that decides an operation (pure).
+//! - [`ledger`]: the group-commit write path.
+//! - [`store`]: PostgreSQL statements.
+//! - [`http`]: routes, extractors and problem+json errors.
+
+pub mod app;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod ledger;
+pub mod store;
+
+pub use app::Application;
+pub use config::Config;

@@ -1,0 +1,136 @@
+//! The statements of one group-commit transaction. Each takes the whole batch at once
+//! (arrays bound as parameters), so a batch costs the same number of round trips whatever
+//! its size.
+
+use super::{OPERATION_COLUMNS, balance_from, operation_from_row};
+use crate::domain::{Balance, IdempotencyKey, OperationId, OperationRecord, WalletId};
+use sqlx::{PgConnection, Row};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+fn uuids<T: Copy + Into<Uuid>>(ids: &[T]) -> Vec<Uuid> {
+    ids.iter().map(|&id| id.into()).collect()
+}
+
+/// Locks the existing wallets among `ids` (sorted ascending) and returns their balances.
+pub async fn lock_wallets(
+    conn: &mut PgConnection,
+    ids: &[WalletId],
+) -> sqlx::Result<HashMap<WalletId, Balance>> {
+    let rows =
+        sqlx::query("SELECT id, balance FROM wallets WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+            .bind(uuids(ids))
+            .fetch_all(conn)
+            .await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                WalletId::from(row.try_get::<Uuid, _>(0)?),
+                balance_from(row.try_get(1)?)?,
+            ))
+        })
+        .collect()
+}
+
+/// Creates the wallets among `ids` (sorted ascending) that do not exist yet.
+pub async fn create_wallets(conn: &mut PgConnection, ids: &[WalletId]) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO wallets (id) SELECT * FROM UNNEST($1::uuid[]) ON CONFLICT DO NOTHING")
+        .bind(uuids(ids))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The operations already stored under any of `ids`.
+pub async fn find_operations(
+    conn: &mut PgConnection,
+    ids: &[OperationId],
+) -> sqlx::Result<HashMap<OperationId, OperationRecord>> {
+    let sql = format!("SELECT {OPERATION_COLUMNS} FROM operations WHERE id = ANY($1)");
+    let rows = sqlx::query(&sql).bind(uuids(ids)).fetch_all(conn).await?;
+    rows.iter()
+        .map(|row| operation_from_row(row).map(|record| (record.id, record)))
+        .collect()
+}
+
+/// Records decided operations, applied and rejected alike.
+pub async fn insert_operations<'a>(
+    conn: &mut PgConnection,
+    records: impl Iterator<Item = (&'a OperationRecord, Option<&'a IdempotencyKey>)>,
+) -> sqlx::Result<()> {
+    let mut columns = OperationColumns::default();
+    for (record, key) in records {
+        columns.push(record, key);
+    }
+    if columns.id.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO operations \
+           (id, wallet_id, kind, amount, status, reason, balance_after, idempotency_key, created_at) \
+         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::int8[], $5::text[], \
+                              $6::text[], $7::int8[], $8::text[], $9::timestamptz[])",
+    )
+    .bind(columns.id)
+    .bind(columns.wallet_id)
+    .bind(columns.kind)
+    .bind(columns.amount)
+    .bind(columns.status)
+    .bind(columns.reason)
+    .bind(columns.balance_after)
+    .bind(columns.idempotency_key)
+    .bind(columns.created_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Column-wise copy of a batch of records, the shape `UNNEST` takes.
+#[derive(Default)]
+struct OperationColumns {
+    id: Vec<Uuid>,
+    wallet_id: Vec<Uuid>,
+    kind: Vec<&'static str>,
+    amount: Vec<i64>,
+    status: Vec<&'static str>,
+    reason: Vec<Option<&'static str>>,
+    balance_after: Vec<i64>,
+    idempotency_key: Vec<Option<String>>,
+    created_at: Vec<chrono::DateTime<chrono::Utc>>,
+}
+
+impl OperationColumns {
+    fn push(&mut self, record: &OperationRecord, key: Option<&IdempotencyKey>) {
+        self.id.push(record.id.into());
+        self.wallet_id.push(record.wallet_id.into());
+        self.kind.push(record.kind.as_str());
+        self.amount.push(record.amount.into());
+        self.status.push(record.status.as_str());
+        self.reason.push(record.status.reason().map(|r| r.as_str()));
+        self.balance_after.push(record.balance_after.into());
+        self.idempotency_key
+            .push(key.map(|k| k.as_str().to_owned()));
+        self.created_at.push(record.created_at);
+    }
+}
+
+/// Writes each changed wallet's final balance, once per batch however many operations hit it.
+pub async fn update_balances(
+    conn: &mut PgConnection,
+    balances: &[(WalletId, Balance)],
+) -> sqlx::Result<()> {
+    if balances.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = balances.iter().map(|&(id, _)| id.into()).collect();
+    let values: Vec<i64> = balances.iter().map(|&(_, b)| b.into()).collect();
+    sqlx::query(
+        "UPDATE wallets SET balance = v.balance, updated_at = now() \
+         FROM UNNEST($1::uuid[], $2::int8[]) AS v (id, balance) WHERE wallets.id = v.id",
+    )
+    .bind(ids)
+    .bind(values)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

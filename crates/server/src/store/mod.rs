@@ -1,0 +1,89 @@
+//! PostgreSQL: connecting, migrating, and every SQL statement the service runs.
+
+pub mod batch;
+pub mod reads;
+
+use crate::domain::{
+    Amount, Balance, OperationId, OperationKind, OperationRecord, OperationStatus, RejectReason,
+    WalletId,
+};
+use anyhow::Context;
+use sqlx::migrate::MigrateDatabase;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, Row};
+use std::time::Duration;
+
+/// Creates the database named by `url` if it does not exist yet.
+pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
+    let exists = Postgres::database_exists(url)
+        .await
+        .context("cannot reach PostgreSQL")?;
+    if exists {
+        return Ok(());
+    }
+    match Postgres::create_database(url).await {
+        // Another instance starting at the same moment may have won the race.
+        Err(error) if !Postgres::database_exists(url).await.unwrap_or(false) => {
+            Err(error).context("cannot create the database")
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Pool for reads and wallet creation; writes go through the ledger's own connections.
+pub async fn connect_pool(
+    options: PgConnectOptions,
+    size: u32,
+    acquire_timeout: Duration,
+) -> anyhow::Result<PgPool> {
+    PgPoolOptions::new()
+        .max_connections(size)
+        .acquire_timeout(acquire_timeout)
+        .connect_with(options)
+        .await
+        .context("cannot connect to the database")
+}
+
+/// Applies the migrations embedded in the binary.
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    sqlx::migrate!("../../migrations")
+        .run(pool)
+        .await
+        .context("cannot apply database migrations")
+}
+
+/// The columns [`operation_from_row`] reads, for every query that returns operations.
+const OPERATION_COLUMNS: &str =
+    "id, wallet_id, kind, amount, status, reason, balance_after, created_at";
+
+fn decode_error(what: &str) -> sqlx::Error {
+    sqlx::Error::Decode(format!("invalid {what} in operations row").into())
+}
+
+fn operation_from_row(row: &PgRow) -> sqlx::Result<OperationRecord> {
+    let kind = OperationKind::parse(row.try_get("kind")?).ok_or_else(|| decode_error("kind"))?;
+    let status = match (
+        row.try_get::<&str, _>("status")?,
+        row.try_get::<Option<&str>, _>("reason")?,
+    ) {
+        ("APPLIED", None) => OperationStatus::Applied,
+        ("REJECTED", Some(reason)) => OperationStatus::Rejected(
+            RejectReason::parse(reason).ok_or_else(|| decode_error("reason"))?,
+        ),
+        _ => return Err(decode_error("status")),
+    };
+    Ok(OperationRecord {
+        id: OperationId::from(row.try_get::<uuid::Uuid, _>("id")?),
+        wallet_id: WalletId::from(row.try_get::<uuid::Uuid, _>("wallet_id")?),
+        kind,
+        amount: Amount::try_from(row.try_get::<i64, _>("amount")?)
+            .map_err(|_| decode_error("amount"))?,
+        status,
+        balance_after: balance_from(row.try_get("balance_after")?)?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn balance_from(value: i64) -> sqlx::Result<Balance> {
+    Balance::try_from(value).map_err(|_| decode_error("balance"))
+}
