@@ -145,28 +145,30 @@ impl From<LedgerError> for ApiError {
     }
 }
 
-/// A database failure on a read: unreachable or overloaded is the client's 503, anything
-/// else is a bug.
+/// A database failure on a read. Data, integrity and syntax errors are bugs (500, logged);
+/// anything else means the database is unreachable, restarting or overloaded: the client's
+/// 503, to retry.
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
-        match error {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                tracing::warn!(%error, "database unavailable");
-                Self::Unavailable
-            }
-            sqlx::Error::Database(ref db) if db.code().is_some_and(|c| is_transient(&c)) => {
-                tracing::warn!(%error, "database unavailable");
-                Self::Unavailable
-            }
-            other => Self::Internal(other.into()),
+        let is_bug = match &error {
+            sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+                ["22", "23", "42"]
+                    .iter()
+                    .any(|class| code.starts_with(class))
+            }),
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => false,
+            _ => true,
+        };
+        if is_bug {
+            Self::Internal(error.into())
+        } else {
+            tracing::warn!(%error, "database unavailable");
+            Self::Unavailable
         }
     }
-}
-
-/// SQLSTATE classes that mean "try again later": connection exceptions (08), insufficient
-/// resources (53), operator intervention such as a shutdown or a cancelled statement (57).
-fn is_transient(code: &str) -> bool {
-    ["08", "53", "57"]
-        .iter()
-        .any(|class| code.starts_with(class))
 }

@@ -4,7 +4,10 @@
 //! it decides every request in arrival order, exactly as if they had come one at a time.
 
 use super::{LedgerError, Outcome};
-use crate::domain::{Balance, OperationId, OperationRequest, OperationStatus, WalletId};
+use crate::domain::{
+    Balance, OperationId, OperationKind, OperationRecord, OperationRequest, OperationStatus,
+    WalletId,
+};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
@@ -19,12 +22,14 @@ pub struct Plan {
     pub balances: Vec<(WalletId, Balance)>,
 }
 
-/// Decides `requests` in order against `balances` (the locked wallets; a missing wallet does
-/// not exist) and `stored` (operations already recorded under some of the requests' ids).
+/// Decides `requests` in order against `balances` (the locked wallets that existed before
+/// this batch) and `stored` (operations already recorded under some of the requests' ids).
+/// A wallet missing from `balances` exists from its first deposit on: a withdrawal that
+/// arrives before it is not found, even when a later deposit in the batch creates it.
 pub fn plan<'a>(
     requests: impl IntoIterator<Item = &'a OperationRequest>,
     balances: &HashMap<WalletId, Balance>,
-    stored: &HashMap<OperationId, crate::domain::OperationRecord>,
+    stored: &HashMap<OperationId, OperationRecord>,
     at: DateTime<Utc>,
 ) -> Plan {
     let mut current = balances.clone();
@@ -47,21 +52,23 @@ pub fn plan<'a>(
                 replayed: true,
             }),
             Some(_) => Err(LedgerError::IdempotencyKeyReused),
-            None => match current.get_mut(&request.wallet_id) {
-                None => Err(LedgerError::WalletNotFound),
-                Some(balance) => {
-                    let record = request.decide(*balance, at);
-                    if record.status == OperationStatus::Applied {
-                        *balance = record.balance_after;
-                    }
-                    first_in_batch.insert(request.id, index);
-                    inserts.push(index);
-                    Ok(Outcome {
-                        record,
-                        replayed: false,
-                    })
+            None if request.kind == OperationKind::Deposit
+                || current.contains_key(&request.wallet_id) =>
+            {
+                // A deposit brings a missing wallet into being, from this point in the order.
+                let balance = current.entry(request.wallet_id).or_insert(Balance::ZERO);
+                let record = request.decide(*balance, at);
+                if record.status == OperationStatus::Applied {
+                    *balance = record.balance_after;
                 }
-            },
+                first_in_batch.insert(request.id, index);
+                inserts.push(index);
+                Ok(Outcome {
+                    record,
+                    replayed: false,
+                })
+            }
+            None => Err(LedgerError::WalletNotFound),
         };
         verdicts.push(verdict);
     }
@@ -81,7 +88,7 @@ pub fn plan<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Amount, OperationKind, OperationRecord, RejectReason};
+    use crate::domain::{Amount, RejectReason};
     use proptest::prelude::*;
 
     fn request(wallet: WalletId, kind: OperationKind, amount: u64) -> OperationRequest {
@@ -185,6 +192,22 @@ mod tests {
         let plan = plan([&withdrawal], &HashMap::new(), &HashMap::new(), Utc::now());
         assert!(matches!(plan.verdicts[0], Err(LedgerError::WalletNotFound)));
         assert!(plan.inserts.is_empty());
+    }
+
+    #[test]
+    fn a_withdrawal_before_the_deposit_that_creates_the_wallet_is_not_found() {
+        let wallet = WalletId::new_random();
+        let withdrawal = request(wallet, OperationKind::Withdraw, 1);
+        let deposit = request(wallet, OperationKind::Deposit, 3);
+        let plan = plan(
+            [&withdrawal, &deposit],
+            &HashMap::new(),
+            &HashMap::new(),
+            Utc::now(),
+        );
+        assert!(matches!(plan.verdicts[0], Err(LedgerError::WalletNotFound)));
+        assert_eq!(plan.inserts, [1]);
+        assert_eq!(plan.balances, [(wallet, Balance::new(3).unwrap())]);
     }
 
     proptest! {

@@ -118,7 +118,11 @@ async fn decide_and_write<'a>(
     if !first_deposits.is_empty() {
         first_deposits.sort_unstable();
         first_deposits.dedup();
-        batch::create_wallets(tx, &first_deposits).await?;
+        let created = batch::create_wallets(tx, &first_deposits).await?;
+        // Wallets this batch created come into being at their first deposit (the plan
+        // decides that); the rest were created meanwhile by another transaction and are
+        // locked like any existing wallet.
+        first_deposits.retain(|id| !created.contains(id));
         balances.extend(batch::lock_wallets(tx, &first_deposits).await?);
     }
 

@@ -5,7 +5,7 @@
 use super::{OPERATION_COLUMNS, balance_from, operation_from_row};
 use crate::domain::{Balance, IdempotencyKey, OperationId, OperationRecord, WalletId};
 use sqlx::{PgConnection, Row};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 fn uuids<T: Copy + Into<Uuid>>(ids: &[T]) -> Vec<Uuid> {
@@ -32,13 +32,19 @@ pub async fn lock_wallets(
         .collect()
 }
 
-/// Creates the wallets among `ids` (sorted ascending) that do not exist yet.
-pub async fn create_wallets(conn: &mut PgConnection, ids: &[WalletId]) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO wallets (id) SELECT * FROM UNNEST($1::uuid[]) ON CONFLICT DO NOTHING")
-        .bind(uuids(ids))
-        .execute(conn)
-        .await?;
-    Ok(())
+/// Creates the wallets among `ids` (sorted ascending) that do not exist yet, and returns
+/// the ones it created.
+pub async fn create_wallets(
+    conn: &mut PgConnection,
+    ids: &[WalletId],
+) -> sqlx::Result<HashSet<WalletId>> {
+    let created: Vec<Uuid> = sqlx::query_scalar(
+        "INSERT INTO wallets (id) SELECT * FROM UNNEST($1::uuid[]) ON CONFLICT DO NOTHING RETURNING id",
+    )
+    .bind(uuids(ids))
+    .fetch_all(conn)
+    .await?;
+    Ok(created.into_iter().map(WalletId::from).collect())
 }
 
 /// The operations already stored under any of `ids`.
