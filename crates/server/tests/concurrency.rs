@@ -79,7 +79,7 @@ async fn mixed_worker(
     for i in 0..requests {
         let app = &apps[(worker + i) % apps.len()];
         let amount = (worker * 7 + i * 13) % 50 + 1;
-        let deposit = (worker + i) % 2 == 0;
+        let deposit = (worker + i).is_multiple_of(2);
         let kind = if deposit { "DEPOSIT" } else { "WITHDRAW" };
         let body = json!({
             "walletId": wallet,

@@ -45,7 +45,7 @@ async fn client(
     let mut i = seed;
     while !stop.load(Ordering::Relaxed) {
         i += 1;
-        let deposit = i % 3 != 0;
+        let deposit = !i.is_multiple_of(3);
         let amount = (i % 17 + 1) as i64;
         let id = Uuid::new_v4();
         let body = json!({
