@@ -44,6 +44,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
         max_in_flight: cli.max_in_flight.get(),
         runners: cli.threads.get(),
     };
+    setup::warm_up(&api, plan.expected_connections())
+        .await
+        .context("opening connections")?;
     let progress = Progress::start(cli.duration, cli.quiet);
     let recorder = runner::run(plan, Arc::clone(&api), workload, progress.counter()).await;
     progress.finish();
@@ -67,8 +70,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
         std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
     }
     if let Some(path) = &cli.plot {
-        std::fs::write(path, plot::render(&report.timeline))
-            .with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(
+            path,
+            plot::render(&report.timeline, cli.duration.as_secs_f64()),
+        )
+        .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(report.passed())
 }

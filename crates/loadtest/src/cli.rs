@@ -83,7 +83,7 @@ pub struct Cli {
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
 
-    /// No progress bar.
+    /// No progress bar and no phase messages on stderr; the report still goes to stdout.
     #[arg(long)]
     pub quiet: bool,
 }

@@ -18,17 +18,21 @@ const Y_TICKS: f64 = 5.0;
 struct Series<'a> {
     label: &'a str,
     color: &'a str,
+    dashed: bool,
+    /// One value per second of the timeline.
     values: Vec<f64>,
 }
 
-/// Renders throughput and latency per second as an SVG document.
-pub fn render(timeline: &[SecondSummary]) -> String {
+/// Renders throughput and latency per second as an SVG document. `load_seconds` is when the
+/// load stopped; a dashed line marks it, so the partial seconds of draining are not mistaken
+/// for a collapse.
+pub fn render(timeline: &[SecondSummary], load_seconds: f64) -> String {
     let mut svg = String::new();
-    draw(&mut svg, timeline).expect("writing to a String cannot fail");
+    draw(&mut svg, timeline, load_seconds).expect("writing to a String cannot fail");
     svg
 }
 
-fn draw(svg: &mut String, timeline: &[SecondSummary]) -> fmt::Result {
+fn draw(svg: &mut String, timeline: &[SecondSummary], load_seconds: f64) -> fmt::Result {
     let height = 2.0 * PANEL_HEIGHT;
     writeln!(
         svg,
@@ -40,16 +44,19 @@ fn draw(svg: &mut String, timeline: &[SecondSummary]) -> fmt::Result {
         svg,
         0.0,
         "Throughput (responses/s)",
+        load_seconds,
         &[
-            Series {
-                label: "completed",
-                color: "#1f77b4",
-                values: column(|s| s.completed as f64),
-            },
             Series {
                 label: "ok",
                 color: "#2ca02c",
+                dashed: false,
                 values: column(|s| s.ok as f64),
+            },
+            Series {
+                label: "all",
+                color: "#1f77b4",
+                dashed: true,
+                values: column(|s| s.completed as f64),
             },
         ],
     )?;
@@ -57,15 +64,18 @@ fn draw(svg: &mut String, timeline: &[SecondSummary]) -> fmt::Result {
         svg,
         PANEL_HEIGHT,
         "Latency (ms)",
+        load_seconds,
         &[
             Series {
                 label: "p99",
                 color: "#d62728",
+                dashed: false,
                 values: column(|s| s.p99_ms),
             },
             Series {
                 label: "p50",
                 color: "#ff7f0e",
+                dashed: false,
                 values: column(|s| s.p50_ms),
             },
         ],
@@ -73,15 +83,22 @@ fn draw(svg: &mut String, timeline: &[SecondSummary]) -> fmt::Result {
     writeln!(svg, "</svg>")
 }
 
-/// Draws one chart with its axes, grid, legend and lines, `top` pixels from the top.
-fn panel(svg: &mut String, top: f64, title: &str, series: &[Series]) -> fmt::Result {
+/// Draws one chart with its axes, grid, legend and lines, `top` pixels from the top. Each value
+/// is drawn in the middle of its second.
+fn panel(
+    svg: &mut String,
+    top: f64,
+    title: &str,
+    load_seconds: f64,
+    series: &[Series],
+) -> fmt::Result {
     let left = MARGIN_LEFT;
     let right = WIDTH - MARGIN_RIGHT;
     let plot_top = top + MARGIN_TOP;
     let bottom = top + PANEL_HEIGHT - MARGIN_BOTTOM;
 
     let seconds = series.iter().map(|s| s.values.len()).max().unwrap_or(0);
-    let x_max = seconds.saturating_sub(1).max(1) as f64;
+    let x_max = seconds.max(1) as f64;
     let y_peak = series
         .iter()
         .flat_map(|s| s.values.iter().copied())
@@ -129,18 +146,32 @@ fn panel(svg: &mut String, top: f64, title: &str, series: &[Series]) -> fmt::Res
         svg,
         r#"<path d="M{left},{plot_top} V{bottom} H{right}" fill="none" stroke="black"/>"#
     )?;
+    if load_seconds < x_max {
+        let lx = x(load_seconds);
+        writeln!(
+            svg,
+            r##"<line x1="{lx:.1}" y1="{plot_top}" x2="{lx:.1}" y2="{bottom}" stroke="#888" stroke-dasharray="4 4"/><text x="{:.1}" y="{}" text-anchor="end" fill="#888">load ends</text>"##,
+            lx - 4.0,
+            plot_top + 12.0
+        )?;
+    }
 
     for (index, line) in series.iter().enumerate() {
         let points: Vec<String> = line
             .values
             .iter()
             .enumerate()
-            .map(|(second, value)| format!("{:.1},{:.1}", x(second as f64), y(*value)))
+            .map(|(second, value)| format!("{:.1},{:.1}", x(second as f64 + 0.5), y(*value)))
             .collect();
         writeln!(
             svg,
-            r#"<polyline fill="none" stroke="{}" stroke-width="1.5" points="{}"/>"#,
+            r#"<polyline fill="none" stroke="{}" stroke-width="1.5"{} points="{}"/>"#,
             line.color,
+            if line.dashed {
+                r#" stroke-dasharray="6 3""#
+            } else {
+                ""
+            },
             points.join(" ")
         )?;
         let legend_x = right - 90.0 * (series.len() - index) as f64;
@@ -212,13 +243,14 @@ mod tests {
     #[test]
     fn svg_has_one_root_two_panels_and_four_lines() {
         let timeline: Vec<_> = (0..10).map(|s| second(s, 1000 + s, 2.5)).collect();
-        let svg = render(&timeline);
+        let svg = render(&timeline, 9.0);
         assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
         assert!(svg.trim_end().ends_with("</svg>"));
         assert_eq!(svg.matches("<svg").count(), 1);
         assert_eq!(svg.matches("<polyline").count(), 4);
         assert!(svg.contains("Throughput"));
         assert!(svg.contains("Latency"));
+        assert_eq!(svg.matches("load ends").count(), 2);
         // Every element opened on a line is closed on it (all are self-closing or text).
         for line in svg.lines().filter(|l| l.starts_with("<text")) {
             assert!(line.ends_with("</text>"), "{line}");
@@ -228,7 +260,8 @@ mod tests {
     #[test]
     fn points_stay_inside_the_canvas() {
         let timeline: Vec<_> = (0..30).map(|s| second(s, s * 37, s as f64)).collect();
-        let svg = render(&timeline);
+        let svg = render(&timeline, 30.0);
+        assert!(!svg.contains("load ends"));
         for points in svg.split("points=\"").skip(1) {
             let points = &points[..points.find('"').unwrap()];
             for pair in points.split(' ') {
@@ -242,7 +275,7 @@ mod tests {
 
     #[test]
     fn empty_timeline_still_renders_axes() {
-        let svg = render(&[]);
+        let svg = render(&[], 1.0);
         assert!(svg.contains("<path"));
         assert_eq!(svg.matches("<polyline").count(), 4);
     }

@@ -9,7 +9,7 @@ use hdrhistogram::{Counter, Histogram};
 use serde::Serialize;
 
 use crate::cli::Mode;
-use crate::stats::Recorder;
+use crate::stats::{KINDS, LATE, Recorder};
 use crate::verify::Verdict;
 
 /// The whole report, as written by `--json`.
@@ -42,6 +42,8 @@ pub struct Summary {
     /// True in open loop, where latency counts from the intended start rather than the send.
     pub latency_from_intended_start: bool,
     pub latency_ms: Percentiles,
+    /// Latency per request kind that occurred (`deposit`, `withdraw`, `read`).
+    pub latency_by_kind_ms: BTreeMap<&'static str, Percentiles>,
     /// Answers by HTTP status code.
     pub statuses: BTreeMap<u16, u64>,
     pub server_errors: u64,
@@ -51,7 +53,7 @@ pub struct Summary {
     pub acknowledged_writes: u64,
     /// Writes without a settling answer, looked up before verifying.
     pub unsettled_writes: u64,
-    /// Open loop: requests sent more than 1 ms behind schedule.
+    /// Open loop: requests sent more than 5 ms behind schedule.
     pub late_sends: u64,
     pub max_send_lag_ms: f64,
 }
@@ -128,6 +130,12 @@ impl Summary {
             requests_per_second: per_second(recorder.completed()),
             latency_from_intended_start: target_rate.is_some(),
             latency_ms: Percentiles::of(&recorder.latency),
+            latency_by_kind_ms: KINDS
+                .into_iter()
+                .zip(&recorder.latency_by_kind)
+                .filter(|(_, histogram)| !histogram.is_empty())
+                .map(|(kind, histogram)| (kind, Percentiles::of(histogram)))
+                .collect(),
             server_errors: statuses.range(500..).map(|(_, n)| n).sum(),
             statuses,
             timeouts: recorder.timeouts,
@@ -247,11 +255,20 @@ impl fmt::Display for Report {
                 ""
             }
         )?;
+        for (kind, l) in &s.latency_by_kind_ms {
+            writeln!(
+                f,
+                "  {kind:<8} p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
+                l.p50, l.p90, l.p99, l.p999, l.max
+            )?;
+        }
         if s.latency_from_intended_start {
             writeln!(
                 f,
-                "schedule   {} sends more than 1 ms late, max lag {:.1} ms",
-                s.late_sends, s.max_send_lag_ms
+                "schedule   {} sends more than {} ms late, max lag {:.1} ms",
+                s.late_sends,
+                LATE.as_millis(),
+                s.max_send_lag_ms
             )?;
         }
         writeln!(f, "\n second  completed        ok   p50 ms   p99 ms")?;

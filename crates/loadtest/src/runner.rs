@@ -26,6 +26,17 @@ pub struct Plan {
     pub runners: usize,
 }
 
+impl Plan {
+    /// Connections the run will need: one per client in closed loop; in open loop enough for
+    /// the schedule if requests take about 10 ms, within the in-flight cap.
+    pub fn expected_connections(&self) -> usize {
+        match self.mode {
+            Mode::Closed { concurrency } => concurrency.get() as usize,
+            Mode::Open { rate } => (rate.get() as usize / 100 + 1).min(self.max_in_flight),
+        }
+    }
+}
+
 /// Shared, read-only state of the runner tasks.
 struct Shared {
     api: Arc<Api>,
@@ -165,6 +176,30 @@ async fn send(api: &Api, op: Op, start: Instant) -> (Op, Outcome, Instant) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::num::NonZeroU32;
+
+    #[test]
+    fn connections_follow_clients_or_rate() {
+        let plan = |mode| Plan {
+            mode,
+            duration: Duration::from_secs(1),
+            max_in_flight: 50,
+            runners: 1,
+        };
+        let n = |v| NonZeroU32::new(v).unwrap();
+        assert_eq!(
+            plan(Mode::Closed { concurrency: n(64) }).expected_connections(),
+            64
+        );
+        assert_eq!(
+            plan(Mode::Open { rate: n(1000) }).expected_connections(),
+            11
+        );
+        assert_eq!(
+            plan(Mode::Open { rate: n(100_000) }).expected_connections(),
+            50
+        );
+    }
 
     #[test]
     fn schedule_spaces_requests_evenly_without_drift() {

@@ -6,12 +6,22 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 
 use crate::api::Outcome;
-use crate::workload::{Op, Write};
+use crate::workload::{Op, Write, WriteKind};
 
 /// Latencies are recorded in microseconds, up to an hour; longer ones saturate.
 const MAX_LATENCY_MICROS: u64 = 3_600_000_000;
 /// Highest HTTP status code counted individually (the HTTP grammar allows three digits).
 const STATUS_SLOTS: usize = 1000;
+/// How far behind schedule a send may be before it counts as late: well above the 1 ms
+/// resolution of the runtime's timer, well below any latency worth reporting.
+pub const LATE: Duration = Duration::from_millis(5);
+/// Names of the request kinds, in the order of [`Recorder::latency_by_kind`].
+pub const KINDS: [&str; 3] = ["deposit", "withdraw", "read"];
+
+fn histogram<T: hdrhistogram::Counter>(significant_digits: u8) -> Histogram<T> {
+    Histogram::new_with_bounds(1, MAX_LATENCY_MICROS, significant_digits)
+        .expect("static histogram bounds are valid")
+}
 
 /// Everything measured during one second of the run (by completion time).
 pub struct Second {
@@ -28,8 +38,7 @@ impl Second {
         Second {
             completed: 0,
             ok: 0,
-            latency: Histogram::new_with_bounds(1, MAX_LATENCY_MICROS, 2)
-                .expect("static histogram bounds are valid"),
+            latency: histogram(2),
         }
     }
 }
@@ -39,6 +48,9 @@ pub struct Recorder {
     origin: Instant,
     /// Whole-run latency, three significant digits.
     pub latency: Histogram<u64>,
+    /// The same split by request kind, indexed as [`KINDS`]: reads skip the write path, so
+    /// mixing them hides where time goes.
+    pub latency_by_kind: [Histogram<u64>; 3],
     /// Per-second timeline, indexed by seconds since the start of the run.
     pub timeline: Vec<Second>,
     /// Answers by HTTP status code.
@@ -52,8 +64,8 @@ pub struct Recorder {
     pub unsettled: Vec<Write>,
     /// Open loop only: the furthest behind schedule a request was sent.
     pub max_send_lag: Duration,
-    /// Open loop only: requests sent more than a millisecond late, because the in-flight cap
-    /// was reached or the load generator ran short of CPU.
+    /// Open loop only: requests sent more than [`LATE`] behind schedule, because the in-flight
+    /// cap was reached or the load generator ran short of CPU.
     pub late_sends: u64,
     /// When the last answer arrived.
     pub last_completion: Option<Instant>,
@@ -65,8 +77,8 @@ impl Recorder {
     pub fn new(origin: Instant) -> Self {
         Recorder {
             origin,
-            latency: Histogram::new_with_bounds(1, MAX_LATENCY_MICROS, 3)
-                .expect("static histogram bounds are valid"),
+            latency: histogram(3),
+            latency_by_kind: [histogram(3), histogram(3), histogram(3)],
             timeline: Vec::new(),
             statuses: Box::new([0; STATUS_SLOTS]),
             timeouts: 0,
@@ -86,6 +98,12 @@ impl Recorder {
         let micros =
             u64::try_from(end.saturating_duration_since(start).as_micros()).unwrap_or(u64::MAX);
         self.latency.saturating_record(micros);
+        let kind = match op {
+            Op::Write(write) if write.kind == WriteKind::Deposit => 0,
+            Op::Write(_) => 1,
+            Op::Read { .. } => 2,
+        };
+        self.latency_by_kind[kind].saturating_record(micros);
 
         match outcome.status() {
             Some(status) => self.statuses[usize::from(status).min(STATUS_SLOTS - 1)] += 1,
@@ -114,7 +132,7 @@ impl Recorder {
     /// Notes how far behind schedule an open-loop request was actually sent.
     pub fn record_send_lag(&mut self, lag: Duration) {
         self.max_send_lag = self.max_send_lag.max(lag);
-        self.late_sends += u64::from(lag > Duration::from_millis(1));
+        self.late_sends += u64::from(lag > LATE);
     }
 
     /// Folds another runner's recorder into this one.
@@ -122,6 +140,10 @@ impl Recorder {
         self.latency
             .add(&other.latency)
             .expect("histograms with equal bounds always merge");
+        for (mine, theirs) in self.latency_by_kind.iter_mut().zip(&other.latency_by_kind) {
+            mine.add(theirs)
+                .expect("histograms with equal bounds always merge");
+        }
         if self.timeline.len() < other.timeline.len() {
             self.timeline.resize_with(other.timeline.len(), Second::new);
         }
@@ -173,7 +195,6 @@ impl Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workload::WriteKind;
     use uuid::Uuid;
 
     fn write(kind: WriteKind) -> Op {
@@ -215,6 +236,8 @@ mod tests {
             [(200, 1), (409, 1), (503, 1)]
         );
         assert_eq!(recorder.completed(), 5);
+        let by_kind = recorder.latency_by_kind.each_ref().map(|h| h.len());
+        assert_eq!(by_kind, [3, 1, 1]);
         assert_eq!(recorder.ok(), 2);
     }
 
@@ -236,14 +259,14 @@ mod tests {
             origin,
             origin + Duration::from_millis(2500),
         );
-        b.record_send_lag(Duration::from_millis(5));
+        b.record_send_lag(Duration::from_millis(6));
 
         a.merge(b);
         let completed: Vec<u64> = a.timeline.iter().map(|s| s.completed).collect();
         assert_eq!(completed, [1, 0, 1]);
         assert_eq!(a.completed(), 2);
         assert_eq!(a.late_sends, 1);
-        assert_eq!(a.max_send_lag, Duration::from_millis(5));
+        assert_eq!(a.max_send_lag, Duration::from_millis(6));
         assert_eq!(
             a.last_completion,
             Some(origin + Duration::from_millis(2500))
