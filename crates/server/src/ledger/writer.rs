@@ -4,6 +4,7 @@ use super::plan::plan;
 use super::{LedgerError, Outcome};
 use crate::domain::{OperationKind, OperationRequest, WalletId};
 use crate::store::batch;
+use crate::telemetry::metric;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{Connection, Postgres, Transaction};
 use std::collections::HashMap;
@@ -60,8 +61,11 @@ impl Writer {
             let Some(deadline) = jobs.iter().map(|job| job.deadline).min() else {
                 return;
             };
+            let started = Instant::now();
             match tokio::time::timeout_at(deadline, self.attempt(jobs)).await {
                 Ok(Ok(verdicts)) => {
+                    metrics::histogram!(metric::LEDGER_COMMIT_DURATION).record(started.elapsed());
+                    metrics::histogram!(metric::LEDGER_BATCH_SIZE).record(jobs.len() as f64);
                     for (job, verdict) in jobs.drain(..).zip(verdicts) {
                         // The submitter may have gone away; its outcome is stored regardless.
                         let _ = job.reply.send(verdict);
@@ -75,6 +79,7 @@ impl Writer {
                     tracing::warn!(batch = jobs.len(), "ledger batch timed out, retrying");
                 }
             }
+            metrics::counter!(metric::LEDGER_RETRIES).increment(1);
             // Whatever went wrong, the connection's state is unknown: start over on a new one.
             // The retry looks up the batch's ids first, so a commit that did happen before the
             // failure is answered from what was stored, never applied twice.
@@ -145,7 +150,6 @@ async fn decide_and_write<'a>(
             .record;
         (record, requests[i].idempotency_key.as_ref())
     });
-    batch::insert_operations(tx, new_records).await?;
-    batch::update_balances(tx, &plan.balances).await?;
+    batch::write_batch(tx, new_records, &plan.balances).await?;
     Ok(plan.verdicts)
 }

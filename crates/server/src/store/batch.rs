@@ -59,10 +59,13 @@ pub async fn find_operations(
         .collect()
 }
 
-/// Records decided operations, applied and rejected alike.
-pub async fn insert_operations<'a>(
+/// Records the batch's decided operations (applied and rejected alike) and writes each
+/// changed wallet's final balance once, however many operations hit it: one statement, one
+/// round trip.
+pub async fn write_batch<'a>(
     conn: &mut PgConnection,
     records: impl Iterator<Item = (&'a OperationRecord, Option<&'a IdempotencyKey>)>,
+    balances: &[(WalletId, Balance)],
 ) -> sqlx::Result<()> {
     let mut columns = OperationColumns::default();
     for (record, key) in records {
@@ -71,11 +74,19 @@ pub async fn insert_operations<'a>(
     if columns.id.is_empty() {
         return Ok(());
     }
+    let wallet_ids: Vec<Uuid> = balances.iter().map(|&(id, _)| id.into()).collect();
+    let wallet_balances: Vec<i64> = balances.iter().map(|&(_, b)| b.into()).collect();
     sqlx::query(
-        "INSERT INTO operations \
-           (id, wallet_id, kind, amount, status, reason, balance_after, idempotency_key, created_at) \
-         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::int8[], $5::text[], \
-                              $6::text[], $7::int8[], $8::text[], $9::timestamptz[])",
+        "WITH inserted AS ( \
+           INSERT INTO operations \
+             (id, wallet_id, kind, amount, status, reason, balance_after, idempotency_key, created_at) \
+           SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::int8[], $5::text[], \
+                                $6::text[], $7::int8[], $8::text[], $9::timestamptz[]) \
+         ), updated AS ( \
+           UPDATE wallets SET balance = v.balance, updated_at = now() \
+           FROM UNNEST($10::uuid[], $11::int8[]) AS v (id, balance) WHERE wallets.id = v.id \
+         ) \
+         SELECT 1",
     )
     .bind(columns.id)
     .bind(columns.wallet_id)
@@ -86,6 +97,8 @@ pub async fn insert_operations<'a>(
     .bind(columns.balance_after)
     .bind(columns.idempotency_key)
     .bind(columns.created_at)
+    .bind(wallet_ids)
+    .bind(wallet_balances)
     .execute(conn)
     .await?;
     Ok(())
@@ -118,25 +131,4 @@ impl OperationColumns {
             .push(key.map(|k| k.as_str().to_owned()));
         self.created_at.push(record.created_at);
     }
-}
-
-/// Writes each changed wallet's final balance, once per batch however many operations hit it.
-pub async fn update_balances(
-    conn: &mut PgConnection,
-    balances: &[(WalletId, Balance)],
-) -> sqlx::Result<()> {
-    if balances.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<Uuid> = balances.iter().map(|&(id, _)| id.into()).collect();
-    let values: Vec<i64> = balances.iter().map(|&(_, b)| b.into()).collect();
-    sqlx::query(
-        "UPDATE wallets SET balance = v.balance, updated_at = now() \
-         FROM UNNEST($1::uuid[], $2::int8[]) AS v (id, balance) WHERE wallets.id = v.id",
-    )
-    .bind(ids)
-    .bind(values)
-    .execute(conn)
-    .await?;
-    Ok(())
 }
