@@ -65,7 +65,8 @@ pub async fn run(
         let shared = Arc::clone(&shared);
         tasks.push(match plan.mode {
             Mode::Open { rate } => {
-                let total = u64::from(rate.get()) * plan.duration.as_nanos() as u64 / 1_000_000_000;
+                let total =
+                    (u128::from(rate.get()) * plan.duration.as_nanos() / 1_000_000_000) as u64;
                 let schedule = Schedule {
                     rate: u64::from(rate.get()),
                     first: runner as u64,
@@ -124,7 +125,9 @@ async fn open_loop(shared: &Shared, schedule: Schedule, cap: usize) -> Recorder 
         while next < schedule.total && in_flight.len() < cap {
             let due = shared.origin + schedule.due(next);
             if due > now {
-                timer.as_mut().reset(due.into());
+                if timer.deadline() != due.into() {
+                    timer.as_mut().reset(due.into());
+                }
                 waiting_for_schedule = true;
                 break;
             }
