@@ -51,7 +51,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
     let recorder = runner::run(plan, Arc::clone(&api), workload, progress.counter()).await;
     progress.finish();
 
-    let summary = Summary::new(plan.mode, wallets, cli.mix.to_string(), &recorder);
+    let summary = Summary::new(&plan, wallets, cli.mix.to_string(), &recorder);
     let timeline = report::timeline(&recorder);
     status(&cli, "verifying balances and histories");
     let sample = verify::history_sample(wallets, cli.verify_history_sample, &mut rng);

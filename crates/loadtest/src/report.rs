@@ -9,6 +9,7 @@ use hdrhistogram::{Counter, Histogram};
 use serde::Serialize;
 
 use crate::cli::Mode;
+use crate::runner::Plan;
 use crate::stats::{KINDS, LATE, Recorder};
 use crate::verify::Verdict;
 
@@ -30,6 +31,10 @@ pub struct Summary {
     pub target_rate: Option<u32>,
     /// Closed loop: the number of clients.
     pub concurrency: Option<u32>,
+    /// How long load was generated, as asked for.
+    pub duration_seconds: f64,
+    /// Runtime threads (and runner tasks) of the load generator.
+    pub threads: usize,
     pub wallets: u32,
     pub mix: String,
     /// Seconds from the start of the run to the last answer.
@@ -97,7 +102,7 @@ pub struct SecondSummary {
 
 impl Summary {
     /// Condenses a finished run.
-    pub fn new(mode: Mode, wallets: u32, mix: String, recorder: &Recorder) -> Self {
+    pub fn new(plan: &Plan, wallets: u32, mix: String, recorder: &Recorder) -> Self {
         let elapsed = recorder
             .last_completion
             .map_or(Duration::ZERO, |last| last - recorder.origin());
@@ -109,7 +114,7 @@ impl Summary {
             }
         };
         let statuses: BTreeMap<u16, u64> = recorder.status_counts().collect();
-        let (target_rate, concurrency) = match mode {
+        let (target_rate, concurrency) = match plan.mode {
             Mode::Open { rate } => (Some(rate.get()), None),
             Mode::Closed { concurrency } => (None, Some(concurrency.get())),
         };
@@ -121,6 +126,8 @@ impl Summary {
             },
             target_rate,
             concurrency,
+            duration_seconds: plan.duration.as_secs_f64(),
+            threads: plan.runners,
             wallets,
             mix,
             elapsed_seconds: elapsed.as_secs_f64(),
@@ -212,10 +219,15 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = &self.summary;
         match (s.target_rate, s.concurrency) {
-            (Some(rate), _) => writeln!(f, "open loop at {rate} requests/s")?,
-            (_, Some(clients)) => writeln!(f, "closed loop with {clients} clients")?,
+            (Some(rate), _) => write!(f, "open loop at {rate} requests/s")?,
+            (_, Some(clients)) => write!(f, "closed loop with {clients} clients")?,
             _ => {}
         }
+        writeln!(
+            f,
+            " for {} s on {} thread(s)",
+            s.duration_seconds, s.threads
+        )?;
         writeln!(f, "wallets {}, mix {}", s.wallets, s.mix)?;
         writeln!(
             f,
@@ -292,6 +304,82 @@ impl fmt::Display for Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::Outcome;
+    use crate::workload::Op;
+    use std::num::NonZeroU32;
+    use std::time::Instant;
+
+    fn report(outcomes: &[Outcome], verification: Verdict) -> Report {
+        let origin = Instant::now();
+        let mut recorder = Recorder::new(origin);
+        for (i, outcome) in outcomes.iter().enumerate() {
+            let end = origin + Duration::from_millis(10 * i as u64 + 1);
+            recorder.record(&Op::Read { wallet: 0 }, *outcome, origin, end);
+        }
+        let plan = Plan {
+            mode: Mode::Closed {
+                concurrency: NonZeroU32::new(1).unwrap(),
+            },
+            duration: Duration::from_secs(1),
+            max_in_flight: 1,
+            runners: 1,
+        };
+        Report {
+            summary: Summary::new(&plan, 1, "read=1".to_owned(), &recorder),
+            timeline: timeline(&recorder),
+            verification,
+        }
+    }
+
+    fn consistent() -> Verdict {
+        Verdict {
+            consistent: true,
+            ..Verdict::default()
+        }
+    }
+
+    #[test]
+    fn documented_answers_and_an_exact_ledger_pass() {
+        let report = report(&[Outcome::Read, Outcome::Rejected], consistent());
+        assert!(report.passed(), "{:?}", report.failures());
+        assert_eq!(report.summary.ok, 2);
+        assert!(report.to_string().contains("CONSISTENT"));
+    }
+
+    #[test]
+    fn server_errors_unexpected_answers_and_timeouts_fail_the_run() {
+        let outcomes = [
+            Outcome::Read,
+            Outcome::Other(503),
+            Outcome::Other(404),
+            Outcome::Timeout,
+        ];
+        let report = report(&outcomes, consistent());
+        assert_eq!(
+            report.failures(),
+            [
+                "1 server errors (5xx)",
+                "1 unexpected answers",
+                "1 timeouts and 0 transport errors"
+            ]
+        );
+        assert_eq!(
+            report.summary.statuses,
+            BTreeMap::from([(200, 1), (404, 1), (503, 1)])
+        );
+    }
+
+    #[test]
+    fn a_discrepancy_fails_the_run() {
+        let verdict = Verdict {
+            consistent: false,
+            discrepancies: vec!["wallet x: balance 1, expected 2".to_owned()],
+            ..Verdict::default()
+        };
+        let report = report(&[Outcome::Read], verdict);
+        assert_eq!(report.failures(), ["1 discrepancies"]);
+        assert!(report.to_string().contains("DISCREPANCY wallet x"));
+    }
 
     #[test]
     fn percentiles_are_read_in_milliseconds() {
