@@ -131,8 +131,10 @@ impl Api {
             .timeout(timeout)
             .pool_max_idle_per_host(usize::MAX)
             .tcp_nodelay(true)
-            // Environment proxies would send the load somewhere other than `--url`.
+            // Proxies from the environment, or redirects, would send requests somewhere other
+            // than `--url`; a redirect is an unexpected answer here anyway.
             .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .context("building the HTTP client")?;
         // `join` replaces the last path segment unless the path ends with a slash.
