@@ -5,9 +5,10 @@ use super::{LedgerError, Outcome};
 use crate::domain::{OperationKind, OperationRequest, WalletId};
 use crate::store::batch;
 use crate::telemetry::metric;
+use chrono::SubsecRound;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{Connection, Postgres, Transaction};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -97,26 +98,36 @@ impl Writer {
                 .insert(PgConnection::connect_with(&self.connect).await?),
         };
         let mut tx = connection.begin().await?;
-        let verdicts = decide_and_write(&mut tx, jobs.iter().map(|job| &job.request)).await?;
+        let requests: Vec<_> = jobs.iter().map(|job| &job.request).collect();
+        let verdicts = decide_and_write(&mut tx, &requests).await?;
         tx.commit().await?;
         Ok(verdicts)
     }
 }
 
 /// One batch inside one transaction: lock, look up, decide, write.
-async fn decide_and_write<'a>(
+async fn decide_and_write(
     tx: &mut Transaction<'_, Postgres>,
-    requests: impl Iterator<Item = &'a OperationRequest> + Clone,
+    requests: &[&OperationRequest],
 ) -> sqlx::Result<Vec<Result<Outcome, LedgerError>>> {
     // Locks are taken in ascending wallet id order, so batches from any number of writers
     // and service instances cannot deadlock.
-    let mut wallets: Vec<WalletId> = requests.clone().map(|r| r.wallet_id).collect();
+    let mut wallets: Vec<WalletId> = requests.iter().map(|r| r.wallet_id).collect();
     wallets.sort_unstable();
     wallets.dedup();
     let mut balances: HashMap<_, _> = batch::lock_wallets(tx, &wallets).await?;
 
+    // Looked up after the locks: another writer that committed one of these ids on one of
+    // these wallets has finished by now, so its record is visible here.
+    let ids: Vec<_> = requests.iter().map(|r| r.id).collect();
+    let stored = batch::find_operations(tx, &ids).await?;
+
+    // A deposit to a missing wallet creates it, unless its id is already taken: a replay,
+    // a reused key, or a repeat of an earlier request in this batch.
+    let mut seen = HashSet::new();
     let mut first_deposits: Vec<WalletId> = requests
-        .clone()
+        .iter()
+        .filter(|r| seen.insert(r.id) && !stored.contains_key(&r.id))
         .filter(|r| r.kind == OperationKind::Deposit && !balances.contains_key(&r.wallet_id))
         .map(|r| r.wallet_id)
         .collect();
@@ -131,18 +142,10 @@ async fn decide_and_write<'a>(
         balances.extend(batch::lock_wallets(tx, &first_deposits).await?);
     }
 
-    // Looked up after the locks: another writer that committed one of these ids on one of
-    // these wallets has finished by now, so its record is visible here.
-    let ids: Vec<_> = requests.clone().map(|r| r.id).collect();
-    let stored = batch::find_operations(tx, &ids).await?;
-
-    let requests: Vec<_> = requests.collect();
-    let plan = plan(
-        requests.iter().copied(),
-        &balances,
-        &stored,
-        chrono::Utc::now(),
-    );
+    // PostgreSQL keeps microseconds: a record's time is cut to that precision now, so the
+    // first answer, its replays and its reads all show the same instant.
+    let now = chrono::Utc::now().trunc_subsecs(6);
+    let plan = plan(requests.iter().copied(), &balances, &stored, now);
     let new_records = plan.inserts.iter().map(|&i| {
         let record = &plan.verdicts[i]
             .as_ref()
