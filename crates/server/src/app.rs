@@ -1,30 +1,48 @@
 //! Wiring: from a [`Config`] to a listening server.
 
+use crate::admin::{self, AdminState};
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::ledger::Ledger;
-use crate::store;
+use crate::{store, telemetry};
 use anyhow::Context;
+use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::postgres::PgConnectOptions;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::str::FromStr;
+use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 
-/// A service bound to its port, with its database migrated and its writers started.
+/// A service bound to its ports, with its database migrated and its writers started.
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    admin_listener: TcpListener,
+    admin_router: axum::Router,
+    prometheus: PrometheusHandle,
     writers: JoinSet<()>,
+    shutdown_timeout: Duration,
 }
 
 impl Application {
     /// Creates the database if needed, applies migrations, starts the writers and binds the
-    /// listener. Fails with a readable message when any of that is impossible.
+    /// listeners. Fails with a readable message when any of that is impossible.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        let prometheus = telemetry::prometheus()?;
         let options = PgConnectOptions::from_str(&config.database_url)
             .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+        // Where, never how: the URL's password stays out of the logs.
+        tracing::info!(
+            host = options.get_host(),
+            port = options.get_port(),
+            database = options.get_database(),
+            shards = config.shards,
+            max_batch = config.max_batch,
+            "starting"
+        );
         store::ensure_database(&config.database_url).await?;
         let pool = store::connect_pool(
             options.clone().application_name("wallet-server"),
@@ -36,42 +54,106 @@ impl Application {
 
         let (ledger, writers) =
             Ledger::start(&config.ledger(), options.application_name("wallet-writer"));
-        let listener = TcpListener::bind(&config.http_addr)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.http_addr))?;
+        let listener = bind(&config.http_addr).await?;
+        let admin_listener = bind(&config.admin_addr).await?;
+        let admin_router = admin::router(AdminState {
+            prometheus: prometheus.clone(),
+            pool: pool.clone(),
+            ledger: ledger.clone(),
+        });
         let router = http::router(AppState { pool, ledger });
         Ok(Self {
             listener,
             router,
+            admin_listener,
+            admin_router,
+            prometheus,
             writers,
+            shutdown_timeout: config.shutdown_timeout(),
         })
     }
 
-    /// The bound address; tells tests which port `:0` picked.
+    /// The API's bound address; tells tests which port `:0` picked.
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
     }
 
+    /// The admin listener's bound address (metrics, profiles).
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
     /// Serves until `shutdown` completes, then stops accepting, lets requests in flight
-    /// finish and waits for the writers to commit what they hold.
+    /// finish and waits for the writers to commit what they hold. Fails if that takes longer
+    /// than the shutdown timeout.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        tracing::info!(http = %self.local_addr(), admin = %self.admin_addr(), "listening");
         let Self {
             listener,
             router,
+            admin_listener,
+            admin_router,
+            prometheus,
             mut writers,
+            shutdown_timeout,
         } = self;
-        tracing::info!(addr = %listener.local_addr()?, "listening");
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("server error")?;
-        // The router (and with it the last ledger handle) is gone: writers drain and stop.
-        while writers.join_next().await.is_some() {}
-        Ok(())
+
+        let (draining, drain_started) = oneshot::channel();
+        let (api_stopped, stop_admin) = oneshot::channel::<()>();
+        let admin = tokio::spawn(admin::serve(
+            admin_listener,
+            admin_router,
+            prometheus,
+            async move {
+                let _ = stop_admin.await;
+            },
+        ));
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing requests and batches in flight");
+            let _ = draining.send(());
+        };
+        let drain = async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(signal)
+                .await
+                .context("server error")?;
+            // The API's ledger handles are gone; the admin listener holds the last one.
+            let _ = api_stopped.send(());
+            admin
+                .await
+                .context("admin listener")?
+                .context("admin listener")?;
+            // Every ledger handle is gone: the writers commit what they hold and stop.
+            while writers.join_next().await.is_some() {}
+            tracing::info!("shut down");
+            anyhow::Ok(())
+        };
+        let deadline = async move {
+            match drain_started.await {
+                Ok(()) => tokio::time::sleep(shutdown_timeout).await,
+                // The server stopped without a shutdown signal: `drain` reports why.
+                Err(_) => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            result = drain => result,
+            () = deadline => Err(anyhow::anyhow!(
+                "shutdown timed out after {shutdown_timeout:?} with requests or batches in flight"
+            )),
+        }
     }
+}
+
+async fn bind(addr: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))
 }

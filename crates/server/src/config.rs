@@ -2,6 +2,7 @@
 //! later source overrides the earlier ones.
 
 use crate::ledger::LedgerConfig;
+use crate::telemetry::LogFormat;
 use clap::Parser;
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -14,7 +15,9 @@ const DEFAULT_CONFIG_FILE: &str = "config.env";
 #[command(
     name = "wallet-server",
     version,
-    about = "Wallet HTTP API over PostgreSQL"
+    about = "Wallet HTTP API over PostgreSQL",
+    // A flag given twice takes its last value, so a wrapper's defaults can be overridden.
+    args_override_self = true
 )]
 pub struct Config {
     /// KEY=VALUE file read before the environment [default: ./config.env when present]
@@ -34,9 +37,18 @@ pub struct Config {
     #[arg(long, env = "WALLET_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: String,
 
+    /// Address of the admin listener: Prometheus metrics and CPU profiles (host:port; port 0
+    /// picks a free one). Keep it off the public network.
+    #[arg(long, env = "WALLET_ADMIN_ADDR", default_value = "127.0.0.1:9090")]
+    pub admin_addr: String,
+
     /// Log filter, e.g. `info` or `info,wallet_server=debug`
     #[arg(long, env = "RUST_LOG", default_value = "info,sqlx=warn")]
     pub log: String,
+
+    /// Log line format: `json` for collectors, `pretty` for terminals
+    #[arg(long, env = "WALLET_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
 
     /// Connections in the pool that serves reads and wallet creation
     #[arg(long, env = "WALLET_DB_POOL_SIZE", default_value_t = 8,
@@ -62,6 +74,11 @@ pub struct Config {
     #[arg(long, env = "WALLET_REQUEST_TIMEOUT_MS", default_value_t = 5000,
           value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub request_timeout_ms: u64,
+
+    /// Longest a shutdown (SIGTERM, SIGINT) waits for requests and batches in flight (ms)
+    #[arg(long, env = "WALLET_SHUTDOWN_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub shutdown_timeout_ms: u64,
 }
 
 impl Config {
@@ -73,6 +90,10 @@ impl Config {
 
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
+    }
+
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_millis(self.shutdown_timeout_ms)
     }
 
     pub fn ledger(&self) -> LedgerConfig {
@@ -146,6 +167,11 @@ mod tests {
         assert!(Config::try_parse_from(["x", "--max-batch", "many"]).is_err());
         let config = Config::try_parse_from(["x", "--max-batch", "1"]).unwrap();
         assert_eq!(config.ledger().max_batch, 1);
+        assert!(Config::try_parse_from(["x", "--log-format", "xml"]).is_err());
+        let config = Config::try_parse_from(["x", "--shards", "2", "--shards", "3"]).unwrap();
+        assert_eq!(config.shards, 3);
+        let config = Config::try_parse_from(["x", "--log-format", "json"]).unwrap();
+        assert_eq!(config.log_format, LogFormat::Json);
     }
 
     #[test]

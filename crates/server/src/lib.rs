@@ -4,14 +4,18 @@
 //! - [`domain`]: identifiers, money and the rule that decides an operation (pure).
 //! - [`ledger`]: the group-commit write path.
 //! - [`store`]: PostgreSQL statements.
-//! - [`http`]: routes, extractors and problem+json errors.
+//! - [`http`]: routes, extractors, problem+json errors and the OpenAPI description.
+//! - [`admin`]: the operators' listener: metrics and CPU profiles.
+//! - [`telemetry`]: log and metric setup.
 
+pub mod admin;
 pub mod app;
 pub mod config;
 pub mod domain;
 pub mod http;
 pub mod ledger;
 pub mod store;
+pub mod telemetry;
 
 pub use app::Application;
 pub use config::Config;

@@ -1,6 +1,5 @@
 use std::process::ExitCode;
-use tracing_subscriber::EnvFilter;
-use wallet_server::{Application, Config};
+use wallet_server::{Application, Config, telemetry};
 
 fn main() -> ExitCode {
     // Configuration is read before any thread starts: loading `config.env` sets variables.
@@ -15,14 +14,10 @@ fn main() -> ExitCode {
             };
         }
     };
-    let filter = match EnvFilter::try_new(&config.log) {
-        Ok(filter) => filter,
-        Err(error) => {
-            eprintln!("error: invalid RUST_LOG {:?}: {error}", config.log);
-            return ExitCode::FAILURE;
-        }
-    };
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    if let Err(error) = telemetry::init_logs(config.log_format, &config.log) {
+        eprintln!("error: {error}");
+        return ExitCode::FAILURE;
+    }
 
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,

@@ -1,11 +1,13 @@
 //! The one error type of the HTTP layer, rendered as RFC 9457 problem details.
 
-use crate::domain::OperationRecord;
+use crate::domain::{OperationRecord, RejectReason};
 use crate::ledger::LedgerError;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
 
 /// Seconds a client should wait before retrying after a 503.
 const RETRY_AFTER_SECONDS: &str = "1";
@@ -42,59 +44,127 @@ pub enum ApiError {
     Internal(#[source] anyhow::Error),
 }
 
-impl ApiError {
-    fn status_and_code(&self) -> (StatusCode, &'static str) {
-        match self {
-            Self::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "INVALID_REQUEST"),
-            Self::InvalidAmount(_) => (StatusCode::BAD_REQUEST, "INVALID_AMOUNT"),
-            Self::WalletNotFound => (StatusCode::NOT_FOUND, "WALLET_NOT_FOUND"),
-            Self::OperationNotFound => (StatusCode::NOT_FOUND, "OPERATION_NOT_FOUND"),
-            Self::Rejected(record) => (
-                StatusCode::CONFLICT,
-                record.status.reason().map_or("REJECTED", |r| r.as_str()),
-            ),
-            Self::WalletAlreadyExists => (StatusCode::CONFLICT, "WALLET_ALREADY_EXISTS"),
-            Self::IdempotencyKeyReused => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "IDEMPOTENCY_KEY_REUSED")
-            }
-            Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
-            Self::UnsupportedMediaType => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE")
-            }
-            Self::NotFound => (StatusCode::NOT_FOUND, "NOT_FOUND"),
-            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED"),
-            Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE"),
-            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"),
-        }
-    }
+/// Stable, machine-readable error code: clients branch on it, never on `title` or `detail`.
+/// `INTERNAL_ERROR` (500) means a bug in the service; the details are in its logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    InvalidRequest,
+    InvalidAmount,
+    WalletNotFound,
+    OperationNotFound,
+    InsufficientFunds,
+    BalanceLimitExceeded,
+    WalletAlreadyExists,
+    IdempotencyKeyReused,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    NotFound,
+    MethodNotAllowed,
+    ServiceUnavailable,
+    InternalError,
+}
 
-    fn detail(&self) -> String {
+impl ErrorCode {
+    pub fn status(self) -> StatusCode {
         match self {
-            Self::Rejected(record) => match record.status.reason() {
-                Some(crate::domain::RejectReason::BalanceLimitExceeded) => {
-                    "the deposit would take the balance past 9007199254740991".to_owned()
-                }
-                _ => "the wallet's balance is smaller than the withdrawal".to_owned(),
-            },
-            other => other.to_string(),
+            Self::InvalidRequest | Self::InvalidAmount => StatusCode::BAD_REQUEST,
+            Self::WalletNotFound | Self::OperationNotFound | Self::NotFound => {
+                StatusCode::NOT_FOUND
+            }
+            Self::InsufficientFunds | Self::BalanceLimitExceeded | Self::WalletAlreadyExists => {
+                StatusCode::CONFLICT
+            }
+            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
 
-/// RFC 9457 body. `code` is the stable, machine-readable part; `title` and `detail` are
-/// for people.
-#[derive(Serialize)]
+impl ApiError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::InvalidRequest(_) => ErrorCode::InvalidRequest,
+            Self::InvalidAmount(_) => ErrorCode::InvalidAmount,
+            Self::WalletNotFound => ErrorCode::WalletNotFound,
+            Self::OperationNotFound => ErrorCode::OperationNotFound,
+            Self::Rejected(record) => match record.status.reason() {
+                Some(RejectReason::BalanceLimitExceeded) => ErrorCode::BalanceLimitExceeded,
+                Some(RejectReason::InsufficientFunds) | None => ErrorCode::InsufficientFunds,
+            },
+            Self::WalletAlreadyExists => ErrorCode::WalletAlreadyExists,
+            Self::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
+            Self::PayloadTooLarge => ErrorCode::PayloadTooLarge,
+            Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
+            Self::NotFound => ErrorCode::NotFound,
+            Self::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            Self::Unavailable => ErrorCode::ServiceUnavailable,
+            Self::Internal(_) => ErrorCode::InternalError,
+        }
+    }
+
+    pub(super) fn detail(&self) -> String {
+        match self.code() {
+            ErrorCode::BalanceLimitExceeded => {
+                "the deposit would take the balance past 9007199254740991".to_owned()
+            }
+            ErrorCode::InsufficientFunds => {
+                "the wallet's balance is smaller than the withdrawal".to_owned()
+            }
+            _ => self.to_string(),
+        }
+    }
+
+    /// The body sent to the client. Also renders the OpenAPI examples, so the documented
+    /// bodies are the real ones.
+    pub fn problem(&self) -> Problem {
+        let status = self.code().status();
+        let record = match self {
+            Self::Rejected(record) => Some(record),
+            _ => None,
+        };
+        Problem {
+            r#type: "about:blank",
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            detail: self.detail(),
+            code: self.code(),
+            operation_id: record.map(|r| Uuid::from(r.id)),
+            wallet_id: record.map(|r| Uuid::from(r.wallet_id)),
+            balance: record.map(|r| r.balance_after.get()),
+        }
+    }
+}
+
+/// An RFC 9457 problem, sent as `application/problem+json` with every error. `code` is the
+/// stable, machine-readable part; `title` and `detail` are for people. A rejected operation
+/// (`INSUFFICIENT_FUNDS`, `BALANCE_LIMIT_EXCEEDED`) also names the operation, its wallet and
+/// the wallet's balance.
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Problem<'a> {
+pub struct Problem {
+    /// Always `about:blank`: the status and `code` say everything.
+    #[schema(example = "about:blank")]
     r#type: &'static str,
-    title: &'a str,
+    /// The HTTP status's reason phrase.
+    #[schema(example = "Conflict")]
+    title: &'static str,
+    /// The HTTP status code.
+    #[schema(example = 409)]
     status: u16,
+    /// What went wrong, for people.
+    #[schema(example = "the wallet's balance is smaller than the withdrawal")]
     detail: String,
-    code: &'static str,
+    code: ErrorCode,
     #[serde(skip_serializing_if = "Option::is_none")]
-    operation_id: Option<String>,
+    operation_id: Option<Uuid>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    wallet_id: Option<String>,
+    wallet_id: Option<Uuid>,
+    /// The wallet's balance, unchanged by the rejected operation.
     #[serde(skip_serializing_if = "Option::is_none")]
     balance: Option<u64>,
 }
@@ -104,21 +174,8 @@ impl IntoResponse for ApiError {
         if let Self::Internal(error) = &self {
             tracing::error!(error = format!("{error:#}"), "internal error");
         }
-        let (status, code) = self.status_and_code();
-        let record = match &self {
-            Self::Rejected(record) => Some(record),
-            _ => None,
-        };
-        let problem = Problem {
-            r#type: "about:blank",
-            title: status.canonical_reason().unwrap_or("Error"),
-            status: status.as_u16(),
-            detail: self.detail(),
-            code,
-            operation_id: record.map(|r| r.id.to_string()),
-            wallet_id: record.map(|r| r.wallet_id.to_string()),
-            balance: record.map(|r| r.balance_after.get()),
-        };
+        let problem = self.problem();
+        let status = self.code().status();
         let mut response = (status, Json(problem)).into_response();
         let headers = response.headers_mut();
         headers.insert(

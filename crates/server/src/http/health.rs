@@ -1,30 +1,59 @@
 //! Health checks for orchestrators: alive means the process answers, ready means it can
-//! reach the database (migrations ran before the listener opened).
+//! serve: the database answers and holds every migration this binary embeds.
 
 use super::AppState;
 use super::error::ApiError;
+use super::openapi::problems;
+use crate::store;
 use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> axum::Router<AppState> {
-    axum::Router::new()
-        .route("/health/live", get(live))
-        .route("/health/ready", get(ready))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(live))
+        .routes(routes!(ready))
 }
 
-async fn live() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+/// A passing probe.
+#[derive(Serialize, ToSchema)]
+struct Health {
+    #[schema(example = "ok")]
+    status: &'static str,
 }
 
-async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    sqlx::query("SELECT 1")
-        .execute(&state.pool)
-        .await
-        .map_err(|error| {
+const OK: Health = Health { status: "ok" };
+
+/// Liveness
+///
+/// The process answers. Restart it when this fails.
+#[utoipa::path(get, path = "/health/live", operation_id = "live", tag = "health",
+    responses((status = 200, description = "Alive", body = Health)))]
+async fn live() -> Json<Health> {
+    Json(OK)
+}
+
+problems!(ReadyProblems: ServiceUnavailable);
+
+/// Readiness
+///
+/// The database answers and every migration of this version is applied. Send no traffic
+/// while this fails.
+#[utoipa::path(get, path = "/health/ready", operation_id = "ready", tag = "health",
+    responses((status = 200, description = "Ready", body = Health), ReadyProblems))]
+async fn ready(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+    match store::migrations_applied(&state.pool).await {
+        Ok(true) => Ok(Json(OK)),
+        Ok(false) => {
+            tracing::warn!("readiness check failed: database migrations are missing");
+            Err(ApiError::Unavailable)
+        }
+        Err(error) => {
             tracing::warn!(%error, "readiness check failed");
-            ApiError::Unavailable
-        })?;
-    Ok(Json(json!({ "status": "ok" })))
+            Err(ApiError::Unavailable)
+        }
+    }
 }

@@ -3,19 +3,24 @@
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{JsonBody, parse_id};
+use super::openapi::{EXAMPLE_OPERATION, EXAMPLE_WALLET, problems};
 use crate::domain::{
     Amount, IdempotencyKey, MAX_MONEY, MoneyError, OperationId, OperationKind, OperationRecord,
-    OperationRequest, OperationStatus, WalletId,
+    OperationRequest, OperationStatus, RejectReason, WalletId,
 };
+use crate::ledger::{LedgerError, Outcome};
 use crate::store::reads;
+use crate::telemetry::metric;
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
@@ -25,17 +30,14 @@ const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-repl
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 500;
 
-pub fn router() -> axum::Router<AppState> {
-    axum::Router::new()
-        .route("/api/v1/wallet", post(submit))
-        .route("/api/v1/wallets/{wallet_id}/operations", get(history))
-        .route(
-            "/api/v1/wallets/{wallet_id}/operations/{operation_id}",
-            get(one),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(submit))
+        .routes(routes!(history))
+        .routes(routes!(one))
 }
 
-#[derive(Clone, Copy, Deserialize)]
+#[derive(Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 enum OperationType {
     Deposit,
@@ -51,40 +53,96 @@ impl From<OperationType> for OperationKind {
     }
 }
 
-#[derive(Deserialize)]
+impl From<OperationKind> for OperationType {
+    fn from(kind: OperationKind) -> Self {
+        match kind {
+            OperationKind::Deposit => Self::Deposit,
+            OperationKind::Withdraw => Self::Withdraw,
+        }
+    }
+}
+
+/// `APPLIED`: the balance changed. `REJECTED`: it did not, and `reason` says why; a retry
+/// gets the same rejection.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[schema(as = OperationStatus)]
+enum Status {
+    Applied,
+    Rejected,
+}
+
+/// Why an operation was rejected.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[schema(as = RejectReason)]
+enum Reason {
+    InsufficientFunds,
+    BalanceLimitExceeded,
+}
+
+impl From<RejectReason> for Reason {
+    fn from(reason: RejectReason) -> Self {
+        match reason {
+            RejectReason::InsufficientFunds => Self::InsufficientFunds,
+            RejectReason::BalanceLimitExceeded => Self::BalanceLimitExceeded,
+        }
+    }
+}
+
+/// One deposit or withdrawal.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct SubmitOperation {
+    /// A deposit to a wallet that does not exist creates it.
+    #[schema(example = json!(EXAMPLE_WALLET))]
     wallet_id: Uuid,
     operation_type: OperationType,
-    /// Kept raw so that a float, string or out-of-range number gets `INVALID_AMOUNT`.
+    /// Minor units. Kept raw so that a float, string or out-of-range number gets
+    /// `INVALID_AMOUNT`.
+    #[schema(value_type = u64, minimum = 1, maximum = 9_007_199_254_740_991_u64, example = 1000)]
     amount: serde_json::Value,
+    /// Names the operation so that a retry applies it at most once. Not together with an
+    /// `Idempotency-Key` header.
+    #[schema(example = json!(EXAMPLE_OPERATION))]
     operation_id: Option<Uuid>,
 }
 
-/// The operation record, as every endpoint reports it.
-#[derive(Serialize)]
+/// An operation record, as every endpoint reports it.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Operation)]
 struct OperationJson {
-    operation_id: String,
-    wallet_id: String,
-    operation_type: &'static str,
+    #[schema(example = json!(EXAMPLE_OPERATION))]
+    operation_id: Uuid,
+    #[schema(example = json!(EXAMPLE_WALLET))]
+    wallet_id: Uuid,
+    operation_type: OperationType,
+    #[schema(example = 1000, minimum = 1, maximum = 9_007_199_254_740_991_u64)]
     amount: u64,
-    status: &'static str,
+    status: Status,
+    /// Present when `status` is `REJECTED`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<&'static str>,
+    reason: Option<Reason>,
+    /// The wallet's balance right after this operation (unchanged when rejected).
+    #[schema(example = 1000, maximum = 9_007_199_254_740_991_u64)]
     balance: u64,
+    #[schema(example = "2026-01-01T00:00:00Z")]
     created_at: DateTime<Utc>,
 }
 
 impl From<&OperationRecord> for OperationJson {
     fn from(record: &OperationRecord) -> Self {
         Self {
-            operation_id: record.id.to_string(),
-            wallet_id: record.wallet_id.to_string(),
-            operation_type: record.kind.as_str(),
+            operation_id: record.id.into(),
+            wallet_id: record.wallet_id.into(),
+            operation_type: record.kind.into(),
             amount: record.amount.get(),
-            status: record.status.as_str(),
-            reason: record.status.reason().map(|r| r.as_str()),
+            status: match record.status {
+                OperationStatus::Applied => Status::Applied,
+                OperationStatus::Rejected(_) => Status::Rejected,
+            },
+            reason: record.status.reason().map(Reason::from),
             balance: record.balance_after.get(),
             created_at: record.created_at,
         }
@@ -121,6 +179,35 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiErr
         .map_err(|why| ApiError::InvalidRequest(why.into()))
 }
 
+problems!(SubmitProblems: InvalidRequest, InvalidAmount, WalletNotFound, InsufficientFunds,
+    BalanceLimitExceeded, PayloadTooLarge, UnsupportedMediaType, IdempotencyKeyReused,
+    ServiceUnavailable);
+
+/// Deposit or withdraw
+///
+/// Answered once the outcome is durable. A `DEPOSIT` to a wallet that does not exist creates
+/// it; a `WITHDRAW` from one is `404` and not recorded. A rejection (`409`) is recorded like a
+/// success. Name the operation (`operationId` or `Idempotency-Key`) to retry safely: a repeat
+/// with the same payload gets the original status and body with `Idempotent-Replayed: true`;
+/// after a `503` the outcome is unknown until such a retry.
+#[utoipa::path(
+    post,
+    path = "/api/v1/wallet",
+    operation_id = "submitOperation",
+    tag = "operations",
+    request_body(content = SubmitOperation, content_type = "application/json"),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255,
+            description = "Names the operation instead of `operationId`: 1-255 printable \
+                ASCII characters", example = "order-1234"),
+    ),
+    responses(
+        (status = 200, description = "Applied", body = OperationJson,
+            headers(("Idempotent-Replayed" = String,
+                description = "`true` when this answers an earlier request with the same id"))),
+        SubmitProblems,
+    )
+)]
 async fn submit(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -145,7 +232,11 @@ async fn submit(
         idempotency_key: key,
     };
 
-    let outcome = state.ledger.submit(request).await?;
+    let kind = request.kind;
+    let result = state.ledger.submit(request).await;
+    metrics::counter!(metric::OPERATIONS, "type" => kind.as_str(), "outcome" => outcome_label(&result))
+        .increment(1);
+    let outcome = result?;
     let mut response = match outcome.record.status {
         OperationStatus::Applied => Json(OperationJson::from(&outcome.record)).into_response(),
         OperationStatus::Rejected(_) => {
@@ -160,6 +251,43 @@ async fn submit(
     Ok(response)
 }
 
+/// The `outcome` label of the operations counter. A replay is counted apart: it decided
+/// nothing new.
+fn outcome_label(result: &Result<Outcome, LedgerError>) -> &'static str {
+    match result {
+        Ok(outcome) if outcome.replayed => "replayed",
+        Ok(outcome) => match outcome.record.status.reason() {
+            None => "applied",
+            Some(RejectReason::InsufficientFunds) => "insufficient_funds",
+            Some(RejectReason::BalanceLimitExceeded) => "balance_limit_exceeded",
+        },
+        Err(LedgerError::WalletNotFound) => "wallet_not_found",
+        Err(LedgerError::IdempotencyKeyReused) => "idempotency_key_reused",
+        Err(LedgerError::Unavailable) => "unavailable",
+    }
+}
+
+problems!(OneProblems: InvalidRequest, OperationNotFound, ServiceUnavailable);
+
+/// Read one operation
+///
+/// Tells what became of an operation, e.g. after a `503` on the request that sent it.
+#[utoipa::path(
+    get,
+    path = "/api/v1/wallets/{walletId}/operations/{operationId}",
+    operation_id = "getOperation",
+    tag = "operations",
+    params(
+        ("walletId" = Uuid, Path, description = "The operation's wallet",
+            example = json!(EXAMPLE_WALLET)),
+        ("operationId" = Uuid, Path, description = "The operation; one of another wallet is \
+            not found", example = json!(EXAMPLE_OPERATION)),
+    ),
+    responses(
+        (status = 200, description = "The operation, applied or rejected", body = OperationJson),
+        OneProblems,
+    )
+)]
 async fn one(
     State(state): State<AppState>,
     path: Result<Path<(String, String)>, PathRejection>,
@@ -173,20 +301,50 @@ async fn one(
     Ok(Json(OperationJson::from(&record)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct HistoryQuery {
+    /// Most operations on the page.
+    #[param(minimum = 1, maximum = 500, default = 50)]
     limit: Option<u32>,
+    /// The `nextCursor` of the previous page; the newest page when missing.
+    #[param(example = "17")]
     cursor: Option<String>,
 }
 
-#[derive(Serialize)]
+/// One page of a wallet's history, newest first.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = OperationPage)]
 struct HistoryJson {
     items: Vec<OperationJson>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    #[schema(example = "17")]
     next_cursor: Option<String>,
 }
 
+problems!(HistoryProblems: InvalidRequest, WalletNotFound, ServiceUnavailable);
+
+/// List a wallet's operations
+///
+/// Newest first, applied and rejected, keyset-paginated: pages stay consistent while new
+/// operations arrive.
+#[utoipa::path(
+    get,
+    path = "/api/v1/wallets/{walletId}/operations",
+    operation_id = "listOperations",
+    tag = "operations",
+    params(
+        ("walletId" = Uuid, Path, description = "The wallet",
+            example = json!(EXAMPLE_WALLET)),
+        HistoryQuery,
+    ),
+    responses(
+        (status = 200, description = "One page", body = HistoryJson),
+        HistoryProblems,
+    )
+)]
 async fn history(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,

@@ -3,6 +3,7 @@
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{OptionalJsonBody, parse_id};
+use super::openapi::{EXAMPLE_WALLET, problems};
 use crate::domain::WalletId;
 use crate::store::reads::{self, Wallet};
 use axum::Json;
@@ -10,36 +11,49 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
-pub fn router() -> axum::Router<AppState> {
-    axum::Router::new()
-        .route("/api/v1/wallets", post(create))
-        .route("/api/v1/wallets/{wallet_id}", get(balance))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create))
+        .routes(routes!(balance))
 }
 
-#[derive(Deserialize)]
+/// Body of `POST /api/v1/wallets`; the body itself is optional.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct CreateWallet {
+    /// The new wallet's id; a random one when missing.
+    #[schema(example = json!(EXAMPLE_WALLET))]
     wallet_id: Option<Uuid>,
 }
 
-#[derive(Serialize)]
+/// A wallet and its balance.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Wallet)]
 struct WalletJson {
-    wallet_id: String,
+    #[schema(example = json!(EXAMPLE_WALLET))]
+    wallet_id: Uuid,
+    /// In minor units, `0 ..= 9007199254740991`.
+    #[schema(example = 1000, maximum = 9_007_199_254_740_991_u64)]
     balance: u64,
+    #[schema(example = "2026-01-01T00:00:00Z")]
     created_at: DateTime<Utc>,
+    /// When the balance last changed.
+    #[schema(example = "2026-01-01T00:00:00Z")]
     updated_at: DateTime<Utc>,
 }
 
 impl From<Wallet> for WalletJson {
     fn from(wallet: Wallet) -> Self {
         Self {
-            wallet_id: wallet.id.to_string(),
+            wallet_id: wallet.id.into(),
             balance: wallet.balance.get(),
             created_at: wallet.created_at,
             updated_at: wallet.updated_at,
@@ -47,6 +61,29 @@ impl From<Wallet> for WalletJson {
     }
 }
 
+problems!(CreateProblems: InvalidRequest, PayloadTooLarge, UnsupportedMediaType,
+    WalletAlreadyExists, ServiceUnavailable);
+
+/// Create a wallet
+///
+/// Creates an empty wallet, with the given id or a random one. A deposit to an unknown
+/// wallet creates it too, so this call is optional.
+#[utoipa::path(
+    post,
+    path = "/api/v1/wallets",
+    operation_id = "createWallet",
+    tag = "wallets",
+    request_body(
+        content = Option<CreateWallet>,
+        description = "Optional; an empty body creates a wallet with a random id",
+        content_type = "application/json",
+    ),
+    responses(
+        (status = 201, description = "Created", body = WalletJson,
+            headers(("Location" = String, description = "The new wallet's URL"))),
+        CreateProblems,
+    )
+)]
 async fn create(
     State(state): State<AppState>,
     OptionalJsonBody(body): OptionalJsonBody<CreateWallet>,
@@ -66,6 +103,23 @@ async fn create(
         .into_response())
 }
 
+problems!(BalanceProblems: InvalidRequest, WalletNotFound, ServiceUnavailable);
+
+/// Read a balance
+///
+/// Read straight from the database: a balance read after a successful write shows it.
+#[utoipa::path(
+    get,
+    path = "/api/v1/wallets/{walletId}",
+    operation_id = "getWallet",
+    tag = "wallets",
+    params(("walletId" = Uuid, Path, description = "The wallet",
+        example = json!(EXAMPLE_WALLET))),
+    responses(
+        (status = 200, description = "The wallet", body = WalletJson),
+        BalanceProblems,
+    )
+)]
 async fn balance(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,

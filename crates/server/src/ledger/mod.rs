@@ -93,6 +93,13 @@ impl Ledger {
         }
     }
 
+    /// Requests waiting in each shard's queue, for the queue-depth gauge.
+    pub fn queue_depths(&self) -> impl Iterator<Item = usize> + '_ {
+        self.shards
+            .iter()
+            .map(|queue| queue.max_capacity() - queue.capacity())
+    }
+
     fn shard_of(&self, wallet: WalletId) -> usize {
         (wallet.as_uuid().as_u128() % self.shards.len() as u128) as usize
     }

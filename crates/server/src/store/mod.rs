@@ -8,7 +8,7 @@ use crate::domain::{
     WalletId,
 };
 use anyhow::Context;
-use sqlx::migrate::MigrateDatabase;
+use sqlx::migrate::{MigrateDatabase, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row};
 use std::time::Duration;
@@ -44,12 +44,32 @@ pub async fn connect_pool(
         .context("cannot connect to the database")
 }
 
+/// The migrations embedded in the binary.
+static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
+
 /// Applies the migrations embedded in the binary.
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
-    sqlx::migrate!("../../migrations")
+    MIGRATOR
         .run(pool)
         .await
         .context("cannot apply database migrations")
+}
+
+/// Whether every migration embedded in the binary is applied: the readiness check. False
+/// when the database was replaced or restored from before this version since start-up.
+pub async fn migrations_applied(pool: &PgPool) -> sqlx::Result<bool> {
+    let versions: Vec<i64> = MIGRATOR
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration())
+        .map(|m| m.version)
+        .collect();
+    let applied: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM _sqlx_migrations WHERE success AND version = ANY($1)",
+    )
+    .bind(&versions)
+    .fetch_one(pool)
+    .await?;
+    Ok(usize::try_from(applied).is_ok_and(|n| n == versions.len()))
 }
 
 /// The columns [`operation_from_row`] reads, for every query that returns operations.
