@@ -1,0 +1,183 @@
+//! A throwaway PostgreSQL cluster: its own data directory, port and socket directory, so a
+//! test may crash it (`pg_ctl stop -m immediate`) without touching the shared server that
+//! every other suite uses.
+//!
+//! The methods block (they wait for `pg_ctl`); that is fine on a test's main task, which the
+//! multi-threaded runtime does not need for the spawned clients.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use uuid::Uuid;
+
+/// Durable commits as in production (`fsync` on), and little memory: several clusters may run
+/// at once on a small CI machine.
+const SETTINGS: &str = "
+listen_addresses = '127.0.0.1'
+fsync = on
+synchronous_commit = on
+shared_buffers = 16MB
+max_connections = 100
+";
+
+/// The OS user that runs PostgreSQL when the tests run as root (initdb refuses root).
+const POSTGRES_USER: &str = "postgres";
+
+/// A cluster that is stopped and deleted when dropped, also when the test panics. After a
+/// panic its directory (data, server log, service log) is kept and its path printed.
+pub struct PgCluster {
+    dir: PathBuf,
+    bin: PathBuf,
+    port: u16,
+    as_postgres: bool,
+}
+
+impl PgCluster {
+    /// Creates a cluster in a new temporary directory and starts it on a free port.
+    pub fn start() -> Self {
+        let dir = std::env::temp_dir().join(format!("wallet-faults-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir(&dir).expect("create the cluster's directory");
+        // The guard exists before anything can fail, so a failing initdb still cleans up.
+        let cluster = Self {
+            dir,
+            bin: bin_dir(),
+            port: super::free_port(),
+            as_postgres: running_as_root(),
+        };
+        if cluster.as_postgres {
+            run(Command::new("chown").arg(POSTGRES_USER).arg(&cluster.dir));
+        }
+        // Not syncing initdb's files only skips work no crash here depends on: the tests
+        // crash processes, never the machine. The server itself runs with fsync on.
+        run(cluster
+            .command("initdb")
+            .args([
+                "--auth=trust",
+                "--username=postgres",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-sync",
+                "--pgdata",
+            ])
+            .arg(cluster.data()));
+        let settings = format!(
+            "{SETTINGS}port = {}\nunix_socket_directories = '{}'\n",
+            cluster.port,
+            cluster.dir.display()
+        );
+        append(&cluster.data().join("postgresql.conf"), &settings);
+        cluster.start_server();
+        cluster
+    }
+
+    /// URL of database `name` on this cluster, for the service and for checks behind it.
+    pub fn url(&self, name: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+
+    /// Where the test may keep its own files (e.g. the service's log), deleted with the
+    /// cluster.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Starts the server again after [`Self::stop_immediate`]; it replays its WAL first.
+    pub fn start_server(&self) {
+        let log = self.dir.join("postgres.log");
+        run(self.pg_ctl().arg("--log").arg(log).arg("start"));
+    }
+
+    /// The crash: every server process quits at once, no checkpoint, no goodbye to clients.
+    pub fn stop_immediate(&self) {
+        run(self.pg_ctl().args(["--mode=immediate", "stop"]));
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    /// `pg_ctl` on this cluster, waiting (bounded) for each start or stop to complete.
+    fn pg_ctl(&self) -> Command {
+        let mut command = self.command("pg_ctl");
+        command.args(["--wait", "--timeout=60", "--pgdata"]);
+        command.arg(self.data());
+        command
+    }
+
+    /// One of PostgreSQL's programs, as the `postgres` user when we are root, run from the
+    /// cluster's directory (which that user can enter).
+    fn command(&self, program: &str) -> Command {
+        let program = self.bin.join(program);
+        let mut command = if self.as_postgres {
+            let mut command = Command::new("runuser");
+            command.args(["-u", POSTGRES_USER, "--"]).arg(program);
+            command
+        } else {
+            Command::new(program)
+        };
+        command.current_dir(&self.dir);
+        command
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        // Fails harmlessly when the server is already stopped.
+        let _ = self.pg_ctl().args(["--mode=immediate", "stop"]).output();
+        if std::thread::panicking() {
+            eprintln!(
+                "fault test failed: cluster, server log and service log kept in {}",
+                self.dir.display()
+            );
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// PostgreSQL's programs: `$PG_BIN`, else the newest `/usr/lib/postgresql/<version>/bin`
+/// (Debian and Ubuntu), else whatever `PATH` finds.
+fn bin_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("PG_BIN") {
+        return dir.into();
+    }
+    let newest = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let version: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let bin = entry.path().join("bin");
+            bin.join("initdb").exists().then_some((version, bin))
+        })
+        .max();
+    newest.map(|(_, bin)| bin).unwrap_or_default()
+}
+
+/// Whether this process runs as root (the owner of `/proc/self` is the effective user).
+fn running_as_root() -> bool {
+    std::fs::metadata("/proc/self").is_ok_and(|meta| meta.uid() == 0)
+}
+
+fn append(path: &Path, text: &str) {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .and_then(|mut file| file.write_all(text.as_bytes()))
+        .unwrap_or_else(|error| panic!("append to {}: {error}", path.display()));
+}
+
+/// Runs `command` to completion; panics with its output when it fails.
+fn run(command: &mut Command) {
+    let output = command
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run {command:?}: {error} (set PG_BIN?)"));
+    assert!(
+        output.status.success(),
+        "{command:?} failed ({}):\n{}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
