@@ -16,8 +16,9 @@ WORKDIR /app
 COPY --from=build /src/target/release/wallet-server /usr/local/bin/wallet-server
 COPY config.env /app/config.env
 USER wallet
-ENV WALLET_HTTP_ADDR=0.0.0.0:8080
-EXPOSE 8080
+ENV WALLET_HTTP_ADDR=0.0.0.0:8080 WALLET_ADMIN_ADDR=0.0.0.0:9090 WALLET_LOG_FORMAT=json
+# 8080: the API. 9090: metrics and profiles; publish it only to a private network.
+EXPOSE 8080 9090
 HEALTHCHECK --interval=5s --timeout=3s --retries=12 \
   CMD curl -fsS http://127.0.0.1:8080/health/ready || exit 1
 ENTRYPOINT ["/usr/local/bin/wallet-server"]

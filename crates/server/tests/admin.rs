@@ -193,3 +193,44 @@ async fn a_profile_of_a_bad_duration_is_refused() {
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query}");
     }
 }
+
+/// The metric names a PromQL expression reads (`wallet_...`).
+fn metric_names(expr: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = expr;
+    while let Some(start) = rest.find("wallet_") {
+        let name: String = rest[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        rest = &rest[start + name.len()..];
+        names.push(name);
+    }
+    names
+}
+
+#[tokio::test]
+async fn the_grafana_dashboard_only_queries_metrics_the_service_exports() {
+    let app = spawn_app().await;
+    let wallet = app.funded_wallet(3).await;
+    assert_eq!(app.balance(wallet).await, 3);
+    let exported = scrape(app.admin_addr).await;
+
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../monitoring/grafana/dashboards/wallet.json"
+    );
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut queried = 0;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for name in metric_names(expr) {
+                assert!(exported.has(&name), "{name} in {:?}", panel["title"]);
+                queried += 1;
+            }
+        }
+    }
+    assert!(queried > 0);
+}
