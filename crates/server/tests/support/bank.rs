@@ -479,6 +479,18 @@ async fn replay_ledger(database_url: &str, settled: &[Settled], violations: &mut
         .collect();
     let _ = db.close().await;
 
+    let recorded: HashSet<Uuid> = operations.iter().map(|row| row.1).collect();
+    let missing = settled
+        .iter()
+        .filter(|op| !recorded.contains(&op.id))
+        .count();
+    if missing > 0 || operations.len() != settled.len() {
+        violations.push(format!(
+            "operations table: {} rows for {} acknowledged operations, {missing} of them missing",
+            operations.len(),
+            settled.len()
+        ));
+    }
     let mut balances: HashMap<Uuid, i64> = HashMap::new();
     let mut newest_applied: HashMap<Uuid, i64> = HashMap::new();
     for (wallet, id, kind, amount, status, balance_after) in operations {

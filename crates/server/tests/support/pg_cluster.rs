@@ -36,13 +36,14 @@ impl PgCluster {
     /// Creates a cluster in a new temporary directory and starts it on a free port.
     pub fn start() -> Self {
         let dir = std::env::temp_dir().join(format!("wallet-faults-{}", Uuid::new_v4().simple()));
+        let (bin, port, as_postgres) = (bin_dir(), super::free_port(), running_as_root());
         std::fs::create_dir(&dir).expect("create the cluster's directory");
-        // The guard exists before anything can fail, so a failing initdb still cleans up.
+        // The guard exists as soon as the directory does, so a failing initdb cleans up too.
         let cluster = Self {
             dir,
-            bin: bin_dir(),
-            port: super::free_port(),
-            as_postgres: running_as_root(),
+            bin,
+            port,
+            as_postgres,
         };
         if cluster.as_postgres {
             run(Command::new("chown").arg(POSTGRES_USER).arg(&cluster.dir));
