@@ -19,6 +19,8 @@ pub enum Outcome {
     Rejected,
     /// `200` for a balance read.
     Read,
+    /// `200` for a liveness check.
+    Alive,
     /// Any other HTTP answer, 5xx included. For a write its effect is unknown until looked up.
     Other(u16),
     /// No complete answer within `--timeout`.
@@ -30,13 +32,16 @@ pub enum Outcome {
 impl Outcome {
     /// Whether the API behaved as documented for a well-formed request.
     pub fn is_ok(self) -> bool {
-        matches!(self, Outcome::Applied | Outcome::Rejected | Outcome::Read)
+        matches!(
+            self,
+            Outcome::Applied | Outcome::Rejected | Outcome::Read | Outcome::Alive
+        )
     }
 
     /// The HTTP status, if an answer arrived.
     pub fn status(self) -> Option<u16> {
         match self {
-            Outcome::Applied | Outcome::Read => Some(200),
+            Outcome::Applied | Outcome::Read | Outcome::Alive => Some(200),
             Outcome::Rejected => Some(409),
             Outcome::Other(status) => Some(status),
             Outcome::Timeout | Outcome::Transport => None,
@@ -119,6 +124,7 @@ pub struct Api {
     http: Client,
     base: Url,
     write_url: Url,
+    live_url: Url,
     wallets: Vec<Uuid>,
     wallet_urls: Vec<Url>,
 }
@@ -142,6 +148,9 @@ impl Api {
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
         }
+        let live_url = base
+            .join("health/live")
+            .context("building the liveness URL")?;
         let base = base.join("api/v1/").context("building the API URL")?;
         let write_url = base.join("wallet")?;
         let wallet_urls = wallets
@@ -152,6 +161,7 @@ impl Api {
             http,
             base,
             write_url,
+            live_url,
             wallets,
             wallet_urls,
         })
@@ -174,6 +184,16 @@ impl Api {
                     Err(failure) => failure,
                 }
             }
+            Op::Live => self.live().await,
+        }
+    }
+
+    /// Asks whether the process answers: `GET /health/live`, no database work on the server.
+    pub async fn live(&self) -> Outcome {
+        match fetch(self.http.get(self.live_url.clone())).await {
+            Ok((StatusCode::OK, _)) => Outcome::Alive,
+            Ok((status, _)) => Outcome::Other(status.as_u16()),
+            Err(failure) => failure,
         }
     }
 
@@ -387,6 +407,10 @@ mod tests {
             api.write_url.as_str(),
             "http://127.0.0.1:18080/gateway/api/v1/wallet"
         );
+        assert_eq!(
+            api.live_url.as_str(),
+            "http://127.0.0.1:18080/gateway/health/live"
+        );
     }
 
     #[test]
@@ -401,5 +425,6 @@ mod tests {
             api.wallet_urls[0].as_str(),
             "http://127.0.0.1:18080/api/v1/wallets/00000000-0000-0000-0000-000000000000"
         );
+        assert_eq!(api.live_url.as_str(), "http://127.0.0.1:18080/health/live");
     }
 }

@@ -17,12 +17,17 @@ use crate::{plot, progress::Progress, setup, verify};
 /// (an error answer or a discrepancy), `Err` that it could not be carried out.
 pub async fn run(cli: Cli) -> anyhow::Result<bool> {
     let mut rng: SmallRng = rand::make_rng();
-    let wallets = cli.wallets.get();
+    // A mix of liveness checks alone (the ceiling measurement) needs no wallets.
+    let wallets = if cli.mix.touches_wallets() {
+        cli.wallets.get()
+    } else {
+        0
+    };
     let ids = (0..wallets).map(|_| random_uuid(&mut rng)).collect();
     let api = Arc::new(Api::new(&cli.url, ids, cli.timeout)?);
     let choice = match cli.distribution {
-        Distribution::Uniform => WalletChoice::Uniform { wallets },
-        Distribution::Zipf => WalletChoice::Zipf(Zipf::new(wallets, cli.zipf_s)),
+        Distribution::Zipf if wallets > 0 => WalletChoice::Zipf(Zipf::new(wallets, cli.zipf_s)),
+        _ => WalletChoice::Uniform { wallets },
     };
     let workload = Arc::new(Workload::new(
         cli.mix,
@@ -30,10 +35,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
         cli.amount_min..=cli.amount_max,
     ));
 
-    status(
-        &cli,
-        &format!("creating and funding {wallets} wallets at {}", cli.url),
-    );
+    if wallets > 0 {
+        status(
+            &cli,
+            &format!("creating and funding {wallets} wallets at {}", cli.url),
+        );
+    }
     let funding = setup::prepare(&api, cli.initial_balance, &mut rng)
         .await
         .context("setting up wallets")?;

@@ -30,7 +30,8 @@ pub struct Cli {
     #[arg(long, value_parser = parse_duration)]
     pub duration: Duration,
 
-    /// Number of fresh wallets to spread the load over (1 = a single hot wallet).
+    /// Number of fresh wallets to spread the load over (1 = a single hot wallet); none are
+    /// created when the mix is liveness checks alone.
     #[arg(long, default_value = "1")]
     pub wallets: NonZeroU32,
 
@@ -42,7 +43,9 @@ pub struct Cli {
     #[arg(long, default_value_t = 1.0)]
     pub zipf_s: f64,
 
-    /// Share of each request kind, as percentages or relative weights.
+    /// Share of each request kind, as percentages or relative weights: `deposit`, `withdraw`,
+    /// `read` (a balance) and `live` (`GET /health/live`, which does no database work:
+    /// `--mix live=100` measures the ceiling of the service's HTTP layer).
     #[arg(long, default_value = "deposit=45,withdraw=45,read=10")]
     pub mix: Mix,
 
@@ -243,6 +246,21 @@ mod tests {
                 concurrency: NonZeroU32::new(50).unwrap()
             }
         );
+    }
+
+    #[test]
+    fn liveness_mix_is_accepted() {
+        let cli = parse(&[
+            "--concurrency",
+            "64",
+            "--duration",
+            "15s",
+            "--mix",
+            "live=100",
+        ])
+        .unwrap();
+        cli.validate().unwrap();
+        assert!(!cli.mix.touches_wallets());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hdrhistogram::{Counter, Histogram};
 use serde::Serialize;
@@ -33,6 +33,9 @@ pub struct Summary {
     pub concurrency: Option<u32>,
     /// How long load was generated, as asked for.
     pub duration_seconds: f64,
+    /// When the load started, in milliseconds since the Unix epoch (wall clock), so that the
+    /// run can be lined up with what was sampled outside the tool: CPU use, server metrics.
+    pub started_at_unix_ms: u64,
     /// Runtime threads (and runner tasks) of the load generator.
     pub threads: usize,
     pub wallets: u32,
@@ -47,7 +50,7 @@ pub struct Summary {
     /// True in open loop, where latency counts from the intended start rather than the send.
     pub latency_from_intended_start: bool,
     pub latency_ms: Percentiles,
-    /// Latency per request kind that occurred (`deposit`, `withdraw`, `read`).
+    /// Latency per request kind that occurred (`deposit`, `withdraw`, `read`, `live`).
     pub latency_by_kind_ms: BTreeMap<&'static str, Percentiles>,
     /// Answers by HTTP status code.
     pub statuses: BTreeMap<u16, u64>,
@@ -127,6 +130,7 @@ impl Summary {
             target_rate,
             concurrency,
             duration_seconds: plan.duration.as_secs_f64(),
+            started_at_unix_ms: wall_clock(recorder.origin()),
             threads: plan.runners,
             wallets,
             mix,
@@ -160,6 +164,14 @@ impl Summary {
     pub fn unexpected(&self) -> u64 {
         self.requests - self.ok - self.timeouts - self.transport_errors
     }
+}
+
+/// The wall-clock time of a monotonic instant, in milliseconds since the Unix epoch.
+fn wall_clock(instant: std::time::Instant) -> u64 {
+    SystemTime::now()
+        .checked_sub(instant.elapsed())
+        .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |since| since.as_millis() as u64)
 }
 
 /// The per-second timeline of a finished run.
@@ -396,6 +408,19 @@ mod tests {
         assert!(close(p.p999, 999.0), "{p:?}");
         assert!(close(p.max, 1000.0), "{p:?}");
         assert!(close(p.mean, 500.5), "{p:?}");
+    }
+
+    #[test]
+    fn start_of_the_load_is_dated_on_the_wall_clock() {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let started = wall_clock(Instant::now() - Duration::from_secs(2));
+        assert!(
+            (now_ms - 2000).abs_diff(started) < 500,
+            "{now_ms} {started}"
+        );
     }
 
     #[test]

@@ -50,12 +50,21 @@ pub async fn prepare(
     })
 }
 
-/// Opens about `connections` keep-alive connections by sending that many balance reads at once,
-/// so that the first second of the run measures the server rather than TCP handshakes.
+/// Opens about `connections` keep-alive connections by sending that many balance reads at once
+/// (liveness checks when the run has no wallets), so that the first second of the run measures
+/// the server rather than TCP handshakes.
 pub async fn warm_up(api: &Api, connections: usize) -> anyhow::Result<()> {
     let wallets = api.wallets().len();
     stream::iter(0..connections)
-        .map(|i| api.balance((i % wallets) as u32))
+        .map(|i| async move {
+            if wallets > 0 {
+                return api.balance((i % wallets) as u32).await.map(drop);
+            }
+            match api.live().await {
+                Outcome::Alive => Ok(()),
+                other => bail!("liveness check: {other:?}"),
+            }
+        })
         .buffer_unordered(connections.max(1))
         .try_for_each(|_| async { Ok(()) })
         .await

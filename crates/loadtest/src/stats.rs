@@ -16,7 +16,7 @@ const STATUS_SLOTS: usize = 1000;
 /// resolution of the runtime's timer, well below any latency worth reporting.
 pub const LATE: Duration = Duration::from_millis(5);
 /// Names of the request kinds, in the order of [`Recorder::latency_by_kind`].
-pub const KINDS: [&str; 3] = ["deposit", "withdraw", "read"];
+pub const KINDS: [&str; 4] = ["deposit", "withdraw", "read", "live"];
 
 fn histogram<T: hdrhistogram::Counter>(significant_digits: u8) -> Histogram<T> {
     Histogram::new_with_bounds(1, MAX_LATENCY_MICROS, significant_digits)
@@ -50,7 +50,7 @@ pub struct Recorder {
     pub latency: Histogram<u64>,
     /// The same split by request kind, indexed as [`KINDS`]: reads skip the write path, so
     /// mixing them hides where time goes.
-    pub latency_by_kind: [Histogram<u64>; 3],
+    pub latency_by_kind: [Histogram<u64>; KINDS.len()],
     /// Per-second timeline, indexed by seconds since the start of the run.
     pub timeline: Vec<Second>,
     /// Answers by HTTP status code.
@@ -78,7 +78,7 @@ impl Recorder {
         Recorder {
             origin,
             latency: histogram(3),
-            latency_by_kind: [histogram(3), histogram(3), histogram(3)],
+            latency_by_kind: KINDS.map(|_| histogram(3)),
             timeline: Vec::new(),
             statuses: Box::new([0; STATUS_SLOTS]),
             timeouts: 0,
@@ -102,6 +102,7 @@ impl Recorder {
             Op::Write(write) if write.kind == WriteKind::Deposit => 0,
             Op::Write(_) => 1,
             Op::Read { .. } => 2,
+            Op::Live => 3,
         };
         self.latency_by_kind[kind].saturating_record(micros);
 
@@ -225,6 +226,7 @@ mod tests {
         );
         recorder.record(&write(WriteKind::Deposit), Outcome::Timeout, origin, origin);
         recorder.record(&Op::Read { wallet: 0 }, Outcome::Transport, origin, origin);
+        recorder.record(&Op::Live, Outcome::Alive, origin, origin);
 
         assert_eq!(recorder.acknowledged.len(), 1);
         assert_eq!(recorder.rejected_withdrawals, 1);
@@ -233,12 +235,12 @@ mod tests {
         assert_eq!(recorder.transport_errors, 1);
         assert_eq!(
             recorder.status_counts().collect::<Vec<_>>(),
-            [(200, 1), (409, 1), (503, 1)]
+            [(200, 2), (409, 1), (503, 1)]
         );
-        assert_eq!(recorder.completed(), 5);
+        assert_eq!(recorder.completed(), 6);
         let by_kind = recorder.latency_by_kind.each_ref().map(|h| h.len());
-        assert_eq!(by_kind, [3, 1, 1]);
-        assert_eq!(recorder.ok(), 2);
+        assert_eq!(by_kind, [3, 1, 1, 1]);
+        assert_eq!(recorder.ok(), 3);
     }
 
     #[test]

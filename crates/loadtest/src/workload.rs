@@ -53,16 +53,22 @@ impl Write {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     Write(Write),
-    Read { wallet: u32 },
+    Read {
+        wallet: u32,
+    },
+    /// `GET /health/live`: the service's cost of HTTP alone, with no database work. Driven at
+    /// full speed, it measures the ceiling that the wallet endpoints are compared with.
+    Live,
 }
 
-/// Relative weights of deposits, withdrawals and balance reads, e.g.
+/// Relative weights of deposits, withdrawals, balance reads and liveness checks, e.g.
 /// `deposit=45,withdraw=45,read=10`. Missing kinds weigh zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Mix {
     deposit: u32,
     withdraw: u32,
     read: u32,
+    live: u32,
 }
 
 /// Which kind of request a mix roll chose.
@@ -71,11 +77,18 @@ pub enum Kind {
     Deposit,
     Withdraw,
     Read,
+    Live,
 }
 
 impl Mix {
     fn total(&self) -> u32 {
-        self.deposit + self.withdraw + self.read
+        self.deposit + self.withdraw + self.read + self.live
+    }
+
+    /// Whether any request of the mix names a wallet. A mix of liveness checks alone needs no
+    /// wallets: nothing to set up and nothing to verify.
+    pub fn touches_wallets(&self) -> bool {
+        self.deposit + self.withdraw + self.read > 0
     }
 
     /// Maps a roll in `0..total` onto a kind, in proportion to the weights.
@@ -84,8 +97,10 @@ impl Mix {
             Kind::Deposit
         } else if roll < self.deposit + self.withdraw {
             Kind::Withdraw
-        } else {
+        } else if roll < self.deposit + self.withdraw + self.read {
             Kind::Read
+        } else {
+            Kind::Live
         }
     }
 }
@@ -94,7 +109,7 @@ impl FromStr for Mix {
     type Err = anyhow::Error;
 
     fn from_str(text: &str) -> anyhow::Result<Self> {
-        let mut weights = [None; 3];
+        let mut weights = [None; 4];
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (name, weight) = part
                 .split_once('=')
@@ -103,7 +118,10 @@ impl FromStr for Mix {
                 "deposit" => 0,
                 "withdraw" => 1,
                 "read" => 2,
-                other => bail!("unknown request kind `{other}` (use deposit, withdraw, read)"),
+                "live" => 3,
+                other => {
+                    bail!("unknown request kind `{other}` (use deposit, withdraw, read, live)")
+                }
             };
             let weight: u32 = weight
                 .trim()
@@ -115,11 +133,12 @@ impl FromStr for Mix {
                 "`{name}` is given twice"
             );
         }
-        let [deposit, withdraw, read] = weights.map(|w| w.unwrap_or(0));
+        let [deposit, withdraw, read, live] = weights.map(|w| w.unwrap_or(0));
         let mix = Mix {
             deposit,
             withdraw,
             read,
+            live,
         };
         ensure!(
             mix.total() > 0,
@@ -135,7 +154,12 @@ impl fmt::Display for Mix {
             f,
             "deposit={},withdraw={},read={}",
             self.deposit, self.withdraw, self.read
-        )
+        )?;
+        // Shown only when used, so the usual mixes read as they always have.
+        if self.live > 0 {
+            write!(f, ",live={}", self.live)?;
+        }
+        Ok(())
     }
 }
 
@@ -194,14 +218,19 @@ impl Workload {
 
     /// Draws the next request; write ids come from `rng` too, so no system call per request.
     pub fn next(&self, rng: &mut impl rand::Rng) -> Op {
+        // `None` for a read; a liveness check names no wallet, so it returns before the draw.
+        let write_kind = match self.mix.pick(rng.random_range(0..self.mix.total())) {
+            Kind::Live => return Op::Live,
+            Kind::Read => None,
+            Kind::Deposit => Some(WriteKind::Deposit),
+            Kind::Withdraw => Some(WriteKind::Withdraw),
+        };
         let wallet = match &self.wallets {
             WalletChoice::Uniform { wallets } => rng.random_range(0..*wallets),
             WalletChoice::Zipf(zipf) => zipf.rank(rng.random()),
         };
-        let kind = match self.mix.pick(rng.random_range(0..self.mix.total())) {
-            Kind::Read => return Op::Read { wallet },
-            Kind::Deposit => WriteKind::Deposit,
-            Kind::Withdraw => WriteKind::Withdraw,
+        let Some(kind) = write_kind else {
+            return Op::Read { wallet };
         };
         Op::Write(Write {
             wallet,
@@ -236,7 +265,8 @@ mod tests {
             Mix {
                 deposit: 45,
                 withdraw: 45,
-                read: 10
+                read: 10,
+                live: 0
             }
         );
     }
@@ -249,7 +279,8 @@ mod tests {
             Mix {
                 deposit: 3,
                 withdraw: 0,
-                read: 1
+                read: 1,
+                live: 0
             }
         );
     }
@@ -268,15 +299,46 @@ mod tests {
     fn mix_display_round_trips() {
         let mix: Mix = "read=1,withdraw=2".parse().unwrap();
         assert_eq!(mix.to_string().parse::<Mix>().unwrap(), mix);
+        let with_live: Mix = "live=3,deposit=1".parse().unwrap();
+        assert_eq!(with_live.to_string().parse::<Mix>().unwrap(), with_live);
+    }
+
+    #[test]
+    fn mix_shows_live_only_when_used() {
+        let mix: Mix = "deposit=1".parse().unwrap();
+        assert_eq!(mix.to_string(), "deposit=1,withdraw=0,read=0");
+        let mix: Mix = "live=100".parse().unwrap();
+        assert_eq!(mix.to_string(), "deposit=0,withdraw=0,read=0,live=100");
+    }
+
+    #[test]
+    fn only_a_mix_of_liveness_checks_leaves_wallets_alone() {
+        assert!(!"live=100".parse::<Mix>().unwrap().touches_wallets());
+        assert!("live=99,read=1".parse::<Mix>().unwrap().touches_wallets());
+        assert!("withdraw=1".parse::<Mix>().unwrap().touches_wallets());
+    }
+
+    #[test]
+    fn live_mix_draws_only_liveness_checks() {
+        let mix: Mix = "live=1".parse().unwrap();
+        let workload = Workload::new(mix, WalletChoice::Uniform { wallets: 1 }, 1..=1);
+        let mut rng = rng();
+        assert!((0..100).all(|_| workload.next(&mut rng) == Op::Live));
     }
 
     #[test]
     fn mix_pick_follows_the_weights_exactly() {
-        let mix: Mix = "deposit=2,withdraw=1,read=1".parse().unwrap();
+        let mix: Mix = "deposit=2,withdraw=1,read=1,live=1".parse().unwrap();
         let kinds: Vec<Kind> = (0..mix.total()).map(|roll| mix.pick(roll)).collect();
         assert_eq!(
             kinds,
-            [Kind::Deposit, Kind::Deposit, Kind::Withdraw, Kind::Read]
+            [
+                Kind::Deposit,
+                Kind::Deposit,
+                Kind::Withdraw,
+                Kind::Read,
+                Kind::Live
+            ]
         );
     }
 
@@ -332,7 +394,7 @@ mod tests {
                     assert!((5..=7).contains(&w.amount));
                     assert_eq!(w.id.get_version_num(), 4);
                 }
-                Op::Read { .. } => panic!("the mix has no reads"),
+                Op::Read { .. } | Op::Live => panic!("the mix has no reads"),
             }
         }
     }
