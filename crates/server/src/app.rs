@@ -129,8 +129,8 @@ impl Application {
             let _ = api_stopped.send(());
             admin
                 .await
-                .context("admin listener")?
-                .context("admin listener")?;
+                .context("admin listener crashed")?
+                .context("admin listener failed")?;
             // Every ledger handle is gone: the writers commit what they hold and stop.
             while writers.join_next().await.is_some() {}
             tracing::info!("shut down");

@@ -229,3 +229,45 @@ impl From<sqlx::Error> for ApiError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_internal_error_is_a_500_without_its_details() {
+        let error = ApiError::Internal(anyhow::anyhow!("connection to db-7 failed: secret-x"));
+        let response = error.into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(problem["code"], "INTERNAL_ERROR");
+        assert_eq!(problem["detail"], "internal error");
+        assert!(!String::from_utf8_lossy(&body).contains("secret-x"));
+    }
+
+    #[test]
+    fn every_code_has_the_status_of_the_design() {
+        let cases = [
+            (ErrorCode::InvalidRequest, 400),
+            (ErrorCode::InvalidAmount, 400),
+            (ErrorCode::WalletNotFound, 404),
+            (ErrorCode::OperationNotFound, 404),
+            (ErrorCode::InsufficientFunds, 409),
+            (ErrorCode::BalanceLimitExceeded, 409),
+            (ErrorCode::WalletAlreadyExists, 409),
+            (ErrorCode::IdempotencyKeyReused, 422),
+            (ErrorCode::PayloadTooLarge, 413),
+            (ErrorCode::UnsupportedMediaType, 415),
+            (ErrorCode::NotFound, 404),
+            (ErrorCode::MethodNotAllowed, 405),
+            (ErrorCode::ServiceUnavailable, 503),
+            (ErrorCode::InternalError, 500),
+        ];
+        for (code, status) in cases {
+            assert_eq!(code.status().as_u16(), status, "{code:?}");
+        }
+    }
+}
