@@ -397,3 +397,30 @@ async fn swagger_ui_is_served_from_the_binary_and_loads_the_description() {
             .contains("/api-docs/openapi.json")
     );
 }
+
+/// The API's routes come from `utoipa_axum::routes!`, which takes each route from its
+/// handler's description; a route added any other way would be served undescribed.
+#[test]
+fn api_routes_are_registered_only_from_their_descriptions() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/http");
+    let mut files = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let source = std::fs::read_to_string(&path).unwrap();
+        for bypass in [
+            ".route(",
+            ".route_service(",
+            ".nest(",
+            ".nest_service(",
+            "routing::",
+        ] {
+            assert!(
+                !source.contains(bypass),
+                "{} registers a route with `{bypass}`: use `routes!` and `#[utoipa::path]`",
+                path.display()
+            );
+        }
+        files += 1;
+    }
+    assert!(files > 0);
+}
