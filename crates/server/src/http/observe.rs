@@ -6,6 +6,7 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, Method};
 use axum::middleware::{self, Next};
 use axum::response::Response;
+use metrics::Label;
 use std::time::{Duration, Instant};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -83,13 +84,13 @@ async fn record_metrics(request: Request, next: Next) -> Response {
         let _in_flight = InFlight::start();
         next.run(request).await
     };
-    let labels = [
-        ("method", method.to_owned()),
-        ("route", route),
-        ("status", response.status().as_u16().to_string()),
+    let labels = vec![
+        Label::new("method", method),
+        Label::new("route", route),
+        Label::new("status", response.status().as_u16().to_string()),
     ];
-    metrics::counter!(metric::HTTP_REQUESTS, &labels).increment(1);
-    metrics::histogram!(metric::HTTP_DURATION, &labels).record(started.elapsed());
+    metrics::counter!(metric::HTTP_REQUESTS, labels.iter()).increment(1);
+    metrics::histogram!(metric::HTTP_DURATION, labels).record(started.elapsed());
     response
 }
 
