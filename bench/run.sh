@@ -1,0 +1,270 @@
+#!/usr/bin/env bash
+# One run, every number side by side: baseline A (pgbench, one transaction per operation),
+# baseline B (the service with batching off), ceiling C (the service's HTTP layer alone) and
+# the service itself on one hot wallet, 10,000 wallets, balance reads and an open loop. Prints
+# the table with its ratios and writes docs/benchmarks.md.
+#
+#   bench/run.sh                     # 15 s per measurement, about 5 minutes in all
+#   BENCH_DURATION=3 bench/run.sh    # smoke test
+#   BENCH_PROFILE=1 bench/run.sh     # and a CPU flamegraph of the service on one hot wallet,
+#                                    # from an extra run after the measured ones
+#
+# Needs PostgreSQL on 127.0.0.1:5432 (user postgres, password postgres) with fsync and
+# synchronous_commit on, pgbench, psql, curl and python3. Drops and recreates the database
+# wallet_bench. Talks to 127.0.0.1 only; every load stops by itself; the services it starts
+# are stopped by pid when it exits, however it exits. Raw results go to bench/results/.
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DURATION=${BENCH_DURATION:-15}
+CONCURRENCY=${BENCH_CONCURRENCY:-64}
+PG_SERVER=postgres://postgres:postgres@127.0.0.1:5432
+DB=wallet_bench
+DB_URL=$PG_SERVER/$DB
+PGBENCH_CLIENTS=(1 2 4 8 16 32 64)
+RESULTS=$ROOT/bench/results
+BIN=$ROOT/target/release
+# A load that has not finished long after its duration is stuck: stop it and fail.
+LOAD_LIMIT=$((DURATION * 3 + 180))
+
+SERVICE_PID=
+LOAD_PID=
+SAMPLER_PID=
+PROFILER_PID=
+HTTP_URL=
+METRICS_URL=
+
+say() { printf '\n== %s\n' "$*" >&2; }
+die() {
+    printf '\nbench: FAILED: %s\n' "$*" >&2
+    exit 1
+}
+
+# Stops one process we started, by pid: SIGTERM, then SIGKILL if it lingers.
+stop_pid() {
+    local pid=$1 patience=$2
+    [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < patience * 10; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    stop_pid "$LOAD_PID" 5
+    stop_pid "$SAMPLER_PID" 5
+    stop_pid "$PROFILER_PID" 5
+    stop_pid "$SERVICE_PID" 20
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+[[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "BENCH_DURATION must be a whole number of seconds"
+[[ $CONCURRENCY =~ ^[1-9][0-9]*$ ]] || die "BENCH_CONCURRENCY must be a positive number"
+for tool in cargo psql pgbench curl python3 timeout; do
+    command -v "$tool" >/dev/null || die "$tool is needed"
+done
+
+cd "$ROOT"
+rm -rf "$RESULTS"
+mkdir -p "$RESULTS" docs
+# Every command that produces a number, exactly as run, for the report.
+# Paths are shown relative to the repository, and the service without its `env -i PATH=...`.
+record() {
+    local line="$*"
+    line=${line#"env -i PATH=$PATH "}
+    printf '%s\n' "${line//"$ROOT/"/}" >>"$RESULTS/commands.txt"
+}
+psql_admin() { psql "$PG_SERVER/postgres" -X -q -v ON_ERROR_STOP=1 "$@"; }
+psql_bench() { psql "$DB_URL" -X -q -v ON_ERROR_STOP=1 "$@"; }
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+say "building release binaries"
+cargo build --release --workspace
+
+say "fresh database $DB"
+psql_admin -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
+for setting in fsync synchronous_commit; do
+    value=$(psql_bench -Atc "SHOW $setting")
+    [[ $value == on ]] || die "PostgreSQL runs with $setting=$value; every measurement needs it on"
+done
+psql_bench -At -F '|' >"$RESULTS/postgres.txt" <<'SQL'
+SELECT 'version', version();
+SELECT name, current_setting(name) FROM pg_settings
+ WHERE name IN ('fsync', 'synchronous_commit', 'wal_sync_method', 'full_page_writes',
+                'shared_buffers', 'max_connections', 'wal_level', 'checkpoint_timeout',
+                'max_wal_size', 'commit_delay')
+ ORDER BY name;
+SQL
+cat /proc/loadavg >"$RESULTS/loadavg-start.txt"
+# PostgreSQL's server process, so that the CPU samples can tell its work from everyone else's.
+checkpointer=$(psql_bench -Atc "SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'")
+POSTMASTER_PID=$(ps -o ppid= -p "$checkpointer" 2>/dev/null | tr -d ' ' || true)
+if [[ -z $POSTMASTER_PID || $(ps -o comm= -p "$POSTMASTER_PID" 2>/dev/null) != postgres ]]; then
+    echo "bench: PostgreSQL's processes are not visible here; its CPU will count as other" >&2
+    POSTMASTER_PID=
+fi
+
+# The service with its built-in defaults: no config.env (it runs in the results folder), no
+# WALLET_* variables from the caller's shell; only logging is turned down, and the flags given.
+start_service() {
+    local name=$1
+    shift
+    local http_port admin_port
+    http_port=$(free_port)
+    admin_port=$(free_port)
+    HTTP_URL=http://127.0.0.1:$http_port
+    METRICS_URL=http://127.0.0.1:$admin_port/metrics
+    local command=(env -i "PATH=$PATH" RUST_LOG=warn "$BIN/wallet-server"
+        --database-url "$DB_URL" --http-addr "127.0.0.1:$http_port"
+        --admin-addr "127.0.0.1:$admin_port" "$@")
+    record "${command[*]}"
+    (cd "$RESULTS" && exec "${command[@]}") >"$RESULTS/$name.service.log" 2>&1 &
+    SERVICE_PID=$!
+    for ((i = 0; i < 600; i++)); do
+        curl -fsS -o /dev/null "$HTTP_URL/health/ready" 2>/dev/null && return 0
+        kill -0 "$SERVICE_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    tail -n 20 "$RESULTS/$name.service.log" >&2
+    die "$name: the service did not become ready"
+}
+
+stop_service() {
+    stop_pid "$SERVICE_PID" 20
+    SERVICE_PID=
+}
+
+# Checkpoint first so that no scenario pays for the previous one's dirty pages.
+checkpoint() { psql_bench -c CHECKPOINT; }
+
+# Samples CPU use (and the service's metrics) until process $1 exits.
+start_sampler() {
+    local out=$1 until=$2
+    shift 2
+    python3 "$ROOT/bench/sample.py" --out "$out" --until-pid "$until" --database "$DB" \
+        ${POSTMASTER_PID:+--postmaster "$POSTMASTER_PID"} "$@" &
+    SAMPLER_PID=$!
+}
+
+finish_sampler() {
+    wait "$SAMPLER_PID" 2>/dev/null || true
+    SAMPLER_PID=
+}
+
+# One wallet-loadtest run against the running service; it must exit 0 (no error answer, no
+# discrepancy: CONSISTENT).
+loadtest() {
+    local name=$1
+    shift
+    local command=("$BIN/wallet-loadtest" --url "$HTTP_URL" --duration "${DURATION}s" "$@"
+        --json "$RESULTS/$name.json" --quiet)
+    record "${command[*]}"
+    checkpoint
+    timeout "$LOAD_LIMIT" "${command[@]}" >"$RESULTS/$name.txt" 2>&1 &
+    LOAD_PID=$!
+    start_sampler "$RESULTS/$name.samples.jsonl" "$LOAD_PID" \
+        --role "service=$SERVICE_PID" --role "load=$LOAD_PID" --metrics-url "$METRICS_URL"
+    local status=0
+    wait "$LOAD_PID" || status=$?
+    LOAD_PID=
+    finish_sampler
+    sed -n '1,8p' "$RESULTS/$name.txt" >&2
+    if ((status != 0)) || ! grep -qx CONSISTENT "$RESULTS/$name.txt"; then
+        cat "$RESULTS/$name.txt" >&2
+        ((status == 124)) && die "$name: wallet-loadtest did not finish within $LOAD_LIMIT s"
+        die "$name: wallet-loadtest exited $status (error answers or discrepancies, above)"
+    fi
+}
+
+# --- the schema, and the row baseline A hammers ---------------------------------------------
+say "migrating $DB"
+start_service migrate
+stop_service
+WALLET=$(python3 -c 'import uuid; print(uuid.uuid4())')
+psql_bench -c "INSERT INTO wallets (id, balance) VALUES ('$WALLET', 0)"
+
+# --- baseline A: one transaction per operation, straight from pgbench ------------------------
+for clients in "${PGBENCH_CLIENTS[@]}"; do
+    say "baseline A: pgbench, $clients clients"
+    threads=$((clients < 2 ? clients : 2))
+    command=(pgbench -n -M prepared -c "$clients" -j "$threads" -T "$DURATION"
+        -f "$ROOT/bench/baseline-a.sql" -D "wallet=$WALLET"
+        -l --log-prefix "$RESULTS/baseline-a-c$clients.log" "$DB_URL")
+    record "${command[*]}"
+    checkpoint
+    timeout "$LOAD_LIMIT" "${command[@]}" >"$RESULTS/baseline-a-c$clients.txt" 2>&1 &
+    LOAD_PID=$!
+    start_sampler "$RESULTS/baseline-a-c$clients.samples.jsonl" "$LOAD_PID" --role "load=$LOAD_PID"
+    status=0
+    wait "$LOAD_PID" || status=$?
+    LOAD_PID=
+    finish_sampler
+    grep -E '^(tps|latency average|number of failed)' "$RESULTS/baseline-a-c$clients.txt" >&2 || true
+    if ((status != 0)); then
+        cat "$RESULTS/baseline-a-c$clients.txt" >&2
+        die "baseline A with $clients clients: pgbench exited $status"
+    fi
+done
+
+# --- baseline B: the same service, one transaction per request -------------------------------
+WRITES=(--wallets 1 --mix deposit=50,withdraw=50)
+say "baseline B: --max-batch 1, one hot wallet, $CONCURRENCY clients"
+start_service baseline-b --max-batch 1
+loadtest baseline-b --concurrency "$CONCURRENCY" "${WRITES[@]}"
+stop_service
+
+# --- ceiling C: the service's HTTP layer, no database work ----------------------------------
+say "ceiling C: GET /health/live, $CONCURRENCY clients"
+start_service ceiling-c
+loadtest ceiling-c --concurrency "$CONCURRENCY" --mix live=100
+stop_service
+
+# --- ours -----------------------------------------------------------------------------------
+say "ours: one hot wallet, $CONCURRENCY clients"
+start_service hot-wallet
+loadtest hot-wallet --concurrency "$CONCURRENCY" "${WRITES[@]}" \
+    --plot "$ROOT/docs/benchmarks-hot-wallet.svg"
+stop_service
+
+say "ours: 10,000 wallets, uniform, $CONCURRENCY clients"
+start_service many-wallets
+loadtest many-wallets --concurrency "$CONCURRENCY" --wallets 10000 --distribution uniform \
+    --mix deposit=50,withdraw=50
+stop_service
+
+say "ours: balance reads over 1,000 wallets, $CONCURRENCY clients"
+start_service reads
+loadtest reads --concurrency "$CONCURRENCY" --wallets 1000 --mix read=100
+stop_service
+
+say "ours: open loop, 1000 requests/s on one hot wallet"
+start_service open-loop
+loadtest open-loop --rate 1000 "${WRITES[@]}"
+stop_service
+
+cat /proc/loadavg >"$RESULTS/loadavg-end.txt"
+
+if [[ ${BENCH_PROFILE:-0} == 1 ]]; then
+    # Not measured: the profiler's sampling would cost the service a little.
+    say "profile: one hot wallet again, with the service's CPU profiler on"
+    start_service profile
+    profile_seconds=$((DURATION > 3 ? DURATION - 2 : 1))
+    curl -fsS -o "$RESULTS/hot-wallet-flamegraph.svg" --max-time $((profile_seconds + 30)) \
+        "${METRICS_URL%/metrics}/debug/pprof/flamegraph?seconds=$profile_seconds" &
+    PROFILER_PID=$!
+    loadtest profile --concurrency "$CONCURRENCY" "${WRITES[@]}"
+    wait "$PROFILER_PID" || echo "bench: the flamegraph could not be fetched" >&2
+    PROFILER_PID=
+    stop_service
+fi
+
+say "report"
+python3 "$ROOT/bench/report.py" --results "$RESULTS" --out "$ROOT/docs/benchmarks.md" \
+    --duration "$DURATION" --concurrency "$CONCURRENCY" --database "$DB"
