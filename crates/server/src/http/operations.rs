@@ -18,6 +18,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -98,10 +99,10 @@ struct SubmitOperation {
     #[schema(example = json!(EXAMPLE_WALLET))]
     wallet_id: Uuid,
     operation_type: OperationType,
-    /// Minor units. Kept raw so that a float, string or out-of-range number gets
-    /// `INVALID_AMOUNT`.
+    /// Minor units. Kept as raw JSON text so that a float, a string or a number of any size
+    /// (even past the range of a double) gets `INVALID_AMOUNT` rather than a parse error.
     #[schema(value_type = u64, minimum = 1, maximum = 9_007_199_254_740_991_u64, example = 1000)]
-    amount: serde_json::Value,
+    amount: Box<RawValue>,
     /// Names the operation so that a retry applies it at most once. Not together with an
     /// `Idempotency-Key` header.
     #[schema(example = json!(EXAMPLE_OPERATION))]
@@ -149,19 +150,24 @@ impl From<&OperationRecord> for OperationJson {
     }
 }
 
-fn parse_amount(value: &serde_json::Value) -> Result<Amount, ApiError> {
+fn parse_amount(raw: &RawValue) -> Result<Amount, ApiError> {
     let invalid = |why: &str| ApiError::InvalidAmount(format!("amount {why}"));
-    match value {
-        serde_json::Value::Number(n) if n.is_u64() => Amount::new(n.as_u64().unwrap_or_default())
-            .map_err(|error| match error {
-                MoneyError::NotPositive => invalid("must be at least 1"),
-                MoneyError::TooLarge => invalid(&format!("must not exceed {MAX_MONEY}")),
-            }),
-        serde_json::Value::Number(n) if n.is_i64() => Err(invalid("must be at least 1")),
-        _ => Err(invalid(&format!(
+    let text = raw.get().trim();
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid(&format!(
             "must be an integer number of minor units between 1 and {MAX_MONEY}"
-        ))),
+        )));
     }
+    if text.starts_with('-') {
+        return Err(invalid("must be at least 1"));
+    }
+    // Too many digits for a u64 is simply too large.
+    let value = text.parse::<u64>().unwrap_or(u64::MAX);
+    Amount::new(value).map_err(|error| match error {
+        MoneyError::NotPositive => invalid("must be at least 1"),
+        MoneyError::TooLarge => invalid(&format!("must not exceed {MAX_MONEY}")),
+    })
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
@@ -380,10 +386,10 @@ async fn history(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
-    fn code(result: Result<Amount, ApiError>) -> &'static str {
-        match result {
+    fn code(json: &str) -> &'static str {
+        let raw = RawValue::from_string(json.to_owned()).expect("valid JSON");
+        match parse_amount(&raw) {
             Ok(_) => "OK",
             Err(ApiError::InvalidAmount(_)) => "INVALID_AMOUNT",
             Err(_) => "OTHER",
@@ -392,20 +398,26 @@ mod tests {
 
     #[test]
     fn only_integers_in_range_are_amounts() {
-        assert_eq!(code(parse_amount(&json!(1))), "OK");
-        assert_eq!(code(parse_amount(&json!(MAX_MONEY))), "OK");
+        assert_eq!(code("1"), "OK");
+        assert_eq!(code(&MAX_MONEY.to_string()), "OK");
+        let too_large = (MAX_MONEY + 1).to_string();
         for bad in [
-            json!(0),
-            json!(-3),
-            json!(MAX_MONEY + 1),
-            json!(1.5),
-            json!(10.0),
-            json!("10"),
-            json!(true),
-            json!(null),
-            json!([1]),
+            "0",
+            "-0",
+            "-3",
+            &too_large,
+            "99999999999999999999999",
+            "1e400",
+            "1.5",
+            "10.0",
+            "1e3",
+            "\"10\"",
+            "true",
+            "null",
+            "[1]",
+            "{}",
         ] {
-            assert_eq!(code(parse_amount(&bad)), "INVALID_AMOUNT", "{bad}");
+            assert_eq!(code(bad), "INVALID_AMOUNT", "{bad}");
         }
     }
 }

@@ -39,6 +39,9 @@ pub async fn connect_pool(
     PgPoolOptions::new()
         .max_connections(size)
         .acquire_timeout(acquire_timeout)
+        // A broken connection fails its query and the client gets a 503 to retry; pinging
+        // before every acquire would double the round trips of every read to catch it.
+        .test_before_acquire(false)
         .connect_with(options)
         .await
         .context("cannot connect to the database")
