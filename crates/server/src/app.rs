@@ -3,14 +3,12 @@
 use crate::admin::{self, AdminState};
 use crate::config::Config;
 use crate::http::{self, AppState};
-use crate::ledger::Ledger;
+use crate::ledger::{BalanceReader, Ledger};
 use crate::{store, telemetry};
 use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusHandle;
-use sqlx::postgres::PgConnectOptions;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::str::FromStr;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -32,8 +30,7 @@ impl Application {
     /// listeners. Fails with a readable message when any of that is impossible.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         let prometheus = telemetry::prometheus()?;
-        let options = PgConnectOptions::from_str(&config.database_url)
-            .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+        let options = store::connect_options(&config.database_url, config.db_statement_timeout())?;
         // Where, never how: the URL's password stays out of the logs.
         tracing::info!(
             host = options.get_host(),
@@ -47,7 +44,7 @@ impl Application {
         let pool = store::connect_pool(
             options.clone().application_name("wallet-server"),
             config.db_pool_size,
-            config.request_timeout(),
+            config.db_acquire_timeout(),
         )
         .await?;
         store::migrate(&pool).await?;
@@ -61,7 +58,17 @@ impl Application {
             pool: pool.clone(),
             ledger: ledger.clone(),
         });
-        let router = http::router(AppState { pool, ledger });
+        // Half the pool for coalesced balance reads leaves the rest to history and creation.
+        let reader = BalanceReader::start(
+            pool.clone(),
+            (config.db_pool_size as usize).div_ceil(2),
+            config.queue_capacity as usize,
+        );
+        let router = http::router(AppState {
+            pool,
+            ledger,
+            reader,
+        });
         Ok(Self {
             listener,
             router,

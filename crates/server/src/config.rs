@@ -79,6 +79,46 @@ pub struct Config {
     #[arg(long, env = "WALLET_SHUTDOWN_TIMEOUT_MS", default_value_t = 10_000,
           value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub shutdown_timeout_ms: u64,
+
+    /// Bearer tokens that may call `/api/`, comma-separated; each either the token itself or
+    /// `sha256:<hex digest>` so the configuration holds no secret. Empty: no authentication
+    #[arg(
+        long,
+        env = "WALLET_API_TOKENS",
+        default_value = "",
+        hide_env_values = true
+    )]
+    pub api_tokens: String,
+
+    /// Largest request body (bytes); larger gets 413
+    #[arg(long, env = "WALLET_MAX_BODY_BYTES", default_value_t = 16 * 1024,
+          value_parser = clap::value_parser!(u64).range(64..=16 * 1024 * 1024))]
+    pub max_body_bytes: u64,
+
+    /// Longest a client may take to send a request's headers (ms); the connection is closed
+    #[arg(long, env = "WALLET_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub header_read_timeout_ms: u64,
+
+    /// Open client connections at most; one more is answered 503 and closed
+    #[arg(long, env = "WALLET_MAX_CONNECTIONS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+
+    /// Largest history page (`limit`)
+    #[arg(long, env = "WALLET_MAX_PAGE_SIZE", default_value_t = 500,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_page_size: u32,
+
+    /// Longest one SQL statement may run before PostgreSQL cancels it (ms)
+    #[arg(long, env = "WALLET_DB_STATEMENT_TIMEOUT_MS", default_value_t = 5000,
+          value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub db_statement_timeout_ms: u64,
+
+    /// Longest a read waits for a free pool connection before a 503 (ms)
+    #[arg(long, env = "WALLET_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 2000,
+          value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub db_acquire_timeout_ms: u64,
 }
 
 impl Config {
@@ -94,6 +134,18 @@ impl Config {
 
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_millis(self.shutdown_timeout_ms)
+    }
+
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_read_timeout_ms)
+    }
+
+    pub fn db_statement_timeout(&self) -> Duration {
+        Duration::from_millis(self.db_statement_timeout_ms)
+    }
+
+    pub fn db_acquire_timeout(&self) -> Duration {
+        Duration::from_millis(self.db_acquire_timeout_ms)
     }
 
     pub fn ledger(&self) -> LedgerConfig {

@@ -6,6 +6,7 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use std::sync::Arc;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -207,7 +208,14 @@ impl From<LedgerError> for ApiError {
 /// 503, to retry.
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
-        let is_bug = match &error {
+        Self::from(Arc::new(error))
+    }
+}
+
+/// A database failure shared by every read of a coalesced lookup.
+impl From<Arc<sqlx::Error>> for ApiError {
+    fn from(error: Arc<sqlx::Error>) -> Self {
+        let is_bug = match error.as_ref() {
             sqlx::Error::Database(db) => db.code().is_some_and(|code| {
                 ["22", "23", "42"]
                     .iter()
@@ -222,7 +230,7 @@ impl From<sqlx::Error> for ApiError {
             _ => true,
         };
         if is_bug {
-            Self::Internal(error.into())
+            Self::Internal(anyhow::Error::new(error))
         } else {
             tracing::warn!(%error, "database unavailable");
             Self::Unavailable

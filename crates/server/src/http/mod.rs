@@ -11,7 +11,7 @@ mod wallets;
 
 pub use error::ApiError;
 
-use crate::ledger::Ledger;
+use crate::ledger::{BalanceReader, Ledger};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use sqlx::PgPool;
@@ -26,6 +26,7 @@ const MAX_BODY_BYTES: usize = 16 * 1024;
 pub struct AppState {
     pub pool: PgPool,
     pub ledger: Ledger,
+    pub reader: BalanceReader,
 }
 
 pub fn router(state: AppState) -> Router {

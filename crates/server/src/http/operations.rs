@@ -373,7 +373,7 @@ async fn history(
         })
         .transpose()?;
 
-    if reads::wallet(&state.pool, wallet).await?.is_none() {
+    if state.reader.wallet(wallet).await?.is_none() {
         return Err(ApiError::WalletNotFound);
     }
     let page = reads::history(&state.pool, wallet, before, limit).await?;

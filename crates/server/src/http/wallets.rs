@@ -125,7 +125,9 @@ async fn balance(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<WalletJson>, ApiError> {
     let id: WalletId = parse_id(&path?.0, "walletId")?;
-    let wallet = reads::wallet(&state.pool, id)
+    let wallet = state
+        .reader
+        .wallet(id)
         .await?
         .ok_or(ApiError::WalletNotFound)?;
     Ok(Json(wallet.into()))

@@ -1,11 +1,15 @@
-//! The write path: every money movement goes through [`Ledger::submit`].
+//! The money path: every movement goes through [`Ledger::submit`], every balance read
+//! through [`BalanceReader::wallet`].
 //!
 //! Requests are spread over shards by wallet id; each shard has one writer task that commits
 //! whatever has queued up as one transaction (group commit). All requests for one wallet go
 //! to one writer, so a hot wallet pays one durable commit per batch instead of per request.
 
 mod plan;
+mod reader;
 mod writer;
+
+pub use reader::BalanceReader;
 
 use crate::domain::{OperationRecord, OperationRequest, WalletId};
 use sqlx::postgres::PgConnectOptions;

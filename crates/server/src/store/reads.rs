@@ -25,13 +25,12 @@ fn wallet_from_row(row: &sqlx::postgres::PgRow) -> sqlx::Result<Wallet> {
     })
 }
 
-pub async fn wallet(pool: &PgPool, id: WalletId) -> sqlx::Result<Option<Wallet>> {
-    let sql = format!("SELECT {WALLET_COLUMNS} FROM wallets WHERE id = $1");
-    let row = sqlx::query(&sql)
-        .bind(Uuid::from(id))
-        .fetch_optional(pool)
-        .await?;
-    row.as_ref().map(wallet_from_row).transpose()
+/// The existing wallets among `ids`, in one query.
+pub async fn wallets(pool: &PgPool, ids: &[WalletId]) -> sqlx::Result<Vec<Wallet>> {
+    let sql = format!("SELECT {WALLET_COLUMNS} FROM wallets WHERE id = ANY($1)");
+    let ids: Vec<Uuid> = ids.iter().map(|&id| id.into()).collect();
+    let rows = sqlx::query(&sql).bind(ids).fetch_all(pool).await?;
+    rows.iter().map(wallet_from_row).collect()
 }
 
 /// Creates an empty wallet; `None` when the id is taken.
