@@ -2,7 +2,7 @@
 
 use crate::admin::{self, AdminState};
 use crate::config::Config;
-use crate::http::{self, AppState};
+use crate::http::{self, ApiTokens, AppState, ConnectionLimits, HttpPolicy};
 use crate::ledger::{BalanceReader, Ledger};
 use crate::{store, telemetry};
 use anyhow::Context;
@@ -14,6 +14,10 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 
+/// How much longer than the ledger's deadline a request may take in all, so that the
+/// ledger's own 503 always comes first.
+const REQUEST_TIME_MARGIN: Duration = Duration::from_secs(1);
+
 /// A service bound to its ports, with its database migrated and its writers started.
 pub struct Application {
     listener: TcpListener,
@@ -23,6 +27,7 @@ pub struct Application {
     prometheus: PrometheusHandle,
     writers: JoinSet<()>,
     shutdown_timeout: Duration,
+    limits: ConnectionLimits,
 }
 
 impl Application {
@@ -64,11 +69,33 @@ impl Application {
             (config.db_pool_size as usize).div_ceil(2),
             config.queue_capacity as usize,
         );
-        let router = http::router(AppState {
-            pool,
-            ledger,
-            reader,
-        });
+        let tokens = ApiTokens::parse(&config.api_tokens)
+            .map_err(|why| anyhow::anyhow!("WALLET_API_TOKENS: {why}"))?;
+        if tokens.is_empty() && !listener.local_addr()?.ip().is_loopback() {
+            tracing::warn!(
+                addr = %listener.local_addr()?,
+                "the API listens beyond loopback WITHOUT authentication: anyone who can reach \
+                 it can move money; set WALLET_API_TOKENS"
+            );
+        }
+        let policy = HttpPolicy {
+            max_body_bytes: config.max_body_bytes as usize,
+            request_time_limit: config.request_timeout() + REQUEST_TIME_MARGIN,
+            tokens,
+        };
+        let router = http::router(
+            AppState {
+                pool,
+                ledger,
+                reader,
+                max_page_size: config.max_page_size,
+            },
+            policy,
+        );
+        let limits = ConnectionLimits {
+            max_connections: config.max_connections as usize,
+            header_read_timeout: config.header_read_timeout(),
+        };
         Ok(Self {
             listener,
             router,
@@ -77,6 +104,7 @@ impl Application {
             prometheus,
             writers,
             shutdown_timeout: config.shutdown_timeout(),
+            limits,
         })
     }
 
@@ -110,6 +138,7 @@ impl Application {
             prometheus,
             mut writers,
             shutdown_timeout,
+            limits,
         } = self;
 
         let (draining, drain_started) = oneshot::channel();
@@ -128,10 +157,7 @@ impl Application {
             let _ = draining.send(());
         };
         let drain = async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(signal)
-                .await
-                .context("server error")?;
+            http::serve(listener, router, limits, signal).await;
             // The API's ledger handles are gone; the admin listener holds the last one.
             let _ = api_stopped.send(());
             admin

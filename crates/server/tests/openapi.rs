@@ -163,6 +163,9 @@ async fn the_error_codes_are_those_of_the_design() {
         "NOT_FOUND",
         "METHOD_NOT_ALLOWED",
         "SERVICE_UNAVAILABLE",
+        // Not in the design's table: optional bearer tokens, and a body that never arrives.
+        "UNAUTHORIZED",
+        "REQUEST_TIMEOUT",
         // Not in the design's table: a bug in the service, never an answer to bad input.
         "INTERNAL_ERROR",
     ]);
@@ -221,6 +224,8 @@ async fn every_error_response_is_a_problem_with_an_example_of_each_code() {
                 "PAYLOAD_TOO_LARGE",
                 "UNSUPPORTED_MEDIA_TYPE",
                 unavailable,
+                "UNAUTHORIZED",
+                "REQUEST_TIMEOUT",
             ]),
         ),
         (
@@ -231,19 +236,36 @@ async fn every_error_response_is_a_problem_with_an_example_of_each_code() {
                 "PAYLOAD_TOO_LARGE",
                 "UNSUPPORTED_MEDIA_TYPE",
                 unavailable,
+                "UNAUTHORIZED",
+                "REQUEST_TIMEOUT",
             ]),
         ),
         (
             "get /api/v1/wallets/{walletId}".to_owned(),
-            codes(&["INVALID_REQUEST", "WALLET_NOT_FOUND", unavailable]),
+            codes(&[
+                "INVALID_REQUEST",
+                "WALLET_NOT_FOUND",
+                unavailable,
+                "UNAUTHORIZED",
+            ]),
         ),
         (
             "get /api/v1/wallets/{walletId}/operations".to_owned(),
-            codes(&["INVALID_REQUEST", "WALLET_NOT_FOUND", unavailable]),
+            codes(&[
+                "INVALID_REQUEST",
+                "WALLET_NOT_FOUND",
+                unavailable,
+                "UNAUTHORIZED",
+            ]),
         ),
         (
             "get /api/v1/wallets/{walletId}/operations/{operationId}".to_owned(),
-            codes(&["INVALID_REQUEST", "OPERATION_NOT_FOUND", unavailable]),
+            codes(&[
+                "INVALID_REQUEST",
+                "OPERATION_NOT_FOUND",
+                unavailable,
+                "UNAUTHORIZED",
+            ]),
         ),
         ("get /health/ready".to_owned(), codes(&[unavailable])),
     ]);

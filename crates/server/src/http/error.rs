@@ -40,6 +40,10 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("the database is unavailable, retry later")]
     Unavailable,
+    #[error("this API needs an `Authorization: Bearer <token>` header with a valid token")]
+    Unauthorized,
+    #[error("the request was not received completely in time")]
+    RequestTimeout,
     /// Anything unexpected. Logged in full, reported to the client without details.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -63,6 +67,8 @@ pub enum ErrorCode {
     NotFound,
     MethodNotAllowed,
     ServiceUnavailable,
+    Unauthorized,
+    RequestTimeout,
     InternalError,
 }
 
@@ -81,6 +87,8 @@ impl ErrorCode {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -104,6 +112,8 @@ impl ApiError {
             Self::NotFound => ErrorCode::NotFound,
             Self::MethodNotAllowed => ErrorCode::MethodNotAllowed,
             Self::Unavailable => ErrorCode::ServiceUnavailable,
+            Self::Unauthorized => ErrorCode::Unauthorized,
+            Self::RequestTimeout => ErrorCode::RequestTimeout,
             Self::Internal(_) => ErrorCode::InternalError,
         }
     }
@@ -183,6 +193,9 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(
                 header::RETRY_AFTER,
@@ -272,6 +285,8 @@ mod tests {
             (ErrorCode::NotFound, 404),
             (ErrorCode::MethodNotAllowed, 405),
             (ErrorCode::ServiceUnavailable, 503),
+            (ErrorCode::Unauthorized, 401),
+            (ErrorCode::RequestTimeout, 408),
             (ErrorCode::InternalError, 500),
         ];
         for (code, status) in cases {

@@ -1,35 +1,53 @@
 //! The HTTP API: one router per resource, merged here, with problem+json for every error,
 //! an OpenAPI description generated from the same routes, and per-request logs and metrics.
 
+mod auth;
 mod error;
 mod extract;
 mod health;
 mod observe;
 mod openapi;
 mod operations;
+mod serve;
 mod wallets;
 
+pub use auth::ApiTokens;
 pub use error::ApiError;
+pub use serve::{ConnectionLimits, serve};
 
 use crate::ledger::{BalanceReader, Ledger};
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use sqlx::PgPool;
+use std::time::Duration;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-/// Largest accepted request body. An operation is under 200 bytes of JSON.
-const MAX_BODY_BYTES: usize = 16 * 1024;
-
-/// What every handler can reach: the read pool and the write path.
+/// What every handler can reach: the read pool, the write path and the page limit.
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
     pub ledger: Ledger,
     pub reader: BalanceReader,
+    /// Largest history page a client may ask for.
+    pub max_page_size: u32,
 }
 
-pub fn router(state: AppState) -> Router {
+/// Request-level limits and access rules, applied to every route.
+#[derive(Debug, Clone)]
+pub struct HttpPolicy {
+    /// Largest request body; an operation is under 200 bytes of JSON.
+    pub max_body_bytes: usize,
+    /// Time to receive a request and answer it. Longer than the ledger's deadline, so a
+    /// write waiting for the database gets the ledger's 503 first; what it catches is a
+    /// client that trickles its body.
+    pub request_time_limit: Duration,
+    pub tokens: ApiTokens,
+}
+
+pub fn router(state: AppState, policy: HttpPolicy) -> Router {
     let (api, description) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(wallets::router())
         .merge(operations::router())
@@ -39,6 +57,21 @@ pub fn router(state: AppState) -> Router {
         .merge(openapi::swagger_ui(description))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+        .layer(DefaultBodyLimit::max(policy.max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            policy.request_time_limit,
+            time_limit,
+        ))
+        .layer(middleware::from_fn_with_state(
+            policy.tokens,
+            auth::authenticate,
+        ));
     observe::layer(router).with_state(state)
+}
+
+async fn time_limit(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::RequestTimeout.into_response(),
+    }
 }

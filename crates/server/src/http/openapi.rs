@@ -161,6 +161,8 @@ fn sample(code: ErrorCode) -> ApiError {
         ErrorCode::NotFound => ApiError::NotFound,
         ErrorCode::MethodNotAllowed => ApiError::MethodNotAllowed,
         ErrorCode::ServiceUnavailable => ApiError::Unavailable,
+        ErrorCode::Unauthorized => ApiError::Unauthorized,
+        ErrorCode::RequestTimeout => ApiError::RequestTimeout,
         ErrorCode::InternalError => ApiError::Internal(anyhow::anyhow!("example")),
     }
 }

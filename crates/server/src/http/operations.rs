@@ -29,7 +29,6 @@ const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-repl
 
 /// Default and largest page of history.
 const DEFAULT_PAGE: u32 = 50;
-const MAX_PAGE: u32 = 500;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -187,7 +186,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiErr
 
 problems!(SubmitProblems: InvalidRequest, InvalidAmount, WalletNotFound, InsufficientFunds,
     BalanceLimitExceeded, PayloadTooLarge, UnsupportedMediaType, IdempotencyKeyReused,
-    ServiceUnavailable);
+    ServiceUnavailable, Unauthorized, RequestTimeout);
 
 /// Deposit or withdraw
 ///
@@ -273,7 +272,7 @@ fn outcome_label(result: &Result<Outcome, LedgerError>) -> &'static str {
     }
 }
 
-problems!(OneProblems: InvalidRequest, OperationNotFound, ServiceUnavailable);
+problems!(OneProblems: InvalidRequest, OperationNotFound, ServiceUnavailable, Unauthorized);
 
 /// Read one operation
 ///
@@ -330,7 +329,7 @@ struct HistoryJson {
     next_cursor: Option<String>,
 }
 
-problems!(HistoryProblems: InvalidRequest, WalletNotFound, ServiceUnavailable);
+problems!(HistoryProblems: InvalidRequest, WalletNotFound, ServiceUnavailable, Unauthorized);
 
 /// List a wallet's operations
 ///
@@ -358,10 +357,11 @@ async fn history(
 ) -> Result<Json<HistoryJson>, ApiError> {
     let wallet: WalletId = parse_id(&path?.0, "walletId")?;
     let Query(query) = query?;
-    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
+    let max_page = state.max_page_size;
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE.min(max_page));
+    if !(1..=max_page).contains(&limit) {
         return Err(ApiError::InvalidRequest(format!(
-            "limit must be between 1 and {MAX_PAGE}"
+            "limit must be between 1 and {max_page}"
         )));
     }
     let before = query

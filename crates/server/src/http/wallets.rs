@@ -62,7 +62,7 @@ impl From<Wallet> for WalletJson {
 }
 
 problems!(CreateProblems: InvalidRequest, PayloadTooLarge, UnsupportedMediaType,
-    WalletAlreadyExists, ServiceUnavailable);
+    WalletAlreadyExists, ServiceUnavailable, Unauthorized, RequestTimeout);
 
 /// Create a wallet
 ///
@@ -103,7 +103,7 @@ async fn create(
         .into_response())
 }
 
-problems!(BalanceProblems: InvalidRequest, WalletNotFound, ServiceUnavailable);
+problems!(BalanceProblems: InvalidRequest, WalletNotFound, ServiceUnavailable, Unauthorized);
 
 /// Read a balance
 ///

@@ -1,0 +1,111 @@
+//! Optional bearer-token authentication for every `/api/` route. Health checks and the
+//! documentation stay open, so orchestrators and readers need no token.
+//!
+//! Tokens are kept only as SHA-256 digests, and a presented token is hashed and compared
+//! with every digest in constant time: neither the configuration nor the timing of an
+//! answer gives a token away.
+
+use super::error::ApiError;
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+/// Prefix of a token given by its digest, e.g. `sha256:9f86d0…`.
+const DIGEST_PREFIX: &str = "sha256:";
+
+/// The accepted tokens; empty means authentication is off.
+#[derive(Debug, Clone, Default)]
+pub struct ApiTokens(Arc<[[u8; 32]]>);
+
+impl ApiTokens {
+    /// Parses a comma-separated list: plain tokens, or `sha256:` and 64 hex digits.
+    pub fn parse(list: &str) -> Result<Self, String> {
+        list.split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| match entry.strip_prefix(DIGEST_PREFIX) {
+                Some(hex) => parse_digest(hex)
+                    .ok_or_else(|| format!("`{DIGEST_PREFIX}` must be followed by 64 hex digits")),
+                None => Ok(Sha256::digest(entry.as_bytes()).into()),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(|digests| Self(digests.into()))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn accepts(&self, token: &[u8]) -> bool {
+        let presented: [u8; 32] = Sha256::digest(token).into();
+        // Every digest is compared in full, whatever matched before.
+        self.0.iter().fold(false, |found, digest| {
+            found | constant_time_eq(digest, &presented)
+        })
+    }
+}
+
+fn parse_digest(hex: &str) -> Option<[u8; 32]> {
+    if hex.len() != 64 || !hex.is_ascii() {
+        return None;
+    }
+    let mut digest = [0; 32];
+    for (byte, pair) in digest.iter_mut().zip(hex.as_bytes().chunks(2)) {
+        *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+    }
+    Some(digest)
+}
+
+fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0, |diff, (x, y)| diff | (x ^ y)) == 0
+}
+
+/// Middleware: a `/api/` request without an accepted `Authorization: Bearer` token gets 401.
+pub async fn authenticate(
+    State(tokens): State<ApiTokens>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if tokens.is_empty() || !request.uri().path().starts_with("/api/") {
+        return next.run(request).await;
+    }
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.as_bytes().strip_prefix(b"Bearer "));
+    match presented {
+        Some(token) if tokens.accepts(token) => next.run(request).await,
+        _ => ApiError::Unauthorized.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET_DIGEST: &str =
+        "sha256:2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b";
+
+    #[test]
+    fn plain_and_hashed_tokens_are_both_accepted() {
+        let tokens = ApiTokens::parse(&format!("alpha, {SECRET_DIGEST}")).unwrap();
+        assert!(tokens.accepts(b"alpha"));
+        assert!(tokens.accepts(b"secret"));
+        assert!(!tokens.accepts(b"beta"));
+        assert!(!tokens.accepts(b""));
+    }
+
+    #[test]
+    fn an_empty_list_turns_authentication_off() {
+        assert!(ApiTokens::parse(" , ").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_malformed_digest_is_a_configuration_error() {
+        assert!(ApiTokens::parse("sha256:abc").is_err());
+        assert!(ApiTokens::parse(&format!("{}zz", &SECRET_DIGEST[..69])).is_err());
+    }
+}

@@ -1,0 +1,170 @@
+//! Hostile input: malformed bodies, headers, paths and query strings. Whatever arrives, the
+//! answer is a 4xx, no balance changes and the process keeps serving.
+
+mod common;
+
+use common::{TestApp, spawn_app};
+use reqwest::StatusCode;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use uuid::Uuid;
+
+/// Sends raw bytes as one HTTP/1.1 exchange and returns the response's status code.
+async fn raw_status(app: &TestApp, request: &[u8]) -> u16 {
+    let mut stream = TcpStream::connect(app.addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut response = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response));
+    // The server may close the connection as soon as it has answered: a reset after the
+    // answer is not an error of the exchange.
+    let _ = read.await.expect("the server answers within 10 s");
+    let head = String::from_utf8_lossy(&response);
+    let status = head
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .unwrap_or_else(|| panic!("not an HTTP response: {head:?}"));
+    status.parse().unwrap()
+}
+
+/// A POST of `body` to the operation endpoint, as raw bytes.
+fn post_operation(body: &[u8]) -> Vec<u8> {
+    let mut request = format!(
+        "POST /api/v1/wallet HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    request
+}
+
+fn get(target: &str) -> Vec<u8> {
+    format!("GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").into_bytes()
+}
+
+/// Asserts that every request in `corpus` gets a 4xx, and that the wallet is untouched.
+async fn assert_all_refused(app: &TestApp, wallet: Uuid, corpus: Vec<(&str, Vec<u8>)>) {
+    for (name, request) in corpus {
+        let status = raw_status(app, &request).await;
+        assert!((400..500).contains(&status), "{name}: got {status}");
+    }
+    assert_eq!(app.balance(wallet).await, 100, "no balance changed");
+    app.assert_ledger_consistent().await;
+}
+
+#[tokio::test]
+async fn malformed_bodies_are_refused_with_4xx() {
+    let app = spawn_app().await;
+    let wallet = app.funded_wallet(100).await;
+    let op = |amount: &str| {
+        format!(r#"{{"walletId":"{wallet}","operationType":"WITHDRAW","amount":{amount}}}"#)
+    };
+    let nested = format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000));
+    let huge = format!("1{}", "0".repeat(10_000));
+    let mut invalid_utf8 = op("1").into_bytes();
+    invalid_utf8.insert(10, 0xff);
+    let corpus: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "deeply nested amount",
+            post_operation(op(&nested).as_bytes()),
+        ),
+        ("deeply nested body", post_operation(nested.as_bytes())),
+        ("huge number", post_operation(op(&huge).as_bytes())),
+        (
+            "exponent past a double",
+            post_operation(op("1e999999").as_bytes()),
+        ),
+        ("negative zero", post_operation(op("-0").as_bytes())),
+        (
+            "escaped NUL in a UUID",
+            post_operation(br#"{"walletId":"\u0000","operationType":"WITHDRAW","amount":1}"#),
+        ),
+        ("raw NUL byte", post_operation(op("1\0").as_bytes())),
+        ("invalid UTF-8", post_operation(&invalid_utf8)),
+        (
+            "duplicate amount",
+            post_operation(
+                format!(
+                    r#"{{"walletId":"{wallet}","operationType":"WITHDRAW","amount":1,"amount":2}}"#
+                )
+                .as_bytes(),
+            ),
+        ),
+        (
+            "lone surrogate",
+            post_operation(br#"{"walletId":"\ud800","operationType":"WITHDRAW","amount":1}"#),
+        ),
+        (
+            "BOM before the body",
+            post_operation(format!("\u{feff}{}", op("1")).as_bytes()),
+        ),
+        (
+            "string of 10 000 quotes",
+            post_operation(format!("\"{}\"", "\\\"".repeat(10_000)).as_bytes()),
+        ),
+    ];
+    assert_all_refused(&app, wallet, corpus).await;
+}
+
+#[tokio::test]
+async fn malformed_paths_queries_and_headers_are_refused_with_4xx() {
+    // A short deadline: the truncated body is answered 408 when it runs out.
+    let app = common::spawn_app_with(&["--request-timeout-ms", "500"]).await;
+    let wallet = app.funded_wallet(100).await;
+    let history = format!("/api/v1/wallets/{wallet}/operations");
+    let long_path = format!("/api/v1/wallets/{}", "a".repeat(50_000));
+    let bad_key = [
+        b"POST /api/v1/wallet HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nIdempotency-Key: \xff\xfe\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}".as_slice(),
+    ]
+    .concat();
+    let corpus: Vec<(&str, Vec<u8>)> = vec![
+        ("percent-encoded NUL", get("/api/v1/wallets/%00")),
+        ("invalid UTF-8 in the path", get("/api/v1/wallets/%ff%fe")),
+        ("path traversal", get("/api/v1/wallets/../../../etc/passwd")),
+        ("very long path", get(&long_path)),
+        ("limit past u32", get(&format!("{history}?limit=99999999999999999999"))),
+        ("negative limit", get(&format!("{history}?limit=-1"))),
+        ("NUL cursor", get(&format!("{history}?cursor=%00"))),
+        ("repeated limit", get(&format!("{history}?limit=1&limit=2"))),
+        ("invalid UTF-8 in the query", get(&format!("{history}?cursor=%ff"))),
+        ("unknown method", b"BREW /api/v1/wallet HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec()),
+        ("non-ASCII idempotency key", bad_key),
+        ("huge header", format!("GET /api/v1/wallets/{wallet} HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\nConnection: close\r\n\r\n", "b".repeat(1_000_000)).into_bytes()),
+        ("garbage request line", b"\x00\x01\x02 nonsense\r\n\r\n".to_vec()),
+        ("body shorter than its length", b"POST /api/v1/wallet HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10\r\nConnection: close\r\n\r\n{}".to_vec()),
+        ("broken chunked body", b"POST /api/v1/wallet HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\n{}\r\n0\r\n\r\n".to_vec()),
+    ];
+    assert_all_refused(&app, wallet, corpus).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_header_senders_do_not_stop_other_clients() {
+    let app = spawn_app().await;
+    let wallet = app.funded_wallet(100).await;
+    // Slowloris: many connections that send their headers one byte at a time.
+    let mut slow = Vec::new();
+    for _ in 0..50 {
+        let mut stream = TcpStream::connect(app.addr).await.unwrap();
+        slow.push(tokio::spawn(async move {
+            for byte in b"GET /health/live HTTP/1.1\r\nHost: x\r\nX-Slow: "
+                .iter()
+                .cycle()
+                .take(40)
+            {
+                if stream.write_all(&[*byte]).await.is_err() {
+                    return; // the server gave up on us: fine
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }));
+    }
+    for _ in 0..20 {
+        assert_eq!(app.deposit(wallet, 1).await.status(), StatusCode::OK);
+    }
+    for task in slow {
+        task.await.unwrap();
+    }
+    assert_eq!(app.balance(wallet).await, 120);
+    app.assert_ledger_consistent().await;
+}
