@@ -168,3 +168,24 @@ async fn slow_header_senders_do_not_stop_other_clients() {
     assert_eq!(app.balance(wallet).await, 120);
     app.assert_ledger_consistent().await;
 }
+
+#[tokio::test]
+async fn a_wallet_body_that_is_not_an_object_or_null_is_400() {
+    let app = spawn_app().await;
+    let create = |body: &'static str| {
+        app.client
+            .post(app.url("/api/v1/wallets"))
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+    };
+    for body in ["[null]", "[]", "7", "\"id\""] {
+        assert_eq!(
+            create(body).await.unwrap().status(),
+            StatusCode::BAD_REQUEST,
+            "{body}"
+        );
+    }
+    // `null` means no body, as the description says: a wallet with a new id.
+    assert_eq!(create("null").await.unwrap().status(), StatusCode::CREATED);
+}

@@ -8,11 +8,11 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
 
-/// A JSON body: `Content-Type: application/json` (or any `+json` type), within the body
-/// limit, well-formed, with no unknown or duplicate fields.
+/// A JSON object body: `Content-Type: application/json` (or any `+json` type), within the
+/// body limit, well-formed, with no unknown or duplicate fields.
 pub struct JsonBody<T>(pub T);
 
-/// Like [`JsonBody`], but an empty body is allowed and means `None`.
+/// Like [`JsonBody`], but an empty body or `null` is allowed and means `None`.
 pub struct OptionalJsonBody<T>(pub Option<T>);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
@@ -20,7 +20,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let (headers, body) = read_body(req, state).await?;
-        parse_json(&headers, &body).map(Self)
+        parse_json(&headers, &body)?
+            .map(Self)
+            .ok_or_else(not_an_object)
     }
 }
 
@@ -32,7 +34,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJsonBody<T>
         if body.is_empty() {
             return Ok(Self(None));
         }
-        parse_json(&headers, &body).map(|value| Self(Some(value)))
+        parse_json(&headers, &body).map(Self)
     }
 }
 
@@ -51,12 +53,26 @@ async fn read_body<S: Send + Sync>(
     Ok((headers, body))
 }
 
-fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, ApiError> {
+/// A JSON object, or `None` for `null`. Anything else is refused before serde sees it:
+/// serde would also read a struct from an array of its fields.
+fn parse_json<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Option<T>, ApiError> {
     if !is_json(headers) {
         return Err(ApiError::UnsupportedMediaType);
     }
-    serde_json::from_slice(body)
-        .map_err(|error| ApiError::InvalidRequest(format!("invalid JSON body: {error}")))
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => serde_json::from_slice(body)
+            .map(Some)
+            .map_err(|error| ApiError::InvalidRequest(format!("invalid JSON body: {error}"))),
+        _ if serde_json::from_slice::<()>(body).is_ok() => Ok(None),
+        _ => Err(not_an_object()),
+    }
+}
+
+fn not_an_object() -> ApiError {
+    ApiError::InvalidRequest("the body must be a JSON object".into())
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
