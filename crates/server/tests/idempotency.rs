@@ -493,3 +493,19 @@ async fn concurrent_duplicates_of_one_key_are_applied_once_with_one_answer() {
     assert_eq!(app.history(wallet).await.len(), 2);
     app.assert_ledger_consistent().await;
 }
+
+#[tokio::test]
+async fn a_reused_id_is_reported_even_when_the_new_payload_names_a_missing_wallet() {
+    let app = spawn_app().await;
+    let wallet = app.funded_wallet(10).await;
+    let id = Uuid::new_v4();
+    let deposit =
+        json!({"walletId": wallet, "operationType": "DEPOSIT", "amount": 1, "operationId": id});
+    assert_eq!(app.operation(&deposit).await.status(), StatusCode::OK);
+    let elsewhere = json!({
+        "walletId": Uuid::new_v4(), "operationType": "WITHDRAW", "amount": 1, "operationId": id,
+    });
+    let (status, body) = status_and_body(app.operation(&elsewhere).await).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["code"], "IDEMPOTENCY_KEY_REUSED");
+}

@@ -82,34 +82,55 @@ impl Writer {
             }
             metrics::counter!(metric::LEDGER_RETRIES).increment(1);
             // Whatever went wrong, the connection's state is unknown: start over on a new one.
-            // The retry looks up the batch's ids first, so a commit that did happen before the
-            // failure is answered from what was stored, never applied twice.
+            // A commit that did happen before the failure makes the retry's insert find its
+            // ids, so the batch is answered from what was stored, never applied twice.
             self.connection = None;
             tokio::time::sleep_until(deadline.min(Instant::now() + backoff)).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
 
-    async fn attempt(&mut self, jobs: &[Job]) -> sqlx::Result<Vec<Result<Outcome, LedgerError>>> {
+    /// Decides and commits the batch. Most batches hold no id that was ever seen before, so
+    /// the first transaction does not look ids up: its insert finds any that exist, and
+    /// then that transaction is rolled back and the batch decided again with a lookup first.
+    async fn attempt(&mut self, jobs: &[Job]) -> anyhow::Result<Vec<Result<Outcome, LedgerError>>> {
         let connection = match &mut self.connection {
             Some(connection) => connection,
             None => self
                 .connection
                 .insert(PgConnection::connect_with(&self.connect).await?),
         };
-        let mut tx = connection.begin().await?;
         let requests: Vec<_> = jobs.iter().map(|job| &job.request).collect();
-        let verdicts = decide_and_write(&mut tx, &requests).await?;
-        tx.commit().await?;
-        Ok(verdicts)
+        for lookup in [Lookup::Skip, Lookup::First] {
+            let mut tx = connection.begin().await?;
+            if let Some(verdicts) = decide_and_write(&mut tx, &requests, lookup).await? {
+                tx.commit().await?;
+                return Ok(verdicts);
+            }
+            tx.rollback().await?;
+        }
+        // Only a concurrent transaction on another wallet (another instance) can take an id
+        // between a lookup and an insert; the retry will find it stored.
+        anyhow::bail!("operation ids were taken by a concurrent transaction")
     }
 }
 
-/// One batch inside one transaction: lock, look up, decide, write.
+/// Whether a batch looks up its ids before deciding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lookup {
+    /// Decide as if no id were stored; the insert reports any that is.
+    Skip,
+    First,
+}
+
+/// One batch inside one transaction: lock, look up, decide, write. `None` when an id
+/// turned out to be stored already although it was not looked up: nothing the transaction
+/// did may be committed then.
 async fn decide_and_write(
     tx: &mut Transaction<'_, Postgres>,
     requests: &[&OperationRequest],
-) -> sqlx::Result<Vec<Result<Outcome, LedgerError>>> {
+    lookup: Lookup,
+) -> sqlx::Result<Option<Vec<Result<Outcome, LedgerError>>>> {
     // Locks are taken in ascending wallet id order, so batches from any number of writers
     // and service instances cannot deadlock.
     let mut wallets: Vec<WalletId> = requests.iter().map(|r| r.wallet_id).collect();
@@ -119,8 +140,13 @@ async fn decide_and_write(
 
     // Looked up after the locks: another writer that committed one of these ids on one of
     // these wallets has finished by now, so its record is visible here.
-    let ids: Vec<_> = requests.iter().map(|r| r.id).collect();
-    let stored = batch::find_operations(tx, &ids).await?;
+    let stored = match lookup {
+        Lookup::First => {
+            let ids: Vec<_> = requests.iter().map(|r| r.id).collect();
+            batch::find_operations(tx, &ids).await?
+        }
+        Lookup::Skip => HashMap::new(),
+    };
 
     // A deposit to a missing wallet creates it, unless its id is already taken: a replay,
     // a reused key, or a repeat of an earlier request in this batch.
@@ -146,6 +172,12 @@ async fn decide_and_write(
     // first answer, its replays and its reads all show the same instant.
     let now = chrono::Utc::now().trunc_subsecs(6);
     let plan = plan(requests.iter().copied(), &balances, &stored, now);
+    // Without a lookup, a stored id shows up only where a record is inserted. A request
+    // refused without one (a wallet not found) may carry a reused id, which must be
+    // reported as such: decide again with the lookup.
+    if lookup == Lookup::Skip && plan.verdicts.iter().any(Result::is_err) {
+        return Ok(None);
+    }
     let new_records = plan.inserts.iter().map(|&i| {
         let record = &plan.verdicts[i]
             .as_ref()
@@ -153,6 +185,6 @@ async fn decide_and_write(
             .record;
         (record, requests[i].idempotency_key.as_ref())
     });
-    batch::write_batch(tx, new_records, &plan.balances).await?;
-    Ok(plan.verdicts)
+    let all_new = batch::write_batch(tx, new_records, &plan.balances).await?;
+    Ok(all_new.then_some(plan.verdicts))
 }

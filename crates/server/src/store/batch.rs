@@ -61,32 +61,36 @@ pub async fn find_operations(
 
 /// Records the batch's decided operations (applied and rejected alike) and writes each
 /// changed wallet's final balance once, however many operations hit it: one statement, one
-/// round trip.
+/// round trip. `false` when some record's id was taken already (that record is skipped, and
+/// the caller must roll back).
 pub async fn write_batch<'a>(
     conn: &mut PgConnection,
     records: impl Iterator<Item = (&'a OperationRecord, Option<&'a IdempotencyKey>)>,
     balances: &[(WalletId, Balance)],
-) -> sqlx::Result<()> {
+) -> sqlx::Result<bool> {
     let mut columns = OperationColumns::default();
     for (record, key) in records {
         columns.push(record, key);
     }
     if columns.id.is_empty() {
-        return Ok(());
+        return Ok(true);
     }
+    let expected = columns.id.len() as i64;
     let wallet_ids: Vec<Uuid> = balances.iter().map(|&(id, _)| id.into()).collect();
     let wallet_balances: Vec<i64> = balances.iter().map(|&(_, b)| b.into()).collect();
-    sqlx::query(
+    let inserted: (i64,) = sqlx::query_as(
         "WITH inserted AS ( \
            INSERT INTO operations \
              (id, wallet_id, kind, amount, status, reason, balance_after, idempotency_key, created_at) \
            SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::int8[], $5::text[], \
                                 $6::text[], $7::int8[], $8::text[], $9::timestamptz[]) \
+           ON CONFLICT (id) DO NOTHING \
+           RETURNING 1 \
          ), updated AS ( \
            UPDATE wallets SET balance = v.balance, updated_at = now() \
            FROM UNNEST($10::uuid[], $11::int8[]) AS v (id, balance) WHERE wallets.id = v.id \
          ) \
-         SELECT 1",
+         SELECT count(*) FROM inserted",
     )
     .bind(columns.id)
     .bind(columns.wallet_id)
@@ -99,9 +103,9 @@ pub async fn write_batch<'a>(
     .bind(columns.created_at)
     .bind(wallet_ids)
     .bind(wallet_balances)
-    .execute(conn)
+    .fetch_one(conn)
     .await?;
-    Ok(())
+    Ok(inserted.0 == expected)
 }
 
 /// Column-wise copy of a batch of records, the shape `UNNEST` takes.
