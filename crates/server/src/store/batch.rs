@@ -61,8 +61,8 @@ pub async fn find_operations(
 
 /// Records the batch's decided operations (applied and rejected alike) and writes each
 /// changed wallet's final balance once, however many operations hit it: one statement, one
-/// round trip. `false` when some record's id was taken already (that record is skipped, and
-/// the caller must roll back).
+/// round trip. `false` when some record's id was taken already: the statement failed, and
+/// the caller must roll back.
 pub async fn write_batch<'a>(
     conn: &mut PgConnection,
     records: impl Iterator<Item = (&'a OperationRecord, Option<&'a IdempotencyKey>)>,
@@ -75,22 +75,19 @@ pub async fn write_batch<'a>(
     if columns.id.is_empty() {
         return Ok(true);
     }
-    let expected = columns.id.len() as i64;
     let wallet_ids: Vec<Uuid> = balances.iter().map(|&(id, _)| id.into()).collect();
     let wallet_balances: Vec<i64> = balances.iter().map(|&(_, b)| b.into()).collect();
-    let inserted: (i64,) = sqlx::query_as(
+    let written = sqlx::query(
         "WITH inserted AS ( \
            INSERT INTO operations \
              (id, wallet_id, kind, amount, status, reason, balance_after, idempotency_key, created_at) \
            SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::int8[], $5::text[], \
                                 $6::text[], $7::int8[], $8::text[], $9::timestamptz[]) \
-           ON CONFLICT (id) DO NOTHING \
-           RETURNING 1 \
          ), updated AS ( \
            UPDATE wallets SET balance = v.balance, updated_at = now() \
            FROM UNNEST($10::uuid[], $11::int8[]) AS v (id, balance) WHERE wallets.id = v.id \
          ) \
-         SELECT count(*) FROM inserted",
+         SELECT 1",
     )
     .bind(columns.id)
     .bind(columns.wallet_id)
@@ -103,9 +100,15 @@ pub async fn write_batch<'a>(
     .bind(columns.created_at)
     .bind(wallet_ids)
     .bind(wallet_balances)
-    .fetch_one(conn)
-    .await?;
-    Ok(inserted.0 == expected)
+    .execute(conn)
+    .await;
+    match written {
+        Ok(_) => Ok(true),
+        Err(sqlx::Error::Database(error)) if error.constraint() == Some("operations_pkey") => {
+            Ok(false)
+        }
+        Err(error) => Err(error),
+    }
 }
 
 /// Column-wise copy of a batch of records, the shape `UNNEST` takes.
