@@ -18,7 +18,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DURATION=${BENCH_DURATION:-15}
-CONCURRENCY=${BENCH_CONCURRENCY:-64}
+CONCURRENCY=${BENCH_CONCURRENCY:-256}
 PG_SERVER=postgres://postgres:postgres@127.0.0.1:5432
 DB=wallet_bench
 DB_URL=$PG_SERVER/$DB
