@@ -63,12 +63,7 @@ impl Application {
             pool: pool.clone(),
             ledger: ledger.clone(),
         });
-        // Half the pool for coalesced balance reads leaves the rest to history and creation.
-        let reader = BalanceReader::start(
-            pool.clone(),
-            (config.db_pool_size as usize).div_ceil(2),
-            config.queue_capacity as usize,
-        );
+        let reader = BalanceReader::start(pool.clone(), config.queue_capacity as usize);
         let tokens = ApiTokens::parse(&config.api_tokens)
             .map_err(|why| anyhow::anyhow!("WALLET_API_TOKENS: {why}"))?;
         if tokens.is_empty() && !listener.local_addr()?.ip().is_loopback() {

@@ -71,6 +71,9 @@ pub async fn serve(
             drop(slot);
         });
     }
+    // Closed now, not when the last connection is done: new clients are refused at once
+    // (and go to another instance) instead of queueing behind the drain.
+    drop(listener);
     graceful.shutdown().await;
 }
 
