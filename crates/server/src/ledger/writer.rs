@@ -120,6 +120,7 @@ impl Writer {
 enum Lookup {
     /// Decide as if no id were stored; the insert reports any that is.
     Skip,
+    /// Look the batch's ids up right after the locks, and answer stored ones from the store.
     First,
 }
 
