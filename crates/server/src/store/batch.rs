@@ -2,15 +2,11 @@
 //! (arrays bound as parameters), so a batch costs the same number of round trips whatever
 //! its size.
 
-use super::{OPERATION_COLUMNS, balance_from, operation_from_row};
+use super::{OPERATION_COLUMNS, balance_from, operation_from_row, uuids};
 use crate::domain::{Balance, IdempotencyKey, OperationId, OperationRecord, WalletId};
 use sqlx::{PgConnection, Row};
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
-
-fn uuids<T: Copy + Into<Uuid>>(ids: &[T]) -> Vec<Uuid> {
-    ids.iter().map(|&id| id.into()).collect()
-}
 
 /// Locks the existing wallets among `ids` (sorted ascending) and returns their balances.
 pub async fn lock_wallets(

@@ -125,6 +125,11 @@ fn operation_from_row(row: &PgRow) -> sqlx::Result<OperationRecord> {
     })
 }
 
+/// Ids as the `uuid[]` parameter of an `= ANY($1)` or `UNNEST($1)`.
+fn uuids<T: Copy + Into<uuid::Uuid>>(ids: &[T]) -> Vec<uuid::Uuid> {
+    ids.iter().map(|&id| id.into()).collect()
+}
+
 fn balance_from(value: i64) -> sqlx::Result<Balance> {
     Balance::try_from(value).map_err(|_| decode_error("balance"))
 }

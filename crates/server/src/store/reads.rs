@@ -1,6 +1,6 @@
 //! Reads and wallet creation: single statements on the pool, by primary key or by index.
 
-use super::{OPERATION_COLUMNS, balance_from, operation_from_row};
+use super::{OPERATION_COLUMNS, balance_from, operation_from_row, uuids};
 use crate::domain::{Balance, OperationId, OperationRecord, WalletId};
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Row};
@@ -28,8 +28,7 @@ fn wallet_from_row(row: &sqlx::postgres::PgRow) -> sqlx::Result<Wallet> {
 /// The existing wallets among `ids`, in one query.
 pub async fn wallets(pool: &PgPool, ids: &[WalletId]) -> sqlx::Result<Vec<Wallet>> {
     let sql = format!("SELECT {WALLET_COLUMNS} FROM wallets WHERE id = ANY($1)");
-    let ids: Vec<Uuid> = ids.iter().map(|&id| id.into()).collect();
-    let rows = sqlx::query(&sql).bind(ids).fetch_all(pool).await?;
+    let rows = sqlx::query(&sql).bind(uuids(ids)).fetch_all(pool).await?;
     rows.iter().map(wallet_from_row).collect()
 }
 
