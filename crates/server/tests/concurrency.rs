@@ -38,34 +38,40 @@ async fn a_thousand_concurrent_deposits_sum_exactly() {
     app.assert_ledger_consistent().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_concurrent_withdrawals_of_50_from_100_exactly_two_succeed() {
-    let app = Arc::new(spawn_app().await);
-    let wallet = app.funded_wallet(100).await;
-    let statuses = concurrently(3, |_| {
+/// Sends `withdrawals` withdrawals of `amount` at once from a wallet holding `balance` (a
+/// multiple of `amount`): exactly `balance / amount` succeed, the rest are refused with 409,
+/// and the wallet ends empty.
+async fn racing_withdrawals_empty_the_wallet_exactly(
+    app: TestApp,
+    balance: u64,
+    withdrawals: usize,
+    amount: u64,
+) {
+    let app = Arc::new(app);
+    let wallet = app.funded_wallet(balance).await;
+    let statuses = concurrently(withdrawals, |_| {
         let app = app.clone();
-        async move { app.withdraw(wallet, 50).await }
+        async move { app.withdraw(wallet, amount).await }
     })
     .await;
-    assert_eq!(count(&statuses, StatusCode::OK), 2);
-    assert_eq!(count(&statuses, StatusCode::CONFLICT), 1);
+    let succeeded = (balance / amount) as usize;
+    assert_eq!(count(&statuses, StatusCode::OK), succeeded);
+    assert_eq!(
+        count(&statuses, StatusCode::CONFLICT),
+        withdrawals - succeeded
+    );
     assert_eq!(app.balance(wallet).await, 0);
     app.assert_ledger_consistent().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_concurrent_withdrawals_of_50_from_100_exactly_two_succeed() {
+    racing_withdrawals_empty_the_wallet_exactly(spawn_app().await, 100, 3, 50).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_withdrawals_of_1_from_100_exactly_100_succeed() {
-    let app = Arc::new(spawn_app().await);
-    let wallet = app.funded_wallet(100).await;
-    let statuses = concurrently(200, |_| {
-        let app = app.clone();
-        async move { app.withdraw(wallet, 1).await }
-    })
-    .await;
-    assert_eq!(count(&statuses, StatusCode::OK), 100);
-    assert_eq!(count(&statuses, StatusCode::CONFLICT), 100);
-    assert_eq!(app.balance(wallet).await, 0);
-    app.assert_ledger_consistent().await;
+    racing_withdrawals_empty_the_wallet_exactly(spawn_app().await, 100, 200, 1).await;
 }
 
 /// Acknowledged deposits minus acknowledged withdrawals, over one worker's requests.
@@ -147,14 +153,6 @@ async fn two_instances_on_one_database_stay_exact_on_one_wallet() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_transaction_per_request_mode_is_exact_too() {
-    let app = Arc::new(common::spawn_app_with(&["--max-batch", "1"]).await);
-    let wallet = app.funded_wallet(100).await;
-    let statuses = concurrently(200, |_| {
-        let app = app.clone();
-        async move { app.withdraw(wallet, 1).await }
-    })
-    .await;
-    assert_eq!(count(&statuses, StatusCode::OK), 100);
-    assert_eq!(app.balance(wallet).await, 0);
-    app.assert_ledger_consistent().await;
+    let app = common::spawn_app_with(&["--max-batch", "1"]).await;
+    racing_withdrawals_empty_the_wallet_exactly(app, 100, 200, 1).await;
 }
