@@ -228,15 +228,16 @@ async fn different_keys_are_different_operations() {
 
 // ---------------------------------------------------------------- reuse with another payload
 
-#[tokio::test]
-async fn idempotency_key_reused_with_a_different_amount_is_422() {
+/// A deposit of 10 under `key`, then `reuse` under the same key: 422, and only the first
+/// deposit is in the wallet.
+async fn reusing_the_key_is_refused(key: &'static str, reuse: impl Fn(Uuid) -> Value) {
     let app = spawn_app().await;
     let wallet = app.funded_wallet(100).await;
-    let key = HeaderValue::from_static("key-amount");
+    let key = HeaderValue::from_static(key);
     let first = with_key(&app, key.clone(), &operation(wallet, "DEPOSIT", 10)).await;
     assert_eq!(first.status, StatusCode::OK, "{}", first.text());
 
-    let reuse = with_key(&app, key, &operation(wallet, "DEPOSIT", 11)).await;
+    let reuse = with_key(&app, key, &reuse(wallet)).await;
 
     assert_problem(
         &reuse,
@@ -249,23 +250,13 @@ async fn idempotency_key_reused_with_a_different_amount_is_422() {
 }
 
 #[tokio::test]
+async fn idempotency_key_reused_with_a_different_amount_is_422() {
+    reusing_the_key_is_refused("key-amount", |wallet| operation(wallet, "DEPOSIT", 11)).await;
+}
+
+#[tokio::test]
 async fn idempotency_key_reused_with_a_different_type_is_422() {
-    let app = spawn_app().await;
-    let wallet = app.funded_wallet(100).await;
-    let key = HeaderValue::from_static("key-type");
-    let first = with_key(&app, key.clone(), &operation(wallet, "DEPOSIT", 10)).await;
-    assert_eq!(first.status, StatusCode::OK, "{}", first.text());
-
-    let reuse = with_key(&app, key, &operation(wallet, "WITHDRAW", 10)).await;
-
-    assert_problem(
-        &reuse,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "IDEMPOTENCY_KEY_REUSED",
-    );
-    assert_eq!(app.balance(wallet).await, 110);
-    assert_eq!(app.history(wallet).await.len(), 2);
-    app.assert_ledger_consistent().await;
+    reusing_the_key_is_refused("key-type", |wallet| operation(wallet, "WITHDRAW", 10)).await;
 }
 
 #[tokio::test]
