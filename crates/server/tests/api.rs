@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TestApp, spawn_app, status_and_body};
+use common::{TestApp, assert_problem, assert_problem_in, spawn_app, status_and_body};
 use reqwest::header::{CONTENT_TYPE, LOCATION};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
@@ -11,45 +11,6 @@ use uuid::Uuid;
 
 /// Largest amount and balance: 2^53 - 1.
 const MAX_MONEY: u64 = 9_007_199_254_740_991;
-
-/// Checks that `response` is an RFC 9457 problem with `status` and `code`, and returns its
-/// body.
-async fn assert_problem(response: Response, status: StatusCode, code: &str) -> Value {
-    assert_problem_in("", response, status, code).await
-}
-
-/// [`assert_problem`] for one case of a table, named in any failure.
-async fn assert_problem_in(
-    case: &str,
-    response: Response,
-    status: StatusCode,
-    code: &str,
-) -> Value {
-    let content_type = response
-        .headers()
-        .get(CONTENT_TYPE)
-        .map(|v| v.to_str().unwrap().to_owned());
-    let (actual, body) = status_and_body(response).await;
-    assert_eq!(actual, status, "{case}: status of {body}");
-    assert_eq!(
-        content_type.as_deref(),
-        Some("application/problem+json"),
-        "{case}: content type of {body}"
-    );
-    assert_eq!(body["code"], code, "{case}: code of {body}");
-    assert_eq!(
-        body["status"],
-        status.as_u16(),
-        "{case}: status field of {body}"
-    );
-    for field in ["type", "title", "detail"] {
-        assert!(
-            body[field].is_string(),
-            "{case}: {field} is a string in {body}"
-        );
-    }
-    body
-}
 
 /// `POST /api/v1/wallet` with a raw body sent as JSON.
 async fn post_raw(app: &TestApp, body: impl Into<String>) -> Response {

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{TestApp, spawn_app, status_and_body};
-use reqwest::header::{CONTENT_TYPE, HeaderValue};
+use reqwest::header::HeaderValue;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -69,17 +69,6 @@ fn assert_problem(answer: &Answer, status: StatusCode, code: &str) {
     let body = answer.json();
     assert_eq!(body["code"], code, "{body}");
     assert_eq!(body["status"], status.as_u16(), "{body}");
-}
-
-async fn assert_problem_response(response: Response, status: StatusCode, code: &str) {
-    let content_type = response
-        .headers()
-        .get(CONTENT_TYPE)
-        .map(|v| v.to_str().unwrap().to_owned());
-    let (actual, body) = status_and_body(response).await;
-    assert_eq!(actual, status, "{body}");
-    assert_eq!(content_type.as_deref(), Some("application/problem+json"));
-    assert_eq!(body["code"], code, "{body}");
 }
 
 // ---------------------------------------------------------------- replays
@@ -298,7 +287,7 @@ async fn idempotency_key_reused_for_a_deposit_to_a_new_wallet_does_not_create_it
         "IDEMPOTENCY_KEY_REUSED",
     );
     let response = app.get(&format!("/api/v1/wallets/{new_wallet}")).await;
-    assert_problem_response(response, StatusCode::NOT_FOUND, "WALLET_NOT_FOUND").await;
+    common::assert_problem(response, StatusCode::NOT_FOUND, "WALLET_NOT_FOUND").await;
     assert_eq!(app.balance(wallet).await, 110);
     app.assert_ledger_consistent().await;
 }
@@ -419,7 +408,7 @@ async fn two_idempotency_key_headers_are_400() {
         .await
         .unwrap();
 
-    assert_problem_response(response, StatusCode::BAD_REQUEST, "INVALID_REQUEST").await;
+    common::assert_problem(response, StatusCode::BAD_REQUEST, "INVALID_REQUEST").await;
     assert_eq!(app.balance(wallet).await, 100);
 }
 

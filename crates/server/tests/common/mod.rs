@@ -1,6 +1,7 @@
 //! Test harness: every test gets a real server on a free port and its own fresh database.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+use reqwest::header::CONTENT_TYPE;
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -184,6 +185,45 @@ impl TestApp {
             );
         }
     }
+}
+
+/// Checks that `response` is an RFC 9457 problem with `status` and `code`, and returns its
+/// body.
+pub async fn assert_problem(response: Response, status: StatusCode, code: &str) -> Value {
+    assert_problem_in("", response, status, code).await
+}
+
+/// [`assert_problem`] for one case of a table, named in any failure.
+pub async fn assert_problem_in(
+    case: &str,
+    response: Response,
+    status: StatusCode,
+    code: &str,
+) -> Value {
+    let content_type = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap().to_owned());
+    let (actual, body) = status_and_body(response).await;
+    assert_eq!(actual, status, "{case}: status of {body}");
+    assert_eq!(
+        content_type.as_deref(),
+        Some("application/problem+json"),
+        "{case}: content type of {body}"
+    );
+    assert_eq!(body["code"], code, "{case}: code of {body}");
+    assert_eq!(
+        body["status"],
+        status.as_u16(),
+        "{case}: status field of {body}"
+    );
+    for field in ["type", "title", "detail"] {
+        assert!(
+            body[field].is_string(),
+            "{case}: {field} is a string in {body}"
+        );
+    }
+    body
 }
 
 /// Status and JSON body of a response.
