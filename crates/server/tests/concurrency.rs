@@ -4,7 +4,6 @@ mod common;
 
 use common::{TestApp, spawn_app, spawn_app_on};
 use reqwest::StatusCode;
-use serde_json::json;
 use std::sync::Arc;
 use tokio::task::JoinSet;
 use uuid::Uuid;
@@ -86,13 +85,7 @@ async fn mixed_worker(
         let app = &apps[(worker + i) % apps.len()];
         let amount = (worker * 7 + i * 13) % 50 + 1;
         let deposit = (worker + i).is_multiple_of(2);
-        let kind = if deposit { "DEPOSIT" } else { "WITHDRAW" };
-        let body = json!({
-            "walletId": wallet,
-            "operationType": kind,
-            "amount": amount,
-            "operationId": Uuid::new_v4(),
-        });
+        let body = common::operation_body(wallet, deposit, amount as u64, Uuid::new_v4());
         let response = app.operation(&body).await;
         match response.status() {
             StatusCode::OK if deposit => net += amount as i64,

@@ -5,7 +5,7 @@ mod common;
 
 use common::{TestApp, spawn_app};
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::{Connection, PgConnection};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -48,12 +48,7 @@ async fn client(
         let deposit = !i.is_multiple_of(3);
         let amount = (i % 17 + 1) as i64;
         let id = Uuid::new_v4();
-        let body = json!({
-            "walletId": wallet,
-            "operationType": if deposit { "DEPOSIT" } else { "WITHDRAW" },
-            "amount": amount,
-            "operationId": id,
-        });
+        let body = common::operation_body(wallet, deposit, amount as u64, id);
         match settle(&app, &body).await {
             StatusCode::OK => acknowledged.push((id, if deposit { amount } else { -amount })),
             StatusCode::CONFLICT => {}

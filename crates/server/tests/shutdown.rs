@@ -5,7 +5,7 @@ mod common;
 
 use common::{RunningServer, TestApp, scrape, start_server, status_and_body};
 use reqwest::{Client, StatusCode};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::Row;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -55,12 +55,7 @@ async fn worker(
         let wallet = wallets[(worker + n) % wallets.len()];
         let deposit = n % 3 != 0;
         let amount = 1 + ((worker * 7 + n * 13) % 40) as u64;
-        let body = json!({
-            "walletId": wallet,
-            "operationType": if deposit { "DEPOSIT" } else { "WITHDRAW" },
-            "amount": amount,
-            "operationId": id,
-        });
+        let body = common::operation_body(wallet, deposit, amount, id);
         let answer = match app
             .client
             .post(app.url("/api/v1/wallet"))

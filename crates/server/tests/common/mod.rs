@@ -226,6 +226,16 @@ pub async fn assert_problem_in(
     body
 }
 
+/// The body of `POST /api/v1/wallet` for a deposit or withdrawal carrying its `operationId`.
+pub fn operation_body(wallet: Uuid, deposit: bool, amount: u64, id: Uuid) -> Value {
+    json!({
+        "walletId": wallet,
+        "operationType": if deposit { "DEPOSIT" } else { "WITHDRAW" },
+        "amount": amount,
+        "operationId": id,
+    })
+}
+
 /// Status and JSON body of a response.
 pub async fn status_and_body(response: Response) -> (StatusCode, Value) {
     let status = response.status();
