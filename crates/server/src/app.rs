@@ -10,6 +10,8 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
@@ -54,39 +56,21 @@ impl Application {
         .await?;
         store::migrate(&pool).await?;
 
-        let (ledger, writers) =
-            Ledger::start(&config.ledger(), options.application_name("wallet-writer"));
+        let (router, ledger, writers) = api(config, pool.clone(), options)?;
         let listener = bind(&config.http_addr).await?;
         let admin_listener = bind(&config.admin_addr).await?;
-        let admin_router = admin::router(AdminState {
-            prometheus: prometheus.clone(),
-            pool: pool.clone(),
-            ledger: ledger.clone(),
-        });
-        let reader = BalanceReader::start(pool.clone(), config.queue_capacity as usize);
-        let tokens = ApiTokens::parse(&config.api_tokens)
-            .map_err(|why| anyhow::anyhow!("WALLET_API_TOKENS: {why}"))?;
-        if tokens.is_empty() && !listener.local_addr()?.ip().is_loopback() {
+        if config.api_tokens.trim().is_empty() && !listener.local_addr()?.ip().is_loopback() {
             tracing::warn!(
                 addr = %listener.local_addr()?,
                 "the API listens beyond loopback WITHOUT authentication: anyone who can reach \
                  it can move money; set WALLET_API_TOKENS"
             );
         }
-        let policy = HttpPolicy {
-            max_body_bytes: config.max_body_bytes as usize,
-            request_time_limit: config.request_timeout() + REQUEST_TIME_MARGIN,
-            tokens,
-        };
-        let router = http::router(
-            AppState {
-                pool,
-                ledger,
-                reader,
-                max_page_size: config.max_page_size,
-            },
-            policy,
-        );
+        let admin_router = admin::router(AdminState {
+            prometheus: prometheus.clone(),
+            pool,
+            ledger,
+        });
         let limits = ConnectionLimits {
             max_connections: config.max_connections as usize,
             header_read_timeout: config.header_read_timeout(),
@@ -178,6 +162,48 @@ impl Application {
             )),
         }
     }
+}
+
+/// The API router on handles that connect lazily: nothing reaches PostgreSQL until a request
+/// needs it. Tests of the HTTP layer (routing, headers, limits, authentication, the OpenAPI
+/// description) run on it in process, without a database or a socket.
+pub fn lazy_router(config: &Config) -> anyhow::Result<axum::Router> {
+    let options = store::connect_options(&config.database_url, config.db_statement_timeout())?;
+    let pool = PgPoolOptions::new()
+        .max_connections(config.db_pool_size)
+        .acquire_timeout(config.db_acquire_timeout())
+        .connect_lazy_with(options.clone());
+    let (router, _ledger, mut writers) = api(config, pool, options)?;
+    writers.detach_all();
+    Ok(router)
+}
+
+/// The API router and the write path behind it.
+fn api(
+    config: &Config,
+    pool: PgPool,
+    options: PgConnectOptions,
+) -> anyhow::Result<(axum::Router, Ledger, JoinSet<()>)> {
+    let (ledger, writers) =
+        Ledger::start(&config.ledger(), options.application_name("wallet-writer"));
+    let reader = BalanceReader::start(pool.clone(), config.queue_capacity as usize);
+    let tokens = ApiTokens::parse(&config.api_tokens)
+        .map_err(|why| anyhow::anyhow!("WALLET_API_TOKENS: {why}"))?;
+    let policy = HttpPolicy {
+        max_body_bytes: config.max_body_bytes as usize,
+        request_time_limit: config.request_timeout() + REQUEST_TIME_MARGIN,
+        tokens,
+    };
+    let router = http::router(
+        AppState {
+            pool,
+            ledger: ledger.clone(),
+            reader,
+            max_page_size: config.max_page_size,
+        },
+        policy,
+    );
+    Ok((router, ledger, writers))
 }
 
 async fn bind(addr: &str) -> anyhow::Result<TcpListener> {
