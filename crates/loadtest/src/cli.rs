@@ -5,7 +5,7 @@ use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{bail, ensure};
+use anyhow::{Context, anyhow, ensure};
 use clap::{Args, Parser, ValueEnum};
 use reqwest::Url;
 
@@ -161,27 +161,16 @@ impl Cli {
     }
 }
 
-/// Parses `90`, `90s`, `1500ms` or `2m`; a bare number means seconds.
+/// Parses a duration in humantime's notation (`90s`, `1500ms`, `2m`, `1m 30s`); a bare number,
+/// which the load tester has always taken, still means seconds.
 pub fn parse_duration(text: &str) -> anyhow::Result<Duration> {
     let text = text.trim();
-    let (number, unit_secs) = if let Some(n) = text.strip_suffix("ms") {
-        (n, 0.001)
-    } else if let Some(n) = text.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = text.strip_suffix('m') {
-        (n, 60.0)
-    } else {
-        (text, 1.0)
-    };
-    let value: f64 = match number.trim().parse() {
-        Ok(value) => value,
-        Err(_) => bail!("`{text}` is not a duration such as 30, 30s, 500ms or 2m"),
-    };
-    ensure!(
-        value.is_finite() && value >= 0.0,
-        "`{text}` is not a non-negative duration"
-    );
-    Ok(Duration::from_secs_f64(value * unit_secs))
+    if let Ok(seconds) = text.parse::<f64>() {
+        return Duration::try_from_secs_f64(seconds)
+            .map_err(|_| anyhow!("`{text}` is not a non-negative number of seconds"));
+    }
+    humantime::parse_duration(text)
+        .with_context(|| format!("`{text}` is not a duration such as 30, 30s, 500ms or 2m"))
 }
 
 #[cfg(test)]
@@ -208,6 +197,8 @@ mod tests {
         );
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert_eq!(parse_duration("0.5").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("1m 30s").unwrap(), Duration::from_secs(90));
     }
 
     #[test]
@@ -215,6 +206,8 @@ mod tests {
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("-1s").is_err());
         assert!(parse_duration("").is_err());
+        assert!(parse_duration("NaN").is_err());
+        assert!(parse_duration("10 parsecs").is_err());
     }
 
     #[test]
