@@ -3,15 +3,16 @@
 use crate::admin::{self, AdminState};
 use crate::config::Config;
 use crate::http::{self, ApiTokens, AppState, ConnectionLimits, HttpPolicy};
-use crate::ledger::{BalanceReader, Ledger};
+use crate::ledger::Ledger;
+use crate::reader::BalanceReader;
 use crate::{store, telemetry};
 use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusHandle;
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
-use sqlx::PgPool;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
@@ -184,9 +185,15 @@ fn api(
     pool: PgPool,
     options: PgConnectOptions,
 ) -> anyhow::Result<(axum::Router, Ledger, JoinSet<()>)> {
-    let (ledger, writers) =
+    let (ledger, mut writers) =
         Ledger::start(&config.ledger(), options.application_name("wallet-writer"));
-    let reader = BalanceReader::start(pool.clone(), config.queue_capacity as usize);
+    let (reader, reads) = BalanceReader::start(pool.clone(), config.queue_capacity as usize);
+    // Shutdown waits for the reads queued before it, like for the writers' batches.
+    writers.spawn(async move {
+        if let Err(error) = reads.await {
+            tracing::error!(%error, "the balance reader crashed");
+        }
+    });
     let tokens = ApiTokens::parse(&config.api_tokens)
         .map_err(|why| anyhow::anyhow!("WALLET_API_TOKENS: {why}"))?;
     let policy = HttpPolicy {

@@ -3,6 +3,7 @@
 //!
 //! - [`domain`]: identifiers, money and the rule that decides an operation (pure).
 //! - [`ledger`]: the group-commit write path.
+//! - [`reader`]: coalesced balance reads.
 //! - [`store`]: PostgreSQL statements.
 //! - [`http`]: routes, extractors, problem+json errors and the OpenAPI description.
 //! - [`admin`]: the operators' listener: metrics and CPU profiles.
@@ -14,6 +15,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod ledger;
+pub mod reader;
 pub mod store;
 pub mod telemetry;
 

@@ -6,9 +6,11 @@
 mod ids;
 mod money;
 mod operation;
+mod wallet;
 
 pub use ids::{IdempotencyKey, OperationId, WalletId};
 pub use money::{Amount, Balance, MAX_MONEY, MoneyError};
 pub use operation::{
     OperationKind, OperationRecord, OperationRequest, OperationStatus, RejectReason,
 };
+pub use wallet::Wallet;

@@ -5,7 +5,7 @@
 //! with every digest in constant time: neither the configuration nor the timing of an
 //! answer gives a token away.
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use axum::extract::{Request, State};
 use axum::http::header;
 use axum::middleware::Next;
@@ -78,7 +78,7 @@ pub async fn authenticate(
         .and_then(|value| value.as_bytes().strip_prefix(b"Bearer "));
     match presented {
         Some(token) if tokens.accepts(token) => next.run(request).await,
-        _ => ApiError::Unauthorized.into_response(),
+        _ => ApiError::from(ErrorCode::Unauthorized).into_response(),
     }
 }
 

@@ -1,153 +1,173 @@
 //! The one error type of the HTTP layer, rendered as RFC 9457 problem details.
+//!
+//! Every error code is declared once, in [`error_codes!`]: its name, its status and the
+//! detail it carries by default. The enum clients see, the status of each response and the
+//! examples of the OpenAPI description all come from that list.
 
 use crate::domain::{OperationRecord, RejectReason};
 use crate::ledger::LedgerError;
+use crate::reader::ReadError;
+use crate::store::StoreError;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use std::sync::Arc;
+use std::borrow::Cow;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// Seconds a client should wait before retrying after a 503.
 const RETRY_AFTER_SECONDS: &str = "1";
 
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    #[error("{0}")]
-    InvalidRequest(String),
-    #[error("{0}")]
-    InvalidAmount(String),
-    #[error("wallet not found")]
-    WalletNotFound,
-    #[error("operation not found")]
-    OperationNotFound,
-    /// A stored rejection; the record goes into the body so a replay is byte-for-byte equal.
-    #[error("operation rejected")]
-    Rejected(Box<OperationRecord>),
-    #[error("a wallet with this id already exists")]
-    WalletAlreadyExists,
-    #[error("this idempotency key was already used with a different request")]
-    IdempotencyKeyReused,
-    #[error("request body is too large")]
-    PayloadTooLarge,
-    #[error("expected Content-Type: application/json")]
-    UnsupportedMediaType,
-    #[error("no such resource")]
-    NotFound,
-    #[error("method not allowed on this resource")]
-    MethodNotAllowed,
-    #[error("the database is unavailable, retry later")]
-    Unavailable,
-    #[error("this API needs an `Authorization: Bearer <token>` header with a valid token")]
-    Unauthorized,
-    #[error("the request was not received completely in time")]
-    RequestTimeout,
-    /// Anything unexpected. Logged in full, reported to the client without details.
-    #[error("internal error")]
-    Internal(#[source] anyhow::Error),
+/// Declares [`ErrorCode`]: one line per code with its status and default detail.
+macro_rules! error_codes {
+    ($($(#[$doc:meta])* $code:ident = $status:ident, $detail:literal;)+) => {
+        /// Stable, machine-readable error code: clients branch on it, never on `title` or
+        /// `detail`. `INTERNAL_ERROR` (500) means a bug in the service; the details are in
+        /// its logs.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+        #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+        pub enum ErrorCode {
+            $($(#[$doc])* $code,)+
+        }
+
+        impl ErrorCode {
+            /// Every code, in the order declared.
+            pub const ALL: &[Self] = &[$(Self::$code),+];
+
+            pub fn status(self) -> StatusCode {
+                match self {
+                    $(Self::$code => StatusCode::$status,)+
+                }
+            }
+
+            /// What a problem with this code says when nothing more specific is known.
+            pub fn default_detail(self) -> &'static str {
+                match self {
+                    $(Self::$code => $detail,)+
+                }
+            }
+        }
+    };
 }
 
-/// Stable, machine-readable error code: clients branch on it, never on `title` or `detail`.
-/// `INTERNAL_ERROR` (500) means a bug in the service; the details are in its logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ErrorCode {
-    InvalidRequest,
-    InvalidAmount,
-    WalletNotFound,
-    OperationNotFound,
-    InsufficientFunds,
-    BalanceLimitExceeded,
-    WalletAlreadyExists,
-    IdempotencyKeyReused,
-    PayloadTooLarge,
-    UnsupportedMediaType,
-    NotFound,
-    MethodNotAllowed,
-    ServiceUnavailable,
-    Unauthorized,
-    RequestTimeout,
-    InternalError,
+error_codes! {
+    /// Malformed JSON, missing or unknown fields, wrong types, a malformed id or header.
+    InvalidRequest = BAD_REQUEST, "the request is malformed";
+    InvalidAmount = BAD_REQUEST,
+        "amount must be an integer number of minor units between 1 and 9007199254740991";
+    WalletNotFound = NOT_FOUND, "wallet not found";
+    OperationNotFound = NOT_FOUND, "operation not found";
+    InsufficientFunds = CONFLICT, "the wallet's balance is smaller than the withdrawal";
+    BalanceLimitExceeded = CONFLICT, "the deposit would take the balance past 9007199254740991";
+    WalletAlreadyExists = CONFLICT, "a wallet with this id already exists";
+    IdempotencyKeyReused = UNPROCESSABLE_ENTITY,
+        "this idempotency key was already used with a different request";
+    PayloadTooLarge = PAYLOAD_TOO_LARGE, "request body is too large";
+    UnsupportedMediaType = UNSUPPORTED_MEDIA_TYPE, "expected Content-Type: application/json";
+    NotFound = NOT_FOUND, "no such resource";
+    MethodNotAllowed = METHOD_NOT_ALLOWED, "method not allowed on this resource";
+    UriTooLong = URI_TOO_LONG, "the request target is too long";
+    HeadersTooLarge = REQUEST_HEADER_FIELDS_TOO_LARGE, "the request headers are too large";
+    ServiceUnavailable = SERVICE_UNAVAILABLE, "the database is unavailable, retry later";
+    Unauthorized = UNAUTHORIZED,
+        "this API needs an `Authorization: Bearer <token>` header with a valid token";
+    RequestTimeout = REQUEST_TIMEOUT, "the request was not received completely in time";
+    InternalError = INTERNAL_SERVER_ERROR, "internal error";
 }
 
 impl ErrorCode {
-    pub fn status(self) -> StatusCode {
-        match self {
-            Self::InvalidRequest | Self::InvalidAmount => StatusCode::BAD_REQUEST,
-            Self::WalletNotFound | Self::OperationNotFound | Self::NotFound => {
-                StatusCode::NOT_FOUND
-            }
-            Self::InsufficientFunds | Self::BalanceLimitExceeded | Self::WalletAlreadyExists => {
-                StatusCode::CONFLICT
-            }
-            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+    /// The name clients see, e.g. `INSUFFICIENT_FUNDS`.
+    pub fn name(self) -> String {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::String(name)) => name,
+            _ => format!("{self:?}"),
         }
     }
 }
 
+/// An error answered to a client: a code, a detail for people and, for a stored rejection,
+/// the rejected operation.
+#[derive(Debug)]
+pub struct ApiError {
+    code: ErrorCode,
+    detail: Cow<'static, str>,
+    /// A stored rejection; it goes into the body so that a replay is byte-for-byte equal.
+    rejected: Option<Box<OperationRecord>>,
+    /// What went wrong inside: logged, never sent.
+    cause: Option<anyhow::Error>,
+}
+
 impl ApiError {
-    pub fn code(&self) -> ErrorCode {
-        match self {
-            Self::InvalidRequest(_) => ErrorCode::InvalidRequest,
-            Self::InvalidAmount(_) => ErrorCode::InvalidAmount,
-            Self::WalletNotFound => ErrorCode::WalletNotFound,
-            Self::OperationNotFound => ErrorCode::OperationNotFound,
-            Self::Rejected(record) => match record.status.reason() {
-                Some(RejectReason::BalanceLimitExceeded) => ErrorCode::BalanceLimitExceeded,
-                Some(RejectReason::InsufficientFunds) | None => ErrorCode::InsufficientFunds,
-            },
-            Self::WalletAlreadyExists => ErrorCode::WalletAlreadyExists,
-            Self::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
-            Self::PayloadTooLarge => ErrorCode::PayloadTooLarge,
-            Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
-            Self::NotFound => ErrorCode::NotFound,
-            Self::MethodNotAllowed => ErrorCode::MethodNotAllowed,
-            Self::Unavailable => ErrorCode::ServiceUnavailable,
-            Self::Unauthorized => ErrorCode::Unauthorized,
-            Self::RequestTimeout => ErrorCode::RequestTimeout,
-            Self::Internal(_) => ErrorCode::InternalError,
+    pub fn new(code: ErrorCode, detail: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            code,
+            detail: detail.into(),
+            rejected: None,
+            cause: None,
         }
     }
 
-    pub(super) fn detail(&self) -> String {
-        match self.code() {
-            ErrorCode::BalanceLimitExceeded => {
-                "the deposit would take the balance past 9007199254740991".to_owned()
-            }
-            ErrorCode::InsufficientFunds => {
-                "the wallet's balance is smaller than the withdrawal".to_owned()
-            }
-            _ => self.to_string(),
+    /// `400 INVALID_REQUEST` saying what is wrong with the request.
+    pub fn invalid_request(detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, detail)
+    }
+
+    /// A bug: `500`, with `cause` logged and not sent.
+    pub fn internal(cause: anyhow::Error) -> Self {
+        Self {
+            cause: Some(cause),
+            ..ErrorCode::InternalError.into()
         }
+    }
+
+    /// The answer to an operation the ledger rejected (and stored).
+    pub fn rejected(record: OperationRecord) -> Self {
+        let code = match record.status.reason() {
+            Some(RejectReason::BalanceLimitExceeded) => ErrorCode::BalanceLimitExceeded,
+            Some(RejectReason::InsufficientFunds) | None => ErrorCode::InsufficientFunds,
+        };
+        Self {
+            rejected: Some(Box::new(record)),
+            ..code.into()
+        }
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    pub fn detail(&self) -> &str {
+        &self.detail
     }
 
     /// The body sent to the client. Also renders the OpenAPI examples, so the documented
     /// bodies are the real ones.
     pub fn problem(&self) -> Problem {
-        let status = self.code().status();
-        let record = match self {
-            Self::Rejected(record) => Some(record),
-            _ => None,
-        };
+        let status = self.code.status();
+        let record = self.rejected.as_deref();
         Problem {
             r#type: "about:blank",
             title: status.canonical_reason().unwrap_or("Error"),
             status: status.as_u16(),
-            detail: self.detail(),
-            code: self.code(),
+            detail: self.detail.clone(),
+            code: self.code,
             operation_id: record.map(|r| Uuid::from(r.id)),
             wallet_id: record.map(|r| Uuid::from(r.wallet_id)),
             balance: record.map(|r| r.balance_after.get()),
         }
+    }
+}
+
+impl From<ErrorCode> for ApiError {
+    fn from(code: ErrorCode) -> Self {
+        Self::new(code, code.default_detail())
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.detail)
     }
 }
 
@@ -168,8 +188,9 @@ pub struct Problem {
     #[schema(example = 409)]
     status: u16,
     /// What went wrong, for people.
-    #[schema(example = "the wallet's balance is smaller than the withdrawal")]
-    detail: String,
+    #[schema(value_type = String,
+        example = "the wallet's balance is smaller than the withdrawal")]
+    detail: Cow<'static, str>,
     code: ErrorCode,
     #[serde(skip_serializing_if = "Option::is_none")]
     operation_id: Option<Uuid>,
@@ -182,12 +203,11 @@ pub struct Problem {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let Self::Internal(error) = &self {
-            tracing::error!(error = format!("{error:#}"), "internal error");
+        if let Some(cause) = &self.cause {
+            tracing::error!(error = format!("{cause:#}"), "internal error");
         }
-        let problem = self.problem();
-        let status = self.code().status();
-        let mut response = (status, Json(problem)).into_response();
+        let status = self.code.status();
+        let mut response = (status, Json(self.problem())).into_response();
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,
@@ -209,44 +229,34 @@ impl IntoResponse for ApiError {
 impl From<LedgerError> for ApiError {
     fn from(error: LedgerError) -> Self {
         match error {
-            LedgerError::WalletNotFound => Self::WalletNotFound,
-            LedgerError::IdempotencyKeyReused => Self::IdempotencyKeyReused,
-            LedgerError::Unavailable => Self::Unavailable,
+            LedgerError::WalletNotFound => ErrorCode::WalletNotFound.into(),
+            LedgerError::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused.into(),
+            LedgerError::Unavailable => ErrorCode::ServiceUnavailable.into(),
+            // The writer logged the details already.
+            LedgerError::Internal => ErrorCode::InternalError.into(),
         }
     }
 }
 
-/// A database failure on a read. Data, integrity and syntax errors are bugs (500, logged);
-/// anything else means the database is unreachable, restarting or overloaded: the client's
-/// 503, to retry.
-impl From<sqlx::Error> for ApiError {
-    fn from(error: sqlx::Error) -> Self {
-        Self::from(Arc::new(error))
+impl From<ReadError> for ApiError {
+    fn from(error: ReadError) -> Self {
+        match error {
+            ReadError::Unavailable => ErrorCode::ServiceUnavailable.into(),
+            // The reader logged the details already.
+            ReadError::Internal => ErrorCode::InternalError.into(),
+        }
     }
 }
 
-/// A database failure shared by every read of a coalesced lookup.
-impl From<Arc<sqlx::Error>> for ApiError {
-    fn from(error: Arc<sqlx::Error>) -> Self {
-        let is_bug = match error.as_ref() {
-            sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-                ["22", "23", "42"]
-                    .iter()
-                    .any(|class| code.starts_with(class))
-            }),
-            sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::Protocol(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::WorkerCrashed => false,
-            _ => true,
-        };
-        if is_bug {
-            Self::Internal(anyhow::Error::new(error))
-        } else {
-            tracing::warn!(%error, "database unavailable");
-            Self::Unavailable
+/// A failed read on the pool: the client retries later, or a bug is logged as one.
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(error) => {
+                tracing::warn!(%error, "database unavailable");
+                ErrorCode::ServiceUnavailable.into()
+            }
+            StoreError::Bug(error) => Self::internal(error.into()),
         }
     }
 }
@@ -257,7 +267,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_internal_error_is_a_500_without_its_details() {
-        let error = ApiError::Internal(anyhow::anyhow!("connection to db-7 failed: secret-x"));
+        let error = ApiError::internal(anyhow::anyhow!("connection to db-7 failed: secret-x"));
         let response = error.into_response();
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
         let body = axum::body::to_bytes(response.into_body(), usize::MAX)
@@ -272,25 +282,29 @@ mod tests {
     #[test]
     fn every_code_has_the_status_of_the_design() {
         let cases = [
-            (ErrorCode::InvalidRequest, 400),
-            (ErrorCode::InvalidAmount, 400),
-            (ErrorCode::WalletNotFound, 404),
-            (ErrorCode::OperationNotFound, 404),
-            (ErrorCode::InsufficientFunds, 409),
-            (ErrorCode::BalanceLimitExceeded, 409),
-            (ErrorCode::WalletAlreadyExists, 409),
-            (ErrorCode::IdempotencyKeyReused, 422),
-            (ErrorCode::PayloadTooLarge, 413),
-            (ErrorCode::UnsupportedMediaType, 415),
-            (ErrorCode::NotFound, 404),
-            (ErrorCode::MethodNotAllowed, 405),
-            (ErrorCode::ServiceUnavailable, 503),
-            (ErrorCode::Unauthorized, 401),
-            (ErrorCode::RequestTimeout, 408),
-            (ErrorCode::InternalError, 500),
+            ("INVALID_REQUEST", 400),
+            ("INVALID_AMOUNT", 400),
+            ("WALLET_NOT_FOUND", 404),
+            ("OPERATION_NOT_FOUND", 404),
+            ("INSUFFICIENT_FUNDS", 409),
+            ("BALANCE_LIMIT_EXCEEDED", 409),
+            ("WALLET_ALREADY_EXISTS", 409),
+            ("IDEMPOTENCY_KEY_REUSED", 422),
+            ("PAYLOAD_TOO_LARGE", 413),
+            ("UNSUPPORTED_MEDIA_TYPE", 415),
+            ("NOT_FOUND", 404),
+            ("METHOD_NOT_ALLOWED", 405),
+            ("URI_TOO_LONG", 414),
+            ("HEADERS_TOO_LARGE", 431),
+            ("SERVICE_UNAVAILABLE", 503),
+            ("UNAUTHORIZED", 401),
+            ("REQUEST_TIMEOUT", 408),
+            ("INTERNAL_ERROR", 500),
         ];
-        for (code, status) in cases {
-            assert_eq!(code.status().as_u16(), status, "{code:?}");
+        assert_eq!(ErrorCode::ALL.len(), cases.len());
+        for (code, (name, status)) in ErrorCode::ALL.iter().zip(cases) {
+            assert_eq!(code.name(), name);
+            assert_eq!(code.status().as_u16(), status, "{name}");
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Extractors that turn every malformed request into a problem response instead of axum's
 //! plain-text rejections.
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, Request};
@@ -45,9 +45,9 @@ async fn read_body<S: Send + Sync>(
     let headers = req.headers().clone();
     let body = Bytes::from_request(req, state).await.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge
+            ApiError::from(ErrorCode::PayloadTooLarge)
         } else {
-            ApiError::InvalidRequest(rejection.body_text())
+            ApiError::invalid_request(rejection.body_text())
         }
     })?;
     Ok((headers, body))
@@ -60,19 +60,19 @@ fn parse_json<T: DeserializeOwned>(
     body: &[u8],
 ) -> Result<Option<T>, ApiError> {
     if !is_json(headers) {
-        return Err(ApiError::UnsupportedMediaType);
+        return Err(ApiError::from(ErrorCode::UnsupportedMediaType));
     }
     match body.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'{') => serde_json::from_slice(body)
             .map(Some)
-            .map_err(|error| ApiError::InvalidRequest(format!("invalid JSON body: {error}"))),
+            .map_err(|error| ApiError::invalid_request(format!("invalid JSON body: {error}"))),
         _ if serde_json::from_slice::<()>(body).is_ok() => Ok(None),
         _ => Err(not_an_object()),
     }
 }
 
 fn not_an_object() -> ApiError {
-    ApiError::InvalidRequest("the body must be a JSON object".into())
+    ApiError::invalid_request("the body must be a JSON object")
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -90,20 +90,20 @@ fn is_json(headers: &HeaderMap) -> bool {
 
 impl From<PathRejection> for ApiError {
     fn from(rejection: PathRejection) -> Self {
-        Self::InvalidRequest(rejection.body_text())
+        Self::invalid_request(rejection.body_text())
     }
 }
 
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
-        Self::InvalidRequest(rejection.body_text())
+        Self::invalid_request(rejection.body_text())
     }
 }
 
 /// Parses an identifier from the path, naming the parameter in the error.
 pub fn parse_id<T: std::str::FromStr>(raw: &str, name: &str) -> Result<T, ApiError> {
     raw.parse()
-        .map_err(|_| ApiError::InvalidRequest(format!("{name} must be a UUID, got {raw:?}")))
+        .map_err(|_| ApiError::invalid_request(format!("{name} must be a UUID, got {raw:?}")))
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! serve: the database answers and holds every migration this binary embeds.
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::openapi::problems;
 use crate::store;
 use axum::Json;
@@ -49,11 +49,11 @@ async fn ready(State(state): State<AppState>) -> Result<Json<Health>, ApiError> 
         Ok(true) => Ok(Json(OK)),
         Ok(false) => {
             tracing::warn!("readiness check failed: database migrations are missing");
-            Err(ApiError::Unavailable)
+            Err(ApiError::from(ErrorCode::ServiceUnavailable))
         }
         Err(error) => {
             tracing::warn!(%error, "readiness check failed");
-            Err(ApiError::Unavailable)
+            Err(ApiError::from(ErrorCode::ServiceUnavailable))
         }
     }
 }

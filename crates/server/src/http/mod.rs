@@ -12,10 +12,11 @@ mod serve;
 mod wallets;
 
 pub use auth::ApiTokens;
-pub use error::ApiError;
+pub use error::{ApiError, ErrorCode};
 pub use serve::{ConnectionLimits, serve};
 
-use crate::ledger::{BalanceReader, Ledger};
+use crate::ledger::Ledger;
+use crate::reader::BalanceReader;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
@@ -55,8 +56,8 @@ pub fn router(state: AppState, policy: HttpPolicy) -> Router {
         .split_for_parts();
     let router = api
         .merge(openapi::swagger_ui(description))
-        .fallback(|| async { ApiError::NotFound })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .fallback(|| async { ApiError::from(ErrorCode::NotFound) })
+        .method_not_allowed_fallback(|| async { ApiError::from(ErrorCode::MethodNotAllowed) })
         .layer(DefaultBodyLimit::max(policy.max_body_bytes))
         .layer(middleware::from_fn_with_state(
             policy.request_time_limit,
@@ -72,6 +73,6 @@ pub fn router(state: AppState, policy: HttpPolicy) -> Router {
 async fn time_limit(State(limit): State<Duration>, request: Request, next: Next) -> Response {
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => ApiError::RequestTimeout.into_response(),
+        Err(_) => ApiError::from(ErrorCode::RequestTimeout).into_response(),
     }
 }

@@ -1,7 +1,7 @@
 //! Money movements (`POST /api/v1/wallet`) and their history.
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::extract::{JsonBody, parse_id};
 use super::openapi::{EXAMPLE_OPERATION, EXAMPLE_WALLET, problems};
 use crate::domain::{
@@ -150,7 +150,7 @@ impl From<&OperationRecord> for OperationJson {
 }
 
 fn parse_amount(raw: &RawValue) -> Result<Amount, ApiError> {
-    let invalid = |why: &str| ApiError::InvalidAmount(format!("amount {why}"));
+    let invalid = |why: &str| ApiError::new(ErrorCode::InvalidAmount, format!("amount {why}"));
     let text = raw.get().trim();
     let digits = text.strip_prefix('-').unwrap_or(text);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -175,13 +175,11 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiErr
         return Ok(None);
     };
     if values.next().is_some() {
-        return Err(ApiError::InvalidRequest(
-            "send one Idempotency-Key header".into(),
-        ));
+        return Err(ApiError::invalid_request("send one Idempotency-Key header"));
     }
     IdempotencyKey::parse(value.as_bytes())
         .map(Some)
-        .map_err(|why| ApiError::InvalidRequest(why.into()))
+        .map_err(ApiError::invalid_request)
 }
 
 problems!(SubmitProblems: InvalidRequest, InvalidAmount, WalletNotFound, InsufficientFunds,
@@ -221,8 +219,8 @@ async fn submit(
     let key = idempotency_key(&headers)?;
     let id = match (body.operation_id, &key) {
         (Some(_), Some(_)) => {
-            return Err(ApiError::InvalidRequest(
-                "send either operationId or an Idempotency-Key header, not both".into(),
+            return Err(ApiError::invalid_request(
+                "send either operationId or an Idempotency-Key header, not both",
             ));
         }
         (Some(id), None) => OperationId::from(id),
@@ -244,9 +242,7 @@ async fn submit(
     let outcome = result?;
     let mut response = match outcome.record.status {
         OperationStatus::Applied => Json(OperationJson::from(&outcome.record)).into_response(),
-        OperationStatus::Rejected(_) => {
-            ApiError::Rejected(Box::new(outcome.record)).into_response()
-        }
+        OperationStatus::Rejected(_) => ApiError::rejected(outcome.record).into_response(),
     };
     if outcome.replayed {
         response
@@ -269,6 +265,7 @@ fn outcome_label(result: &Result<Outcome, LedgerError>) -> &'static str {
         Err(LedgerError::WalletNotFound) => "wallet_not_found",
         Err(LedgerError::IdempotencyKeyReused) => "idempotency_key_reused",
         Err(LedgerError::Unavailable) => "unavailable",
+        Err(LedgerError::Internal) => "internal",
     }
 }
 
@@ -302,7 +299,7 @@ async fn one(
     let operation: OperationId = parse_id(&operation, "operationId")?;
     let record = reads::operation(&state.pool, wallet, operation)
         .await?
-        .ok_or(ApiError::OperationNotFound)?;
+        .ok_or(ErrorCode::OperationNotFound)?;
     Ok(Json(OperationJson::from(&record)))
 }
 
@@ -360,21 +357,22 @@ async fn history(
     let max_page = state.max_page_size;
     let limit = query.limit.unwrap_or(DEFAULT_PAGE.min(max_page));
     if !(1..=max_page).contains(&limit) {
-        return Err(ApiError::InvalidRequest(format!(
+        return Err(ApiError::invalid_request(format!(
             "limit must be between 1 and {max_page}"
         )));
     }
     let before = query
         .cursor
         .map(|c| {
-            c.parse::<i64>().ok().filter(|&seq| seq > 0).ok_or_else(|| {
-                ApiError::InvalidRequest("cursor is not one this API returned".into())
-            })
+            c.parse::<i64>()
+                .ok()
+                .filter(|&seq| seq > 0)
+                .ok_or_else(|| ApiError::invalid_request("cursor is not one this API returned"))
         })
         .transpose()?;
 
     if state.reader.wallet(wallet).await?.is_none() {
-        return Err(ApiError::WalletNotFound);
+        return Err(ErrorCode::WalletNotFound.into());
     }
     let page = reads::history(&state.pool, wallet, before, limit).await?;
     Ok(Json(HistoryJson {
@@ -391,7 +389,7 @@ mod tests {
         let raw = RawValue::from_string(json.to_owned()).expect("valid JSON");
         match parse_amount(&raw) {
             Ok(_) => "OK",
-            Err(ApiError::InvalidAmount(_)) => "INVALID_AMOUNT",
+            Err(error) if error.code() == ErrorCode::InvalidAmount => "INVALID_AMOUNT",
             Err(_) => "OTHER",
         }
     }

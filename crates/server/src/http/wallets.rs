@@ -1,11 +1,12 @@
 //! `/api/v1/wallets`: create a wallet, read its balance.
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::extract::{OptionalJsonBody, parse_id};
 use super::openapi::{EXAMPLE_WALLET, problems};
+use crate::domain::Wallet;
 use crate::domain::WalletId;
-use crate::store::reads::{self, Wallet};
+use crate::store::wallets;
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -91,9 +92,9 @@ async fn create(
     let id = body
         .and_then(|b| b.wallet_id)
         .map_or_else(WalletId::new_random, WalletId::from);
-    let wallet = reads::create_wallet(&state.pool, id)
+    let wallet = wallets::create(&state.pool, id)
         .await?
-        .ok_or(ApiError::WalletAlreadyExists)?;
+        .ok_or(ErrorCode::WalletAlreadyExists)?;
     let location = format!("/api/v1/wallets/{id}");
     Ok((
         StatusCode::CREATED,
@@ -129,6 +130,6 @@ async fn balance(
         .reader
         .wallet(id)
         .await?
-        .ok_or(ApiError::WalletNotFound)?;
+        .ok_or(ErrorCode::WalletNotFound)?;
     Ok(Json(wallet.into()))
 }

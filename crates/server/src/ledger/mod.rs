@@ -1,15 +1,11 @@
-//! The money path: every movement goes through [`Ledger::submit`], every balance read
-//! through [`BalanceReader::wallet`].
+//! The money path: every movement goes through [`Ledger::submit`].
 //!
 //! Requests are spread over shards by wallet id; each shard has one writer task that commits
 //! whatever has queued up as one transaction (group commit). All requests for one wallet go
 //! to one writer, so a hot wallet pays one durable commit per batch instead of per request.
 
 mod plan;
-mod reader;
 mod writer;
-
-pub use reader::BalanceReader;
 
 use crate::domain::{OperationRecord, OperationRequest, WalletId};
 use sqlx::postgres::PgConnectOptions;
@@ -51,6 +47,10 @@ pub enum LedgerError {
     /// have been committed; a retry with the same id settles which.
     #[error("ledger unavailable")]
     Unavailable,
+    /// The batch failed in a way no retry can fix (a bug); the writer logged the details.
+    /// Nothing of the batch was committed.
+    #[error("ledger failure")]
+    Internal,
 }
 
 /// Handle to the writers. Cheap to clone; the writers stop once every handle is dropped and

@@ -3,7 +3,7 @@
 use super::plan::plan;
 use super::{LedgerError, Outcome};
 use crate::domain::{OperationKind, OperationRequest, WalletId};
-use crate::store::batch;
+use crate::store::{StoreError, StoreResult, batch};
 use crate::telemetry::metric;
 use chrono::SubsecRound;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
@@ -12,6 +12,8 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
+
+type Verdicts = Vec<Result<Outcome, LedgerError>>;
 
 /// A request waiting for its batch.
 #[derive(Debug)]
@@ -64,7 +66,7 @@ impl Writer {
             };
             let started = Instant::now();
             match tokio::time::timeout_at(deadline, self.attempt(jobs)).await {
-                Ok(Ok(verdicts)) => {
+                Ok(Ok(Some(verdicts))) => {
                     metrics::histogram!(metric::LEDGER_COMMIT_DURATION).record(started.elapsed());
                     metrics::histogram!(metric::LEDGER_BATCH_SIZE).record(jobs.len() as f64);
                     for (job, verdict) in jobs.drain(..).zip(verdicts) {
@@ -73,8 +75,26 @@ impl Writer {
                     }
                     return;
                 }
-                Ok(Err(error)) => {
+                Ok(Ok(None)) => {
+                    // Only a concurrent transaction on another wallet (another instance) can
+                    // take an id between a lookup and an insert; the retry finds it stored.
+                    tracing::warn!(
+                        batch = jobs.len(),
+                        "operation ids taken concurrently, retrying"
+                    );
+                }
+                Ok(Err(StoreError::Unavailable(error))) => {
                     tracing::warn!(%error, batch = jobs.len(), "ledger batch failed, retrying");
+                }
+                Ok(Err(StoreError::Bug(error))) => {
+                    // Retrying would fail the same way until the deadline and then tell the
+                    // clients to retry too. The transaction was not committed.
+                    tracing::error!(error = ?error, batch = jobs.len(), "ledger batch failed");
+                    self.connection = None;
+                    for job in jobs.drain(..) {
+                        let _ = job.reply.send(Err(LedgerError::Internal));
+                    }
+                    return;
                 }
                 Err(_) => {
                     tracing::warn!(batch = jobs.len(), "ledger batch timed out, retrying");
@@ -93,25 +113,28 @@ impl Writer {
     /// Decides and commits the batch. Most batches hold no id that was ever seen before, so
     /// the first transaction does not look ids up: its insert finds any that exist, and
     /// then that transaction is rolled back and the batch decided again with a lookup first.
-    async fn attempt(&mut self, jobs: &[Job]) -> anyhow::Result<Vec<Result<Outcome, LedgerError>>> {
+    /// `None` when even that found an id taken meanwhile.
+    async fn attempt(&mut self, jobs: &[Job]) -> StoreResult<Option<Verdicts>> {
         let connection = match &mut self.connection {
             Some(connection) => connection,
-            None => self
-                .connection
-                .insert(PgConnection::connect_with(&self.connect).await?),
+            // Whatever refuses a new connection (down, starting up, too many clients) is
+            // the database being unavailable to us.
+            None => self.connection.insert(
+                PgConnection::connect_with(&self.connect)
+                    .await
+                    .map_err(StoreError::Unavailable)?,
+            ),
         };
         let requests: Vec<_> = jobs.iter().map(|job| &job.request).collect();
         for lookup in [Lookup::Skip, Lookup::First] {
             let mut tx = connection.begin().await?;
             if let Some(verdicts) = decide_and_write(&mut tx, &requests, lookup).await? {
                 tx.commit().await?;
-                return Ok(verdicts);
+                return Ok(Some(verdicts));
             }
             tx.rollback().await?;
         }
-        // Only a concurrent transaction on another wallet (another instance) can take an id
-        // between a lookup and an insert; the retry will find it stored.
-        anyhow::bail!("operation ids were taken by a concurrent transaction")
+        Ok(None)
     }
 }
 
@@ -131,7 +154,7 @@ async fn decide_and_write(
     tx: &mut Transaction<'_, Postgres>,
     requests: &[&OperationRequest],
     lookup: Lookup,
-) -> sqlx::Result<Option<Vec<Result<Outcome, LedgerError>>>> {
+) -> StoreResult<Option<Verdicts>> {
     // Locks are taken in ascending wallet id order, so batches from any number of writers
     // and service instances cannot deadlock.
     let mut wallets: Vec<WalletId> = requests.iter().map(|r| r.wallet_id).collect();

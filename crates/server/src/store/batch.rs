@@ -2,9 +2,12 @@
 //! (arrays bound as parameters), so a batch costs the same number of round trips whatever
 //! its size.
 
-use super::{OPERATION_COLUMNS, balance_from, operation_from_row, uuids};
-use crate::domain::{Balance, IdempotencyKey, OperationId, OperationRecord, WalletId};
-use sqlx::{PgConnection, Row};
+use super::rows::{self, OPERATION_COLUMNS, OperationRow, StatusColumn};
+use super::{StoreResult, uuids};
+use crate::domain::{
+    Balance, IdempotencyKey, OperationId, OperationKind, OperationRecord, RejectReason, WalletId,
+};
+use sqlx::PgConnection;
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
@@ -12,20 +15,17 @@ use uuid::Uuid;
 pub async fn lock_wallets(
     conn: &mut PgConnection,
     ids: &[WalletId],
-) -> sqlx::Result<HashMap<WalletId, Balance>> {
-    let rows =
-        sqlx::query("SELECT id, balance FROM wallets WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+) -> StoreResult<HashMap<WalletId, Balance>> {
+    let rows: Vec<(Uuid, i64)> =
+        sqlx::query_as("SELECT id, balance FROM wallets WHERE id = ANY($1) ORDER BY id FOR UPDATE")
             .bind(uuids(ids))
             .fetch_all(conn)
             .await?;
-    rows.iter()
-        .map(|row| {
-            Ok((
-                WalletId::from(row.try_get::<Uuid, _>(0)?),
-                balance_from(row.try_get(1)?)?,
-            ))
-        })
-        .collect()
+    let balances = rows
+        .into_iter()
+        .map(|(id, balance)| Ok((WalletId::from(id), rows::balance(balance, "wallets")?)))
+        .collect::<sqlx::Result<_>>()?;
+    Ok(balances)
 }
 
 /// Creates the wallets among `ids` (sorted ascending) that do not exist yet, and returns
@@ -33,7 +33,7 @@ pub async fn lock_wallets(
 pub async fn create_wallets(
     conn: &mut PgConnection,
     ids: &[WalletId],
-) -> sqlx::Result<HashSet<WalletId>> {
+) -> StoreResult<HashSet<WalletId>> {
     let created: Vec<Uuid> = sqlx::query_scalar(
         "INSERT INTO wallets (id) SELECT * FROM UNNEST($1::uuid[]) ON CONFLICT DO NOTHING RETURNING id",
     )
@@ -47,12 +47,14 @@ pub async fn create_wallets(
 pub async fn find_operations(
     conn: &mut PgConnection,
     ids: &[OperationId],
-) -> sqlx::Result<HashMap<OperationId, OperationRecord>> {
+) -> StoreResult<HashMap<OperationId, OperationRecord>> {
     let sql = format!("SELECT {OPERATION_COLUMNS} FROM operations WHERE id = ANY($1)");
-    let rows = sqlx::query(&sql).bind(uuids(ids)).fetch_all(conn).await?;
-    rows.iter()
-        .map(|row| operation_from_row(row).map(|record| (record.id, record)))
-        .collect()
+    let rows: Vec<OperationRow> = sqlx::query_as(&sql)
+        .bind(uuids(ids))
+        .fetch_all(conn)
+        .await?;
+    let records: Vec<OperationRecord> = rows::convert(rows)?;
+    Ok(records.into_iter().map(|r| (r.id, r)).collect())
 }
 
 /// Records the batch's decided operations (applied and rejected alike) and writes each
@@ -63,7 +65,7 @@ pub async fn write_batch<'a>(
     conn: &mut PgConnection,
     records: impl Iterator<Item = (&'a OperationRecord, Option<&'a IdempotencyKey>)>,
     balances: &[(WalletId, Balance)],
-) -> sqlx::Result<bool> {
+) -> StoreResult<bool> {
     let mut columns = OperationColumns::default();
     for (record, key) in records {
         columns.push(record, key);
@@ -103,7 +105,7 @@ pub async fn write_batch<'a>(
         Err(sqlx::Error::Database(error)) if error.constraint() == Some("operations_pkey") => {
             Ok(false)
         }
-        Err(error) => Err(error),
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -112,10 +114,10 @@ pub async fn write_batch<'a>(
 struct OperationColumns {
     id: Vec<Uuid>,
     wallet_id: Vec<Uuid>,
-    kind: Vec<&'static str>,
+    kind: Vec<OperationKind>,
     amount: Vec<i64>,
-    status: Vec<&'static str>,
-    reason: Vec<Option<&'static str>>,
+    status: Vec<StatusColumn>,
+    reason: Vec<Option<RejectReason>>,
     balance_after: Vec<i64>,
     idempotency_key: Vec<Option<String>>,
     created_at: Vec<chrono::DateTime<chrono::Utc>>,
@@ -125,10 +127,10 @@ impl OperationColumns {
     fn push(&mut self, record: &OperationRecord, key: Option<&IdempotencyKey>) {
         self.id.push(record.id.into());
         self.wallet_id.push(record.wallet_id.into());
-        self.kind.push(record.kind.as_str());
+        self.kind.push(record.kind);
         self.amount.push(record.amount.into());
-        self.status.push(record.status.as_str());
-        self.reason.push(record.status.reason().map(|r| r.as_str()));
+        self.status.push(record.status.into());
+        self.reason.push(record.status.reason());
         self.balance_after.push(record.balance_after.into());
         self.idempotency_key
             .push(key.map(|k| k.as_str().to_owned()));

@@ -1,16 +1,17 @@
 //! PostgreSQL: connecting, migrating, and every SQL statement the service runs.
 
 pub mod batch;
+mod error;
 pub mod reads;
+mod rows;
+pub mod wallets;
 
-use crate::domain::{
-    Amount, Balance, OperationId, OperationKind, OperationRecord, OperationStatus, RejectReason,
-    WalletId,
-};
+pub use error::{StoreError, StoreResult};
+
 use anyhow::Context;
+use sqlx::Postgres;
 use sqlx::migrate::{MigrateDatabase, Migrator};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Postgres, Row};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -78,7 +79,7 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
 
 /// Whether every migration embedded in the binary is applied: the readiness check. False
 /// when the database was replaced or restored from before this version since start-up.
-pub async fn migrations_applied(pool: &PgPool) -> sqlx::Result<bool> {
+pub async fn migrations_applied(pool: &PgPool) -> StoreResult<bool> {
     let versions: Vec<i64> = MIGRATOR
         .iter()
         .filter(|m| !m.migration_type.is_down_migration())
@@ -93,43 +94,7 @@ pub async fn migrations_applied(pool: &PgPool) -> sqlx::Result<bool> {
     Ok(usize::try_from(applied).is_ok_and(|n| n == versions.len()))
 }
 
-/// The columns [`operation_from_row`] reads, for every query that returns operations.
-const OPERATION_COLUMNS: &str =
-    "id, wallet_id, kind, amount, status, reason, balance_after, created_at";
-
-fn decode_error(what: &str) -> sqlx::Error {
-    sqlx::Error::Decode(format!("invalid {what} in operations row").into())
-}
-
-fn operation_from_row(row: &PgRow) -> sqlx::Result<OperationRecord> {
-    let kind = OperationKind::parse(row.try_get("kind")?).ok_or_else(|| decode_error("kind"))?;
-    let status = match (
-        row.try_get::<&str, _>("status")?,
-        row.try_get::<Option<&str>, _>("reason")?,
-    ) {
-        ("APPLIED", None) => OperationStatus::Applied,
-        ("REJECTED", Some(reason)) => OperationStatus::Rejected(
-            RejectReason::parse(reason).ok_or_else(|| decode_error("reason"))?,
-        ),
-        _ => return Err(decode_error("status")),
-    };
-    Ok(OperationRecord {
-        id: OperationId::from(row.try_get::<uuid::Uuid, _>("id")?),
-        wallet_id: WalletId::from(row.try_get::<uuid::Uuid, _>("wallet_id")?),
-        kind,
-        amount: Amount::try_from(row.try_get::<i64, _>("amount")?)
-            .map_err(|_| decode_error("amount"))?,
-        status,
-        balance_after: balance_from(row.try_get("balance_after")?)?,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
 /// Ids as the `uuid[]` parameter of an `= ANY($1)` or `UNNEST($1)`.
 fn uuids<T: Copy + Into<uuid::Uuid>>(ids: &[T]) -> Vec<uuid::Uuid> {
     ids.iter().map(|&id| id.into()).collect()
-}
-
-fn balance_from(value: i64) -> sqlx::Result<Balance> {
-    Balance::try_from(value).map_err(|_| decode_error("balance"))
 }

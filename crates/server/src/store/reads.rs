@@ -1,62 +1,35 @@
-//! Reads and wallet creation: single statements on the pool, by primary key or by index.
+//! Reads: single statements on the pool, by primary key or by index.
 
-use super::{OPERATION_COLUMNS, balance_from, operation_from_row, uuids};
-use crate::domain::{Balance, OperationId, OperationRecord, WalletId};
-use chrono::{DateTime, Utc};
-use sqlx::{PgPool, Row};
+use super::rows::{self, OPERATION_COLUMNS, OperationRow, WalletRow};
+use super::{StoreResult, uuids};
+use crate::domain::{OperationId, OperationRecord, Wallet, WalletId};
+use sqlx::PgPool;
 use uuid::Uuid;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Wallet {
-    pub id: WalletId,
-    pub balance: Balance,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-const WALLET_COLUMNS: &str = "id, balance, created_at, updated_at";
-
-fn wallet_from_row(row: &sqlx::postgres::PgRow) -> sqlx::Result<Wallet> {
-    Ok(Wallet {
-        id: WalletId::from(row.try_get::<Uuid, _>("id")?),
-        balance: balance_from(row.try_get("balance")?)?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
-
 /// The existing wallets among `ids`, in one query.
-pub async fn wallets(pool: &PgPool, ids: &[WalletId]) -> sqlx::Result<Vec<Wallet>> {
-    let sql = format!("SELECT {WALLET_COLUMNS} FROM wallets WHERE id = ANY($1)");
-    let rows = sqlx::query(&sql).bind(uuids(ids)).fetch_all(pool).await?;
-    rows.iter().map(wallet_from_row).collect()
-}
-
-/// Creates an empty wallet; `None` when the id is taken.
-pub async fn create_wallet(pool: &PgPool, id: WalletId) -> sqlx::Result<Option<Wallet>> {
-    let sql = format!(
-        "INSERT INTO wallets (id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING {WALLET_COLUMNS}"
-    );
-    let row = sqlx::query(&sql)
-        .bind(Uuid::from(id))
-        .fetch_optional(pool)
-        .await?;
-    row.as_ref().map(wallet_from_row).transpose()
+pub async fn wallets(pool: &PgPool, ids: &[WalletId]) -> StoreResult<Vec<Wallet>> {
+    let rows: Vec<WalletRow> = sqlx::query_as(
+        "SELECT id, balance, created_at, updated_at FROM wallets WHERE id = ANY($1)",
+    )
+    .bind(uuids(ids))
+    .fetch_all(pool)
+    .await?;
+    Ok(rows::convert(rows)?)
 }
 
 pub async fn operation(
     pool: &PgPool,
     wallet: WalletId,
     id: OperationId,
-) -> sqlx::Result<Option<OperationRecord>> {
+) -> StoreResult<Option<OperationRecord>> {
     let sql =
         format!("SELECT {OPERATION_COLUMNS} FROM operations WHERE id = $1 AND wallet_id = $2");
-    let row = sqlx::query(&sql)
+    let row: Option<OperationRow> = sqlx::query_as(&sql)
         .bind(Uuid::from(id))
         .bind(Uuid::from(wallet))
         .fetch_optional(pool)
         .await?;
-    row.as_ref().map(operation_from_row).transpose()
+    Ok(row.map(OperationRecord::try_from).transpose()?)
 }
 
 /// One page of history, newest first.
@@ -67,33 +40,35 @@ pub struct HistoryPage {
     pub next_cursor: Option<i64>,
 }
 
+/// An operation with its place in the wallet's history.
+#[derive(sqlx::FromRow)]
+struct HistoryRow {
+    #[sqlx(flatten)]
+    operation: OperationRow,
+    seq: i64,
+}
+
 /// Operations of `wallet` older than `before` (a `seq` from a previous page), newest first.
 pub async fn history(
     pool: &PgPool,
     wallet: WalletId,
     before: Option<i64>,
     limit: u32,
-) -> sqlx::Result<HistoryPage> {
+) -> StoreResult<HistoryPage> {
     let sql = format!(
         "SELECT {OPERATION_COLUMNS}, seq FROM operations \
          WHERE wallet_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3"
     );
     // One extra row tells whether another page follows.
-    let rows = sqlx::query(&sql)
+    let mut rows: Vec<HistoryRow> = sqlx::query_as(&sql)
         .bind(Uuid::from(wallet))
         .bind(before.unwrap_or(i64::MAX))
         .bind(i64::from(limit) + 1)
         .fetch_all(pool)
         .await?;
     let more = rows.len() > limit as usize;
-    let rows = &rows[..rows.len().min(limit as usize)];
-    let next_cursor = match rows.last() {
-        Some(last) if more => Some(last.try_get("seq")?),
-        _ => None,
-    };
-    let items = rows
-        .iter()
-        .map(operation_from_row)
-        .collect::<sqlx::Result<_>>()?;
+    rows.truncate(limit as usize);
+    let next_cursor = rows.last().filter(|_| more).map(|last| last.seq);
+    let items = rows::convert(rows.into_iter().map(|row| row.operation).collect())?;
     Ok(HistoryPage { items, next_cursor })
 }

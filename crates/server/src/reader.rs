@@ -7,17 +7,28 @@
 //! cached: a query starts after every read it answers arrived, so a read always sees the
 //! writes acknowledged before it was sent.
 
-use crate::domain::WalletId;
-use crate::store::reads::{self, Wallet};
+use crate::domain::{Wallet, WalletId};
+use crate::store::{StoreError, reads};
 use sqlx::PgPool;
 use std::collections::HashMap;
-use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 
 /// Most ids in one lookup.
 const MAX_LOOKUP: usize = 1024;
 
-type Answer = Result<Option<Wallet>, Arc<sqlx::Error>>;
+/// Why a read got no answer. The details are logged once per failed lookup, not per read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    /// The database could not be reached; retry later.
+    #[error("balance reads unavailable")]
+    Unavailable,
+    /// The lookup failed for a reason retrying cannot fix (a bug).
+    #[error("balance read failed")]
+    Internal,
+}
+
+type Answer = Result<Option<Wallet>, ReadError>;
 
 struct Lookup {
     id: WalletId,
@@ -31,22 +42,23 @@ pub struct BalanceReader {
 }
 
 impl BalanceReader {
-    /// Starts the task that runs the lookups on `pool`.
-    pub fn start(pool: PgPool, queue_capacity: usize) -> Self {
+    /// Starts the task that runs the lookups on `pool`. It ends once every handle is
+    /// dropped and the reads queued before are answered.
+    pub fn start(pool: PgPool, queue_capacity: usize) -> (Self, JoinHandle<()>) {
         let (queue, receiver) = mpsc::channel(queue_capacity.max(1));
-        tokio::spawn(run(pool, receiver));
-        Self { queue }
+        let task = tokio::spawn(run(pool, receiver));
+        (Self { queue }, task)
     }
 
     /// The wallet, or `None` if it does not exist.
     pub async fn wallet(&self, id: WalletId) -> Answer {
         let (reply, answer) = oneshot::channel();
-        let closed = || Arc::new(sqlx::Error::PoolClosed);
+        // The task is gone only while the service shuts down.
         self.queue
             .send(Lookup { id, reply })
             .await
-            .map_err(|_| closed())?;
-        answer.await.map_err(|_| closed())?
+            .map_err(|_| ReadError::Unavailable)?;
+        answer.await.map_err(|_| ReadError::Unavailable)?
     }
 }
 
@@ -75,9 +87,18 @@ async fn answer(pool: &PgPool, batch: Vec<Lookup>) {
             }
         }
         Err(error) => {
-            let error = Arc::new(error);
+            let error = match error {
+                StoreError::Unavailable(error) => {
+                    tracing::warn!(%error, reads = batch.len(), "balance lookup failed");
+                    ReadError::Unavailable
+                }
+                StoreError::Bug(error) => {
+                    tracing::error!(%error, reads = batch.len(), "balance lookup failed");
+                    ReadError::Internal
+                }
+            };
             for lookup in batch {
-                let _ = lookup.reply.send(Err(error.clone()));
+                let _ = lookup.reply.send(Err(error));
             }
         }
     }
