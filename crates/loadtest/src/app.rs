@@ -77,11 +77,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
         std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
     }
     if let Some(path) = &cli.plot {
-        std::fs::write(
-            path,
-            plot::render(&report.timeline, cli.duration.as_secs_f64()),
-        )
-        .with_context(|| format!("writing {}", path.display()))?;
+        let svg = plot::render(&report.timeline, cli.duration.as_secs_f64())
+            .context("drawing the chart")?;
+        std::fs::write(path, svg).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(report.passed())
 }
