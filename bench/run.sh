@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One run, every number side by side: baseline A (pgbench, one transaction per operation),
 # baseline B (the service with batching off), ceiling C (the service's HTTP layer alone) and
-# the service itself on one hot wallet, 10,000 wallets, balance reads and an open loop. Prints
-# the table with its ratios and writes docs/benchmarks.md.
+# the service itself on one hot wallet, 10,000 wallets, balance reads and an open loop. Writes
+# their tables to bench/results/tables.md and into the generated block of docs/benchmarks.md
+# (bench/report.py); the analysis around that block is written by hand.
 #
 #   bench/run.sh                     # 15 s per measurement, about 5 minutes in all
 #   BENCH_DURATION=3 bench/run.sh    # smoke test
@@ -102,7 +103,13 @@ SELECT name, current_setting(name) FROM pg_settings
                 'max_wal_size', 'commit_delay')
  ORDER BY name;
 SQL
-cat /proc/loadavg >"$RESULTS/loadavg-start.txt"
+# The machine as the report shows it, one `key|value` a line.
+{
+    echo "CPU|$(nproc) x $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)"
+    echo "memory|$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
+    echo "kernel|$(uname -sr)"
+    echo "load average at start|$(cut -d ' ' -f 1-3 /proc/loadavg)"
+} >"$RESULTS/machine.txt"
 # PostgreSQL's server process, so that the CPU samples can tell its work from everyone else's.
 checkpointer=$(psql_bench -Atc "SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'")
 POSTMASTER_PID=$(ps -o ppid= -p "$checkpointer" 2>/dev/null | tr -d ' ' || true)
@@ -249,7 +256,10 @@ start_service open-loop
 loadtest open-loop --rate 1000 "${WRITES[@]}"
 stop_service
 
-cat /proc/loadavg >"$RESULTS/loadavg-end.txt"
+{
+    echo "load average at end|$(cut -d ' ' -f 1-3 /proc/loadavg)"
+    echo "run finished|$(date -u '+%Y-%m-%d %H:%M UTC')"
+} >>"$RESULTS/machine.txt"
 
 if [[ ${BENCH_PROFILE:-0} == 1 ]]; then
     # Not measured: the profiler's sampling would cost the service a little.
@@ -266,5 +276,4 @@ if [[ ${BENCH_PROFILE:-0} == 1 ]]; then
 fi
 
 say "report"
-python3 "$ROOT/bench/report.py" --results "$RESULTS" --out "$ROOT/docs/benchmarks.md" \
-    --duration "$DURATION" --concurrency "$CONCURRENCY" --database "$DB"
+python3 "$ROOT/bench/report.py" --results "$RESULTS" --doc "$ROOT/docs/benchmarks.md"
