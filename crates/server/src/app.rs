@@ -2,24 +2,21 @@
 
 use crate::admin::{self, AdminState};
 use crate::config::Config;
-use crate::http::{self, ApiTokens, AppState, ConnectionLimits, HttpPolicy};
-use crate::ledger::Ledger;
+use crate::http::{self, AppState, ConnectionLimits};
+use crate::ledger::{Ledger, LedgerConfig};
 use crate::reader::BalanceReader;
 use crate::{store, telemetry};
 use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusHandle;
+use secrecy::ExposeSecret;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
-
-/// How much longer than the ledger's deadline a request may take in all, so that the
-/// ledger's own 503 always comes first.
-const REQUEST_TIME_MARGIN: Duration = Duration::from_secs(1);
 
 /// A service bound to its ports, with its database migrated and its writers started.
 pub struct Application {
@@ -28,7 +25,8 @@ pub struct Application {
     admin_listener: TcpListener,
     admin_router: axum::Router,
     prometheus: PrometheusHandle,
-    writers: JoinSet<()>,
+    /// The writers and the balance reader: shutdown waits for what they hold.
+    tasks: JoinSet<()>,
     shutdown_timeout: Duration,
     limits: ConnectionLimits,
 }
@@ -38,29 +36,34 @@ impl Application {
     /// listeners. Fails with a readable message when any of that is impossible.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         let prometheus = telemetry::prometheus()?;
-        let options = store::connect_options(&config.database_url, config.db_statement_timeout())?;
+        let db = &config.database;
+        let options = store::connect_options(db.url.expose_secret(), db.statement_timeout())?;
         // Where, never how: the URL's password stays out of the logs.
         tracing::info!(
             host = options.get_host(),
             port = options.get_port(),
             database = options.get_database(),
-            shards = config.shards,
-            max_batch = config.max_batch,
+            shards = config.ledger.shards,
+            max_batch = config.ledger.max_batch,
             "starting"
         );
-        store::ensure_database(&config.database_url).await?;
-        let pool = store::connect_pool(
+        let pool = store::open(
+            db.url.expose_secret(),
             options.clone().application_name("wallet-server"),
-            config.db_pool_size,
-            config.db_acquire_timeout(),
+            db.pool_size,
+            db.acquire_timeout(),
+            db.startup_timeout,
         )
         .await?;
         store::migrate(&pool).await?;
 
-        let (router, ledger, writers) = api(config, pool.clone(), options)?;
-        let listener = bind(&config.http_addr).await?;
-        let admin_listener = bind(&config.admin_addr).await?;
-        if config.api_tokens.trim().is_empty() && !listener.local_addr()?.ip().is_loopback() {
+        let (router, ledger, tasks) = api(config, pool.clone(), options)?;
+        let backlog = config.http.listen_backlog;
+        let listener = bind(&config.http.http_addr, backlog).await?;
+        let admin_listener = bind(&config.telemetry.admin_addr, backlog).await?;
+        if config.http.api_tokens.expose_secret().trim().is_empty()
+            && !listener.local_addr()?.ip().is_loopback()
+        {
             tracing::warn!(
                 addr = %listener.local_addr()?,
                 "the API listens beyond loopback WITHOUT authentication: anyone who can reach \
@@ -72,19 +75,15 @@ impl Application {
             pool,
             ledger,
         });
-        let limits = ConnectionLimits {
-            max_connections: config.max_connections as usize,
-            header_read_timeout: config.header_read_timeout(),
-        };
         Ok(Self {
             listener,
             router,
             admin_listener,
             admin_router,
             prometheus,
-            writers,
-            shutdown_timeout: config.shutdown_timeout(),
-            limits,
+            tasks,
+            shutdown_timeout: config.http.shutdown_timeout(),
+            limits: config.http.connection_limits(),
         })
     }
 
@@ -116,7 +115,7 @@ impl Application {
             admin_listener,
             admin_router,
             prometheus,
-            mut writers,
+            mut tasks,
             shutdown_timeout,
             limits,
         } = self;
@@ -145,7 +144,7 @@ impl Application {
                 .context("admin listener crashed")?
                 .context("admin listener failed")?;
             // Every ledger handle is gone: the writers commit what they hold and stop.
-            while writers.join_next().await.is_some() {}
+            while tasks.join_next().await.is_some() {}
             tracing::info!("shut down");
             anyhow::Ok(())
         };
@@ -169,52 +168,64 @@ impl Application {
 /// needs it. Tests of the HTTP layer (routing, headers, limits, authentication, the OpenAPI
 /// description) run on it in process, without a database or a socket.
 pub fn lazy_router(config: &Config) -> anyhow::Result<axum::Router> {
-    let options = store::connect_options(&config.database_url, config.db_statement_timeout())?;
+    let db = &config.database;
+    let options = store::connect_options(db.url.expose_secret(), db.statement_timeout())?;
     let pool = PgPoolOptions::new()
-        .max_connections(config.db_pool_size)
-        .acquire_timeout(config.db_acquire_timeout())
+        .max_connections(db.pool_size)
+        .acquire_timeout(db.acquire_timeout())
         .connect_lazy_with(options.clone());
-    let (router, _ledger, mut writers) = api(config, pool, options)?;
-    writers.detach_all();
+    let (router, _ledger, mut tasks) = api(config, pool, options)?;
+    tasks.detach_all();
     Ok(router)
 }
 
-/// The API router and the write path behind it.
+/// The API router, and the write path and the reader behind it with their tasks.
 fn api(
     config: &Config,
     pool: PgPool,
     options: PgConnectOptions,
 ) -> anyhow::Result<(axum::Router, Ledger, JoinSet<()>)> {
-    let (ledger, mut writers) =
-        Ledger::start(&config.ledger(), options.application_name("wallet-writer"));
-    let (reader, reads) = BalanceReader::start(pool.clone(), config.queue_capacity as usize);
-    // Shutdown waits for the reads queued before it, like for the writers' batches.
-    writers.spawn(async move {
+    let policy = config.http_policy().map_err(anyhow::Error::msg)?;
+    let (ledger, mut tasks) = Ledger::start(
+        &LedgerConfig::from(&config.ledger),
+        options.application_name("wallet-writer"),
+    );
+    let (reader, reads) = BalanceReader::start(pool.clone(), config.ledger.queue_capacity as usize);
+    // Shutdown waits for the reads queued before it, as for the writers' batches.
+    tasks.spawn(async move {
         if let Err(error) = reads.await {
             tracing::error!(%error, "the balance reader crashed");
         }
     });
-    let tokens = ApiTokens::parse(&config.api_tokens)
-        .map_err(|why| anyhow::anyhow!("WALLET_API_TOKENS: {why}"))?;
-    let policy = HttpPolicy {
-        max_body_bytes: config.max_body_bytes as usize,
-        request_time_limit: config.request_timeout() + REQUEST_TIME_MARGIN,
-        tokens,
-    };
     let router = http::router(
         AppState {
             pool,
             ledger: ledger.clone(),
             reader,
-            max_page_size: config.max_page_size,
+            max_page_size: config.http.max_page_size,
         },
         policy,
     );
-    Ok((router, ledger, writers))
+    Ok((router, ledger, tasks))
 }
 
-async fn bind(addr: &str) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr)
+/// Listens on `addr` with a backlog of `backlog` pending connections (std's default of 128
+/// makes a burst of connects wait for SYN retries).
+async fn bind(addr: &str, backlog: u32) -> anyhow::Result<TcpListener> {
+    let cannot = || format!("cannot listen on {addr}");
+    let resolved = tokio::net::lookup_host(addr)
         .await
-        .with_context(|| format!("cannot listen on {addr}"))
+        .with_context(cannot)?
+        .next()
+        .with_context(|| format!("{addr} resolves to no address"))?;
+    let socket = if resolved.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .with_context(cannot)?;
+    // As std does: a restarted service can bind while old connections are in TIME_WAIT.
+    socket.set_reuseaddr(true).with_context(cannot)?;
+    socket.bind(resolved).with_context(cannot)?;
+    socket.listen(backlog).with_context(cannot)
 }

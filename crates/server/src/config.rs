@@ -1,9 +1,11 @@
 //! Configuration: `config.env` (or `--config PATH`), then the environment, then flags; each
 //! later source overrides the earlier ones.
 
+use crate::http::{ApiTokens, ConnectionLimits, HttpPolicy};
 use crate::ledger::LedgerConfig;
 use crate::telemetry::LogFormat;
-use clap::Parser;
+use clap::{Args, Parser};
+use secrecy::{ExposeSecret, SecretString};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -17,26 +19,204 @@ const DEFAULT_CONFIG_FILE: &str = "config.env";
     version,
     about = "Wallet HTTP API over PostgreSQL",
     // A flag given twice takes its last value, so a wrapper's defaults can be overridden.
-    args_override_self = true
+    args_override_self = true,
+    after_help = "Durations take a unit (`5s`, `250ms`, `1m`); a bare number is milliseconds. \
+        The older `*_MS` variables and `--*-ms` flags (milliseconds) still work; where both \
+        spellings are set, the one without `_MS` wins."
 )]
 pub struct Config {
     /// KEY=VALUE file read before the environment [default: ./config.env when present]
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
 
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    #[command(flatten)]
+    pub ledger: LedgerArgs,
+
+    #[command(flatten)]
+    pub http: HttpArgs,
+
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
+}
+
+/// PostgreSQL: where, how many connections, how long to wait.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Database")]
+pub struct DatabaseArgs {
     /// PostgreSQL URL; the database is created if missing
     #[arg(
-        long,
+        long = "database-url",
         env = "DATABASE_URL",
         default_value = "postgres://postgres:postgres@127.0.0.1:5432/wallet",
-        hide_env_values = true
+        hide_env_values = true,
+        hide_default_value = true,
+        value_parser = secret
     )]
-    pub database_url: String,
+    pub url: SecretString,
 
+    /// Connections in the pool that serves reads and wallet creation
+    #[arg(long = "db-pool-size", env = "WALLET_DB_POOL_SIZE", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub pool_size: u32,
+
+    /// Longest one SQL statement may run before PostgreSQL cancels it [default: 5s]
+    #[arg(long = "db-statement-timeout", env = "WALLET_DB_STATEMENT_TIMEOUT",
+          value_parser = duration)]
+    statement_timeout: Option<Duration>,
+    #[arg(long = "db-statement-timeout-ms", env = "WALLET_DB_STATEMENT_TIMEOUT_MS", hide = true,
+          value_parser = millis)]
+    statement_timeout_ms: Option<Duration>,
+
+    /// Longest a read waits for a free pool connection before a 503 [default: 2s]
+    #[arg(long = "db-acquire-timeout", env = "WALLET_DB_ACQUIRE_TIMEOUT",
+          value_parser = duration)]
+    acquire_timeout: Option<Duration>,
+    #[arg(long = "db-acquire-timeout-ms", env = "WALLET_DB_ACQUIRE_TIMEOUT_MS", hide = true,
+          value_parser = millis)]
+    acquire_timeout_ms: Option<Duration>,
+
+    /// Longest start-up waits for a database that does not answer yet (still starting,
+    /// unreachable), retrying with backoff; 0 gives up at the first failure
+    #[arg(long = "db-startup-timeout", env = "WALLET_DB_STARTUP_TIMEOUT", default_value = "30s",
+          value_parser = duration_or_zero)]
+    pub startup_timeout: Duration,
+}
+
+impl DatabaseArgs {
+    pub fn statement_timeout(&self) -> Duration {
+        either(self.statement_timeout, self.statement_timeout_ms, 5000)
+    }
+
+    pub fn acquire_timeout(&self) -> Duration {
+        either(self.acquire_timeout, self.acquire_timeout_ms, 2000)
+    }
+}
+
+/// The group-commit writers.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Ledger")]
+pub struct LedgerArgs {
+    /// Writer tasks, each with its own connection; wallets are spread over them by id
+    #[arg(long, env = "WALLET_SHARDS", default_value_t = 4,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub shards: u16,
+
+    /// Most operations per transaction; 1 means one transaction per request
+    #[arg(long, env = "WALLET_MAX_BATCH", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_batch: u32,
+
+    /// Requests queued per writer (and balance reads queued) before new ones wait for room
+    #[arg(long, env = "WALLET_QUEUE_CAPACITY", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub queue_capacity: u32,
+
+    /// Longest a request waits for the database, retries included, before a 503 [default: 5s]
+    #[arg(long = "request-timeout", env = "WALLET_REQUEST_TIMEOUT", value_parser = duration)]
+    request_timeout: Option<Duration>,
+    #[arg(long = "request-timeout-ms", env = "WALLET_REQUEST_TIMEOUT_MS", hide = true,
+          value_parser = millis)]
+    request_timeout_ms: Option<Duration>,
+}
+
+impl LedgerArgs {
+    pub fn request_timeout(&self) -> Duration {
+        either(self.request_timeout, self.request_timeout_ms, 5000)
+    }
+}
+
+impl From<&LedgerArgs> for LedgerConfig {
+    fn from(args: &LedgerArgs) -> Self {
+        Self {
+            shards: usize::from(args.shards),
+            max_batch: args.max_batch as usize,
+            queue_capacity: args.queue_capacity as usize,
+            request_timeout: args.request_timeout(),
+        }
+    }
+}
+
+/// The public listener: addresses, limits, access.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "HTTP")]
+pub struct HttpArgs {
     /// Address the HTTP API listens on (host:port; port 0 picks a free one)
     #[arg(long, env = "WALLET_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: String,
 
+    /// Connections the kernel queues for the listener before it accepts them; a burst of
+    /// connects larger than this waits for SYN retries (capped by net.core.somaxconn)
+    #[arg(long, env = "WALLET_LISTEN_BACKLOG", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..=65_535))]
+    pub listen_backlog: u32,
+
+    /// Bearer tokens that may call `/api/`, comma-separated; each either the token itself or
+    /// `sha256:<hex digest>` so the configuration holds no secret. Empty: no authentication
+    #[arg(long, env = "WALLET_API_TOKENS", default_value = "", hide_env_values = true,
+          hide_default_value = true, value_parser = secret)]
+    pub api_tokens: SecretString,
+
+    /// Largest request body (bytes); larger gets 413
+    #[arg(long, env = "WALLET_MAX_BODY_BYTES", default_value_t = 16 * 1024,
+          value_parser = clap::value_parser!(u64).range(64..=16 * 1024 * 1024))]
+    pub max_body_bytes: u64,
+
+    /// Longest a client may take to send a request's headers; the connection is closed
+    /// [default: 10s]
+    #[arg(long = "header-read-timeout", env = "WALLET_HEADER_READ_TIMEOUT",
+          value_parser = duration)]
+    header_read_timeout: Option<Duration>,
+    #[arg(long = "header-read-timeout-ms", env = "WALLET_HEADER_READ_TIMEOUT_MS", hide = true,
+          value_parser = millis)]
+    header_read_timeout_ms: Option<Duration>,
+
+    /// Open client connections at most; one more is answered 503 and closed
+    #[arg(long, env = "WALLET_MAX_CONNECTIONS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+
+    /// Largest history page (`limit`)
+    #[arg(long, env = "WALLET_MAX_PAGE_SIZE", default_value_t = 500,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_page_size: u32,
+
+    /// Longest a shutdown (SIGTERM, SIGINT) waits for requests and batches in flight
+    /// [default: 10s]
+    #[arg(long = "shutdown-timeout", env = "WALLET_SHUTDOWN_TIMEOUT", value_parser = duration)]
+    shutdown_timeout: Option<Duration>,
+    #[arg(long = "shutdown-timeout-ms", env = "WALLET_SHUTDOWN_TIMEOUT_MS", hide = true,
+          value_parser = millis)]
+    shutdown_timeout_ms: Option<Duration>,
+}
+
+impl HttpArgs {
+    pub fn header_read_timeout(&self) -> Duration {
+        either(
+            self.header_read_timeout,
+            self.header_read_timeout_ms,
+            10_000,
+        )
+    }
+
+    pub fn shutdown_timeout(&self) -> Duration {
+        either(self.shutdown_timeout, self.shutdown_timeout_ms, 10_000)
+    }
+
+    pub fn connection_limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            max_connections: self.max_connections as usize,
+            header_read_timeout: self.header_read_timeout(),
+        }
+    }
+}
+
+/// Logs and the operators' listener.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Telemetry")]
+pub struct TelemetryArgs {
     /// Address of the admin listener: Prometheus metrics and CPU profiles (host:port; port 0
     /// picks a free one). Keep it off the public network.
     #[arg(long, env = "WALLET_ADMIN_ADDR", default_value = "127.0.0.1:9090")]
@@ -49,76 +229,6 @@ pub struct Config {
     /// Log line format: `json` for collectors, `pretty` for terminals
     #[arg(long, env = "WALLET_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
-
-    /// Connections in the pool that serves reads and wallet creation
-    #[arg(long, env = "WALLET_DB_POOL_SIZE", default_value_t = 8,
-          value_parser = clap::value_parser!(u32).range(1..=1000))]
-    pub db_pool_size: u32,
-
-    /// Writer tasks, each with its own connection; wallets are spread over them by id
-    #[arg(long, env = "WALLET_SHARDS", default_value_t = 4,
-          value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub shards: u16,
-
-    /// Most operations per transaction; 1 means one transaction per request
-    #[arg(long, env = "WALLET_MAX_BATCH", default_value_t = 1000,
-          value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub max_batch: u32,
-
-    /// Requests queued per writer before new ones wait for room
-    #[arg(long, env = "WALLET_QUEUE_CAPACITY", default_value_t = 10_000,
-          value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
-    pub queue_capacity: u32,
-
-    /// Longest a request waits for the database, retries included, before a 503 (ms)
-    #[arg(long, env = "WALLET_REQUEST_TIMEOUT_MS", default_value_t = 5000,
-          value_parser = clap::value_parser!(u64).range(1..=600_000))]
-    pub request_timeout_ms: u64,
-
-    /// Longest a shutdown (SIGTERM, SIGINT) waits for requests and batches in flight (ms)
-    #[arg(long, env = "WALLET_SHUTDOWN_TIMEOUT_MS", default_value_t = 10_000,
-          value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
-    pub shutdown_timeout_ms: u64,
-
-    /// Bearer tokens that may call `/api/`, comma-separated; each either the token itself or
-    /// `sha256:<hex digest>` so the configuration holds no secret. Empty: no authentication
-    #[arg(
-        long,
-        env = "WALLET_API_TOKENS",
-        default_value = "",
-        hide_env_values = true
-    )]
-    pub api_tokens: String,
-
-    /// Largest request body (bytes); larger gets 413
-    #[arg(long, env = "WALLET_MAX_BODY_BYTES", default_value_t = 16 * 1024,
-          value_parser = clap::value_parser!(u64).range(64..=16 * 1024 * 1024))]
-    pub max_body_bytes: u64,
-
-    /// Longest a client may take to send a request's headers (ms); the connection is closed
-    #[arg(long, env = "WALLET_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000,
-          value_parser = clap::value_parser!(u64).range(1..=600_000))]
-    pub header_read_timeout_ms: u64,
-
-    /// Open client connections at most; one more is answered 503 and closed
-    #[arg(long, env = "WALLET_MAX_CONNECTIONS", default_value_t = 10_000,
-          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-    pub max_connections: u32,
-
-    /// Largest history page (`limit`)
-    #[arg(long, env = "WALLET_MAX_PAGE_SIZE", default_value_t = 500,
-          value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    pub max_page_size: u32,
-
-    /// Longest one SQL statement may run before PostgreSQL cancels it (ms)
-    #[arg(long, env = "WALLET_DB_STATEMENT_TIMEOUT_MS", default_value_t = 5000,
-          value_parser = clap::value_parser!(u64).range(1..=600_000))]
-    pub db_statement_timeout_ms: u64,
-
-    /// Longest a read waits for a free pool connection before a 503 (ms)
-    #[arg(long, env = "WALLET_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 2000,
-          value_parser = clap::value_parser!(u64).range(1..=600_000))]
-    pub db_acquire_timeout_ms: u64,
 }
 
 impl Config {
@@ -128,34 +238,65 @@ impl Config {
         Self::try_parse_from(args)
     }
 
-    pub fn request_timeout(&self) -> Duration {
-        Duration::from_millis(self.request_timeout_ms)
+    /// The request-level rules of the HTTP layer.
+    pub fn http_policy(&self) -> Result<HttpPolicy, String> {
+        let tokens = ApiTokens::parse(self.http.api_tokens.expose_secret())
+            .map_err(|why| format!("WALLET_API_TOKENS: {why}"))?;
+        Ok(HttpPolicy {
+            max_body_bytes: self.http.max_body_bytes as usize,
+            // Longer than the ledger's deadline, so that the ledger's own 503 comes first.
+            request_time_limit: self.ledger.request_timeout() + REQUEST_TIME_MARGIN,
+            tokens,
+        })
     }
+}
 
-    pub fn shutdown_timeout(&self) -> Duration {
-        Duration::from_millis(self.shutdown_timeout_ms)
-    }
+/// How much longer than the ledger's deadline a request may take in all.
+const REQUEST_TIME_MARGIN: Duration = Duration::from_secs(1);
 
-    pub fn header_read_timeout(&self) -> Duration {
-        Duration::from_millis(self.header_read_timeout_ms)
-    }
+/// Longest duration any setting takes.
+const MAX_DURATION: Duration = Duration::from_secs(3600);
 
-    pub fn db_statement_timeout(&self) -> Duration {
-        Duration::from_millis(self.db_statement_timeout_ms)
-    }
+/// A duration setting under its current name, else its older `_MS` name, else `default_ms`.
+fn either(current: Option<Duration>, millis: Option<Duration>, default_ms: u64) -> Duration {
+    current
+        .or(millis)
+        .unwrap_or(Duration::from_millis(default_ms))
+}
 
-    pub fn db_acquire_timeout(&self) -> Duration {
-        Duration::from_millis(self.db_acquire_timeout_ms)
+/// `5s`, `250ms`, `1m 30s`; a bare number is milliseconds (the unit of the older settings).
+/// Between 1 ms and 1 h.
+fn duration(text: &str) -> Result<Duration, String> {
+    match duration_or_zero(text)? {
+        Duration::ZERO => Err("must be at least 1ms".into()),
+        value => Ok(value),
     }
+}
 
-    pub fn ledger(&self) -> LedgerConfig {
-        LedgerConfig {
-            shards: usize::from(self.shards),
-            max_batch: self.max_batch as usize,
-            queue_capacity: self.queue_capacity as usize,
-            request_timeout: self.request_timeout(),
-        }
+/// Like [`duration`], but 0 is allowed.
+fn duration_or_zero(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let value = match text.parse::<u64>() {
+        Ok(millis) => Duration::from_millis(millis),
+        Err(_) => humantime::parse_duration(text).map_err(|error| error.to_string())?,
+    };
+    if value > MAX_DURATION {
+        return Err("must not exceed 1h".into());
     }
+    Ok(value)
+}
+
+/// Milliseconds, for the older `_MS` names.
+fn millis(text: &str) -> Result<Duration, String> {
+    let millis: u64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("expected a whole number of milliseconds, got {text:?}"))?;
+    duration(&millis.to_string())
+}
+
+fn secret(text: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(text))
 }
 
 /// `--config PATH` / `--config=PATH`, found before clap runs because the file feeds clap.
@@ -218,12 +359,62 @@ mod tests {
         assert!(Config::try_parse_from(["x", "--shards", "0"]).is_err());
         assert!(Config::try_parse_from(["x", "--max-batch", "many"]).is_err());
         let config = Config::try_parse_from(["x", "--max-batch", "1"]).unwrap();
-        assert_eq!(config.ledger().max_batch, 1);
+        assert_eq!(LedgerConfig::from(&config.ledger).max_batch, 1);
         assert!(Config::try_parse_from(["x", "--log-format", "xml"]).is_err());
         let config = Config::try_parse_from(["x", "--shards", "2", "--shards", "3"]).unwrap();
-        assert_eq!(config.shards, 3);
+        assert_eq!(config.ledger.shards, 3);
         let config = Config::try_parse_from(["x", "--log-format", "json"]).unwrap();
-        assert_eq!(config.log_format, LogFormat::Json);
+        assert_eq!(config.telemetry.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn durations_take_units_and_the_older_millisecond_names_still_work() {
+        let config = Config::try_parse_from(["x"]).unwrap();
+        assert_eq!(config.ledger.request_timeout(), Duration::from_secs(5));
+        assert_eq!(config.database.startup_timeout, Duration::from_secs(30));
+        let config = Config::try_parse_from(["x", "--request-timeout", "250ms"]).unwrap();
+        assert_eq!(config.ledger.request_timeout(), Duration::from_millis(250));
+        let config = Config::try_parse_from(["x", "--request-timeout-ms", "700"]).unwrap();
+        assert_eq!(config.ledger.request_timeout(), Duration::from_millis(700));
+        let both = [
+            "x",
+            "--shutdown-timeout-ms",
+            "700",
+            "--shutdown-timeout",
+            "2s",
+        ];
+        let config = Config::try_parse_from(both).unwrap();
+        assert_eq!(config.http.shutdown_timeout(), Duration::from_secs(2));
+        let config = Config::try_parse_from(["x", "--header-read-timeout", "1m 30s"]).unwrap();
+        assert_eq!(config.http.header_read_timeout(), Duration::from_secs(90));
+        for bad in ["0", "0s", "2h", "soon", "-1"] {
+            assert!(
+                Config::try_parse_from(["x", "--request-timeout", bad]).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(Config::try_parse_from(["x", "--request-timeout-ms", "1s"]).is_err());
+        let config = Config::try_parse_from(["x", "--db-startup-timeout", "0"]).unwrap();
+        assert_eq!(config.database.startup_timeout, Duration::ZERO);
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let config = Config::try_parse_from([
+            "x",
+            "--database-url",
+            "postgres://app:hunter2@db/wallet",
+            "--api-tokens",
+            "token-xyz",
+        ])
+        .unwrap();
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(!printed.contains("token-xyz"), "{printed}");
+        assert_eq!(
+            config.database.url.expose_secret(),
+            "postgres://app:hunter2@db/wallet"
+        );
     }
 
     #[test]

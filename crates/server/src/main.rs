@@ -19,7 +19,7 @@ fn main() -> ExitCode {
             };
         }
     };
-    if let Err(error) = telemetry::init_logs(config.log_format, &config.log) {
+    if let Err(error) = telemetry::init_logs(config.telemetry.log_format, &config.telemetry.log) {
         eprintln!("error: {error}");
         return ExitCode::FAILURE;
     }

@@ -54,7 +54,7 @@ async fn racing_withdrawals_empty_the_wallet_exactly(
     })
     .await;
     let succeeded = (balance / amount) as usize;
-    assert_eq!(count(&statuses, StatusCode::OK), succeeded);
+    assert_eq!(count(&statuses, StatusCode::OK), succeeded, "{statuses:?}");
     assert_eq!(
         count(&statuses, StatusCode::CONFLICT),
         withdrawals - succeeded

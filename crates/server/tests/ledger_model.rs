@@ -152,11 +152,16 @@ fn the_ledger_decides_like_the_in_memory_model() {
     );
     // The writer tasks live as long as `_writers`.
     let (ledger, _writers) = runtime.block_on(async {
-        store::ensure_database(&url).await.unwrap();
         let options = PgConnectOptions::from_str(&url).unwrap();
-        let pool = store::connect_pool(options.clone(), 2, Duration::from_secs(5))
-            .await
-            .unwrap();
+        let pool = store::open(
+            &url,
+            options.clone(),
+            2,
+            Duration::from_secs(5),
+            Duration::ZERO,
+        )
+        .await
+        .unwrap();
         store::migrate(&pool).await.unwrap();
         let config = LedgerConfig {
             shards: 2,

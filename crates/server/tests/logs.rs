@@ -105,15 +105,20 @@ async fn the_database_password_never_reaches_the_logs() {
         assert!(!output.contains(&format!(":{password}@")));
     }
 
-    // A server that cannot connect explains why, without the password.
+    // A server that cannot connect says so at each attempt and when it gives up, without
+    // the password.
     let canary = "pw-canary-5f3a";
     let mut failing = ServerProcess::spawn(
         &format!("postgres://wallet:{canary}@127.0.0.1:1/wallet"),
-        &[],
+        &["--db-startup-timeout", "1s"],
     );
     let status = failing.exit_status().await;
     assert!(!status.success());
     let output = failing.output().join("\n");
-    assert!(output.contains("cannot reach PostgreSQL"), "{output}");
+    assert!(output.contains("database not reachable yet"), "{output}");
+    assert!(
+        output.contains("cannot connect to the database"),
+        "{output}"
+    );
     assert!(!output.contains(canary), "{output}");
 }

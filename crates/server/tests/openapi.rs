@@ -163,6 +163,9 @@ async fn the_error_codes_are_those_of_the_design() {
         "NOT_FOUND",
         "METHOD_NOT_ALLOWED",
         "SERVICE_UNAVAILABLE",
+        // Not in the design's table: request heads refused before routing.
+        "URI_TOO_LONG",
+        "HEADERS_TOO_LARGE",
         // Not in the design's table: optional bearer tokens, and a body that never arrives.
         "UNAUTHORIZED",
         "REQUEST_TIMEOUT",
@@ -429,6 +432,8 @@ fn api_routes_are_registered_only_from_their_descriptions() {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         let source = std::fs::read_to_string(&path).unwrap();
+        // Unit tests may start servers of their own.
+        let source = source.split("#[cfg(test)]").next().unwrap();
         for bypass in [
             ".route(",
             ".route_service(",

@@ -37,10 +37,16 @@ macro_rules! uuid_newtype {
         }
 
         impl std::str::FromStr for $name {
-            type Err = uuid::Error;
+            type Err = InvalidId;
 
             fn from_str(s: &str) -> Result<Self, Self::Err> {
-                Uuid::try_parse(s).map(Self)
+                parse_hyphenated(s).map(Self)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                deserializer.deserialize_str(IdVisitor).map(Self)
             }
         }
 
@@ -50,6 +56,37 @@ macro_rules! uuid_newtype {
             }
         }
     };
+}
+
+/// Why a text is not an id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("must be a UUID in its hyphenated form, e.g. 6f1d6c1e-6a43-4c55-9a55-6b1ad1d7c001")]
+pub struct InvalidId;
+
+/// Only the hyphenated spelling (8-4-4-4-12 hex digits, either case). The braced, `urn:uuid:`
+/// and 32-digit spellings that `Uuid::try_parse` also takes would give one wallet several
+/// URLs and one operation several ids in logs; of all its spellings, only this one is 36
+/// characters long.
+fn parse_hyphenated(text: &str) -> Result<Uuid, InvalidId> {
+    if text.len() != 36 {
+        return Err(InvalidId);
+    }
+    Uuid::try_parse(text).map_err(|_| InvalidId)
+}
+
+/// Reads an id from a JSON string without copying it.
+struct IdVisitor;
+
+impl serde::de::Visitor<'_> for IdVisitor {
+    type Value = Uuid;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a UUID in its hyphenated form")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Uuid, E> {
+        parse_hyphenated(text).map_err(E::custom)
+    }
 }
 
 uuid_newtype!(WalletId);
@@ -110,9 +147,30 @@ mod tests {
     }
 
     #[test]
-    fn wallet_id_parses_only_uuids() {
+    fn wallet_id_parses_only_hyphenated_uuids() {
         assert!("not-a-uuid".parse::<WalletId>().is_err());
         let id: WalletId = "0b6e2c9a-3f55-4a1e-9d3c-6f1e2d3c4b5a".parse().unwrap();
         assert_eq!(id.to_string(), "0b6e2c9a-3f55-4a1e-9d3c-6f1e2d3c4b5a");
+        let upper: WalletId = "0B6E2C9A-3F55-4A1E-9D3C-6F1E2D3C4B5A".parse().unwrap();
+        assert_eq!(upper, id);
+        for other in [
+            "{0b6e2c9a-3f55-4a1e-9d3c-6f1e2d3c4b5a}",
+            "urn:uuid:0b6e2c9a-3f55-4a1e-9d3c-6f1e2d3c4b5a",
+            "0b6e2c9a3f554a1e9d3c6f1e2d3c4b5a",
+            "0b6e2c9a-3f55-4a1e-9d3c-6f1e2d3c4b5",
+            "0b6e2c9a-3f55-4a1e-9d3c-6f1e2d3c4b5g",
+        ] {
+            assert_eq!(other.parse::<WalletId>(), Err(InvalidId), "{other}");
+        }
+    }
+
+    #[test]
+    fn ids_in_json_take_only_the_hyphenated_spelling() {
+        let id: OperationId =
+            serde_json::from_str("\"0b6e2c9a-3f55-4a1e-9d3c-6f1e2d3c4b5a\"").unwrap();
+        assert_eq!(id.to_string(), "0b6e2c9a-3f55-4a1e-9d3c-6f1e2d3c4b5a");
+        let braced = "\"{0b6e2c9a-3f55-4a1e-9d3c-6f1e2d3c4b5a}\"";
+        assert!(serde_json::from_str::<OperationId>(braced).is_err());
+        assert!(serde_json::from_str::<OperationId>("42").is_err());
     }
 }

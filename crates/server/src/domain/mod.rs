@@ -8,7 +8,7 @@ mod money;
 mod operation;
 mod wallet;
 
-pub use ids::{IdempotencyKey, OperationId, WalletId};
+pub use ids::{IdempotencyKey, InvalidId, OperationId, WalletId};
 pub use money::{Amount, Balance, MAX_MONEY, MoneyError};
 pub use operation::{
     OperationKind, OperationRecord, OperationRequest, OperationStatus, RejectReason,

@@ -12,6 +12,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
+use subtle::ConstantTimeEq;
 
 /// Prefix of a token given by its digest, e.g. `sha256:9f86d0…`.
 const DIGEST_PREFIX: &str = "sha256:";
@@ -27,8 +28,12 @@ impl ApiTokens {
             .map(str::trim)
             .filter(|entry| !entry.is_empty())
             .map(|entry| match entry.strip_prefix(DIGEST_PREFIX) {
-                Some(hex) => parse_digest(hex)
-                    .ok_or_else(|| format!("`{DIGEST_PREFIX}` must be followed by 64 hex digits")),
+                Some(digest) => {
+                    let mut bytes = [0; 32];
+                    hex::decode_to_slice(digest, &mut bytes)
+                        .map(|()| bytes)
+                        .map_err(|_| format!("`{DIGEST_PREFIX}` must be followed by 64 hex digits"))
+                }
                 None => Ok(Sha256::digest(entry.as_bytes()).into()),
             })
             .collect::<Result<Vec<_>, _>>()
@@ -42,25 +47,26 @@ impl ApiTokens {
     fn accepts(&self, token: &[u8]) -> bool {
         let presented: [u8; 32] = Sha256::digest(token).into();
         // Every digest is compared in full, whatever matched before.
-        self.0.iter().fold(false, |found, digest| {
-            found | constant_time_eq(digest, &presented)
-        })
+        let found = self
+            .0
+            .iter()
+            .fold(subtle::Choice::from(0), |found, digest| {
+                found | digest.ct_eq(&presented)
+            });
+        found.into()
     }
 }
 
-fn parse_digest(hex: &str) -> Option<[u8; 32]> {
-    if hex.len() != 64 || !hex.is_ascii() {
+/// The token of an `Authorization: Bearer <token>` value. The scheme is case-insensitive
+/// (RFC 9110, section 11.1) and may be followed by several spaces (RFC 6750: `1*SP`).
+fn bearer_token(value: &[u8]) -> Option<&[u8]> {
+    const SCHEME: &[u8] = b"bearer";
+    let (scheme, rest) = value.split_at_checked(SCHEME.len())?;
+    if !scheme.eq_ignore_ascii_case(SCHEME) || rest.first() != Some(&b' ') {
         return None;
     }
-    let mut digest = [0; 32];
-    for (byte, pair) in digest.iter_mut().zip(hex.as_bytes().chunks(2)) {
-        *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
-    }
-    Some(digest)
-}
-
-fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    a.iter().zip(b).fold(0, |diff, (x, y)| diff | (x ^ y)) == 0
+    let token = rest.trim_ascii_start();
+    (!token.is_empty()).then_some(token)
 }
 
 /// Middleware: a `/api/` request without an accepted `Authorization: Bearer` token gets 401.
@@ -75,7 +81,7 @@ pub async fn authenticate(
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
-        .and_then(|value| value.as_bytes().strip_prefix(b"Bearer "));
+        .and_then(|value| bearer_token(value.as_bytes()));
     match presented {
         Some(token) if tokens.accepts(token) => next.run(request).await,
         _ => ApiError::from(ErrorCode::Unauthorized).into_response(),
@@ -96,6 +102,17 @@ mod tests {
         assert!(tokens.accepts(b"secret"));
         assert!(!tokens.accepts(b"beta"));
         assert!(!tokens.accepts(b""));
+    }
+
+    #[test]
+    fn the_scheme_is_case_insensitive_and_may_be_followed_by_several_spaces() {
+        assert_eq!(bearer_token(b"Bearer abc"), Some(&b"abc"[..]));
+        assert_eq!(bearer_token(b"bearer abc"), Some(&b"abc"[..]));
+        assert_eq!(bearer_token(b"BEARER   abc"), Some(&b"abc"[..]));
+        assert_eq!(bearer_token(b"Bearerabc"), None);
+        assert_eq!(bearer_token(b"Bearer "), None);
+        assert_eq!(bearer_token(b"Basic abc"), None);
+        assert_eq!(bearer_token(b"Bear"), None);
     }
 
     #[test]

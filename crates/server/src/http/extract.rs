@@ -2,6 +2,7 @@
 //! plain-text rejections.
 
 use super::error::{ApiError, ErrorCode};
+use crate::domain::InvalidId;
 use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, Request};
@@ -101,9 +102,12 @@ impl From<QueryRejection> for ApiError {
 }
 
 /// Parses an identifier from the path, naming the parameter in the error.
-pub fn parse_id<T: std::str::FromStr>(raw: &str, name: &str) -> Result<T, ApiError> {
+pub fn parse_id<T: std::str::FromStr<Err = InvalidId>>(
+    raw: &str,
+    name: &str,
+) -> Result<T, ApiError> {
     raw.parse()
-        .map_err(|_| ApiError::invalid_request(format!("{name} must be a UUID, got {raw:?}")))
+        .map_err(|why| ApiError::invalid_request(format!("{name} {why}, got {raw:?}")))
 }
 
 #[cfg(test)]

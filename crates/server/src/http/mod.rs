@@ -4,11 +4,13 @@
 mod auth;
 mod error;
 mod extract;
+mod guard;
 mod health;
 mod observe;
 mod openapi;
 mod operations;
 mod serve;
+mod transport_errors;
 mod wallets;
 
 pub use auth::ApiTokens;
@@ -66,6 +68,10 @@ pub fn router(state: AppState, policy: HttpPolicy) -> Router {
         .layer(middleware::from_fn_with_state(
             policy.tokens,
             auth::authenticate,
+        ))
+        .layer(middleware::from_fn_with_state(
+            policy.max_body_bytes,
+            guard::check_head,
         ));
     observe::layer(router).with_state(state)
 }

@@ -95,8 +95,8 @@ impl From<RejectReason> for Reason {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct SubmitOperation {
     /// A deposit to a wallet that does not exist creates it.
-    #[schema(example = json!(EXAMPLE_WALLET))]
-    wallet_id: Uuid,
+    #[schema(value_type = Uuid, example = json!(EXAMPLE_WALLET))]
+    wallet_id: WalletId,
     operation_type: OperationType,
     /// Minor units. Kept as raw JSON text so that a float, a string or a number of any size
     /// (even past the range of a double) gets `INVALID_AMOUNT` rather than a parse error.
@@ -104,8 +104,8 @@ struct SubmitOperation {
     amount: Box<RawValue>,
     /// Names the operation so that a retry applies it at most once. Not together with an
     /// `Idempotency-Key` header.
-    #[schema(example = json!(EXAMPLE_OPERATION))]
-    operation_id: Option<Uuid>,
+    #[schema(value_type = Option<Uuid>, example = json!(EXAMPLE_OPERATION))]
+    operation_id: Option<OperationId>,
 }
 
 /// An operation record, as every endpoint reports it.
@@ -169,14 +169,11 @@ fn parse_amount(raw: &RawValue) -> Result<Amount, ApiError> {
     })
 }
 
+/// The `Idempotency-Key` header; a second one was refused before (`guard`).
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
-    let mut values = headers.get_all(IDEMPOTENCY_KEY).iter();
-    let Some(value) = values.next() else {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
         return Ok(None);
     };
-    if values.next().is_some() {
-        return Err(ApiError::invalid_request("send one Idempotency-Key header"));
-    }
     IdempotencyKey::parse(value.as_bytes())
         .map(Some)
         .map_err(ApiError::invalid_request)
@@ -223,13 +220,13 @@ async fn submit(
                 "send either operationId or an Idempotency-Key header, not both",
             ));
         }
-        (Some(id), None) => OperationId::from(id),
+        (Some(id), None) => id,
         (None, Some(key)) => key.operation_id(),
         (None, None) => OperationId::new_random(),
     };
     let request = OperationRequest {
         id,
-        wallet_id: WalletId::from(body.wallet_id),
+        wallet_id: body.wallet_id,
         kind: body.operation_type.into(),
         amount: parse_amount(&body.amount)?,
         idempotency_key: key,

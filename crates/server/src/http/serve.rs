@@ -1,6 +1,7 @@
 //! The HTTP/1.1 accept loop, with the limits a public listener needs: a cap on open
 //! connections, a deadline for request headers, and a graceful drain on shutdown.
 
+use super::transport_errors::ProblemIo;
 use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -63,7 +64,8 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(router.clone());
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let io = TokioIo::new(ProblemIo::new(stream));
+        let connection = graceful.watch(http.serve_connection(io, service));
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(%error, "connection ended with an error");

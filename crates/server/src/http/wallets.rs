@@ -30,8 +30,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct CreateWallet {
     /// The new wallet's id; a random one when missing.
-    #[schema(example = json!(EXAMPLE_WALLET))]
-    wallet_id: Option<Uuid>,
+    #[schema(value_type = Option<Uuid>, example = json!(EXAMPLE_WALLET))]
+    wallet_id: Option<WalletId>,
 }
 
 /// A wallet and its balance.
@@ -91,7 +91,7 @@ async fn create(
 ) -> Result<Response, ApiError> {
     let id = body
         .and_then(|b| b.wallet_id)
-        .map_or_else(WalletId::new_random, WalletId::from);
+        .unwrap_or_else(WalletId::new_random);
     let wallet = wallets::create(&state.pool, id)
         .await?
         .ok_or(ErrorCode::WalletAlreadyExists)?;

@@ -11,23 +11,58 @@ pub use error::{StoreError, StoreResult};
 use anyhow::Context;
 use sqlx::Postgres;
 use sqlx::migrate::{MigrateDatabase, Migrator};
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::str::FromStr;
 use std::time::Duration;
 
+/// Creates the database if needed and opens the pool. A PostgreSQL that does not answer
+/// yet (starting, restarting, not reachable) is waited for with backoff, one log line per
+/// attempt, for at most `patience`; anything else (a wrong password, say) fails at once.
+pub async fn open(
+    url: &str,
+    options: PgConnectOptions,
+    pool_size: u32,
+    acquire_timeout: Duration,
+    patience: Duration,
+) -> anyhow::Result<PgPool> {
+    let give_up = tokio::time::Instant::now() + patience;
+    let mut backoff = Duration::from_millis(250);
+    let mut attempt = 0_u32;
+    loop {
+        attempt += 1;
+        let opened = async {
+            ensure_database(url).await?;
+            connect_pool(options.clone(), pool_size, acquire_timeout).await
+        };
+        let error = match opened.await {
+            Ok(pool) => return Ok(pool),
+            Err(error) => error,
+        };
+        let now = tokio::time::Instant::now();
+        if !error.is_transient() || now >= give_up {
+            return Err(error).context("cannot connect to the database");
+        }
+        let wait = backoff.min(give_up - now);
+        tracing::warn!(
+            attempt,
+            %error,
+            retry_in_ms = wait.as_millis() as u64,
+            "database not reachable yet"
+        );
+        tokio::time::sleep(wait).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
 /// Creates the database named by `url` if it does not exist yet.
-pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
-    let exists = Postgres::database_exists(url)
-        .await
-        .context("cannot reach PostgreSQL")?;
-    if exists {
+async fn ensure_database(url: &str) -> StoreResult<()> {
+    if Postgres::database_exists(url).await? {
         return Ok(());
     }
     match Postgres::create_database(url).await {
         // Another instance starting at the same moment may have won the race.
-        Err(error) if !Postgres::database_exists(url).await.unwrap_or(false) => {
-            Err(error).context("cannot create the database")
-        }
+        Err(error) if !Postgres::database_exists(url).await? => Err(error.into()),
         _ => Ok(()),
     }
 }
@@ -53,17 +88,17 @@ pub fn connect_options(url: &str, statement_timeout: Duration) -> anyhow::Result
 }
 
 /// Pool for reads and wallet creation; writes go through the ledger's own connections.
-pub async fn connect_pool(
+async fn connect_pool(
     options: PgConnectOptions,
     size: u32,
     acquire_timeout: Duration,
-) -> anyhow::Result<PgPool> {
-    PgPoolOptions::new()
+) -> StoreResult<PgPool> {
+    let pool = PgPoolOptions::new()
         .max_connections(size)
         .acquire_timeout(acquire_timeout)
         .connect_with(options)
-        .await
-        .context("cannot connect to the database")
+        .await?;
+    Ok(pool)
 }
 
 /// The migrations embedded in the binary.
@@ -89,9 +124,16 @@ pub async fn migrations_applied(pool: &PgPool) -> StoreResult<bool> {
         "SELECT count(*) FROM _sqlx_migrations WHERE success AND version = ANY($1)",
     )
     .bind(&versions)
-    .fetch_one(pool)
+    .fetch_one(&mut *connection(pool).await?)
     .await?;
     Ok(usize::try_from(applied).is_ok_and(|n| n == versions.len()))
+}
+
+/// A connection from the pool. Whatever keeps the pool from handing one out (the database
+/// down, refusing connections, or every connection busy past the acquire timeout) is the
+/// database being unavailable, not a bug, whatever SQLSTATE it came with.
+async fn connection(pool: &PgPool) -> StoreResult<PoolConnection<Postgres>> {
+    pool.acquire().await.map_err(StoreError::Unavailable)
 }
 
 /// Ids as the `uuid[]` parameter of an `= ANY($1)` or `UNNEST($1)`.

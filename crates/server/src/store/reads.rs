@@ -1,7 +1,7 @@
 //! Reads: single statements on the pool, by primary key or by index.
 
 use super::rows::{self, OPERATION_COLUMNS, OperationRow, WalletRow};
-use super::{StoreResult, uuids};
+use super::{StoreResult, connection, uuids};
 use crate::domain::{OperationId, OperationRecord, Wallet, WalletId};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -12,7 +12,7 @@ pub async fn wallets(pool: &PgPool, ids: &[WalletId]) -> StoreResult<Vec<Wallet>
         "SELECT id, balance, created_at, updated_at FROM wallets WHERE id = ANY($1)",
     )
     .bind(uuids(ids))
-    .fetch_all(pool)
+    .fetch_all(&mut *connection(pool).await?)
     .await?;
     Ok(rows::convert(rows)?)
 }
@@ -27,7 +27,7 @@ pub async fn operation(
     let row: Option<OperationRow> = sqlx::query_as(&sql)
         .bind(Uuid::from(id))
         .bind(Uuid::from(wallet))
-        .fetch_optional(pool)
+        .fetch_optional(&mut *connection(pool).await?)
         .await?;
     Ok(row.map(OperationRecord::try_from).transpose()?)
 }
@@ -64,7 +64,7 @@ pub async fn history(
         .bind(Uuid::from(wallet))
         .bind(before.unwrap_or(i64::MAX))
         .bind(i64::from(limit) + 1)
-        .fetch_all(pool)
+        .fetch_all(&mut *connection(pool).await?)
         .await?;
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);

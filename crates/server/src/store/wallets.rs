@@ -1,8 +1,8 @@
 //! Creating a wallet on request: the one write outside the ledger's batches. It moves no
 //! money, so it needs neither a lock nor a writer; a deposit creates wallets in its batch.
 
-use super::StoreResult;
 use super::rows::WalletRow;
+use super::{StoreResult, connection};
 use crate::domain::{Wallet, WalletId};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -14,7 +14,7 @@ pub async fn create(pool: &PgPool, id: WalletId) -> StoreResult<Option<Wallet>> 
          RETURNING id, balance, created_at, updated_at",
     )
     .bind(Uuid::from(id))
-    .fetch_optional(pool)
+    .fetch_optional(&mut *connection(pool).await?)
     .await?;
     Ok(row.map(Wallet::try_from).transpose()?)
 }

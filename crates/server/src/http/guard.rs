@@ -1,0 +1,104 @@
+//! Requests refused on their head alone, before authentication, routing or the body: an
+//! HTTP/1.1 request without exactly one `Host`, a header that may appear once sent twice,
+//! and a declared body over the limit.
+
+use super::error::{ApiError, ErrorCode};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, Version, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+/// Headers whose second copy would otherwise be silently ignored: which one a proxy, the
+/// authentication or the JSON parser looked at could differ.
+const SINGLETONS: [HeaderName; 3] = [
+    header::AUTHORIZATION,
+    header::CONTENT_TYPE,
+    HeaderName::from_static("idempotency-key"),
+];
+
+/// Middleware: answers a malformed head with its problem; `max_body` is the body limit.
+pub async fn check_head(State(max_body): State<usize>, request: Request, next: Next) -> Response {
+    match refusal(request.version(), request.headers(), max_body) {
+        Some(error) => error.into_response(),
+        None => next.run(request).await,
+    }
+}
+
+fn refusal(version: Version, headers: &HeaderMap, max_body: usize) -> Option<ApiError> {
+    // RFC 9112, section 3.2: a server must answer 400 to an HTTP/1.1 request without a Host
+    // header or with more than one.
+    if version == Version::HTTP_11 && headers.get_all(header::HOST).iter().count() != 1 {
+        return Some(ApiError::invalid_request(
+            "an HTTP/1.1 request needs exactly one Host header",
+        ));
+    }
+    if let Some(name) = SINGLETONS
+        .iter()
+        .find(|name| headers.get_all(*name).iter().nth(1).is_some())
+    {
+        return Some(ApiError::invalid_request(format!("send one {name} header")));
+    }
+    // A body declared too large is refused before any of it is read, so a client that waits
+    // for `100 Continue` gets the 413 instead. (hyper has refused a malformed Content-Length.)
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > max_body as u64) {
+        return Some(ErrorCode::PayloadTooLarge.into());
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(list: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for &(name, value) in list {
+            map.append(name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    fn code(version: Version, list: &[(&'static str, &'static str)]) -> Option<ErrorCode> {
+        refusal(version, &headers(list), 100).map(|error| error.code())
+    }
+
+    #[test]
+    fn http_1_1_needs_exactly_one_host() {
+        let bad = Some(ErrorCode::InvalidRequest);
+        assert_eq!(code(Version::HTTP_11, &[("host", "a")]), None);
+        assert_eq!(code(Version::HTTP_11, &[]), bad);
+        assert_eq!(code(Version::HTTP_11, &[("host", "a"), ("host", "b")]), bad);
+        assert_eq!(code(Version::HTTP_10, &[]), None);
+    }
+
+    #[test]
+    fn a_singleton_header_sent_twice_is_refused() {
+        for name in ["authorization", "content-type", "idempotency-key"] {
+            let twice = [("host", "a"), (name, "x"), (name, "x")];
+            assert_eq!(
+                code(Version::HTTP_11, &twice),
+                Some(ErrorCode::InvalidRequest),
+                "{name}"
+            );
+        }
+        let once = [("host", "a"), ("accept", "x"), ("accept", "y")];
+        assert_eq!(code(Version::HTTP_11, &once), None);
+    }
+
+    #[test]
+    fn a_declared_length_over_the_limit_is_413() {
+        let host = ("host", "a");
+        assert_eq!(
+            code(Version::HTTP_11, &[host, ("content-length", "100")]),
+            None
+        );
+        assert_eq!(
+            code(Version::HTTP_11, &[host, ("content-length", "101")]),
+            Some(ErrorCode::PayloadTooLarge)
+        );
+    }
+}
