@@ -84,8 +84,10 @@ install_packages() {
     return 0
   fi
   log "missing: ${missing[*]}; installing ${PACKAGES[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${PACKAGES[@]}" >/tmp/ci-docker-apt.log 2>&1 \
+  # Waits for the dpkg lock should another apt-get be running (up to 10 minutes).
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${PACKAGES[@]}" \
+    >/tmp/ci-docker-apt.log 2>&1 \
     || { tail -n 30 /tmp/ci-docker-apt.log; die "apt-get install failed (log: /tmp/ci-docker-apt.log)"; }
 }
 
