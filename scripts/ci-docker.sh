@@ -77,7 +77,7 @@ daemon_answers() { command -v docker >/dev/null && timeout 20 docker info >/dev/
 install_packages() {
   local p missing=()
   for p in "${PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q ' installed$' || missing+=("$p")
+    [[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == *' installed' ]] || missing+=("$p")
   done
   if [ ${#missing[@]} = 0 ]; then
     log "already installed: ${PACKAGES[*]}"
@@ -102,7 +102,8 @@ start_dockerd() {
     fi
     return 0
   fi
-  dev=$(ip route show default 2>/dev/null | awk '{ for (i = 1; i < NF; i++) if ($i == "dev") { print $(i + 1); exit } }')
+  # awk reads all of its input: an early exit could kill `ip` with SIGPIPE (fatal with pipefail).
+  dev=$(ip route show default 2>/dev/null | awk '!dev { for (i = 1; i < NF; i++) if ($i == "dev") dev = $(i + 1) } END { print dev }')
   [ -z "$dev" ] || mtu=$(cat "/sys/class/net/$dev/mtu")
   log "starting dockerd (MTU $mtu, from ${dev:-no default route}; log $DOCKERD_LOG)"
   dockerd --storage-driver=overlay2 --iptables=true --mtu="$mtu" >"$DOCKERD_LOG" 2>&1 </dev/null &

@@ -32,7 +32,7 @@ elif docker compose version >/dev/null 2>&1; then
 else
   fail "neither docker-compose nor the docker compose plugin is installed"
 fi
-COMPOSE_VERSION=$("${COMPOSE[@]}" version 2>/dev/null | head -n 1)
+COMPOSE_VERSION="${COMPOSE[*]} $("${COMPOSE[@]}" version --short 2>/dev/null || echo '(version unknown)')"
 COMPOSE+=(-p "$PROJECT" -f docker-compose.yml)
 WORK=$(mktemp -d)
 
@@ -153,7 +153,7 @@ start() { # the stack, then both services healthy
   [ "$STATUS" = 200 ] || fail "GET /health/ready through the published port: HTTP $STATUS: $BODY"
 }
 
-log "Docker daemon $(docker version -f '{{.Server.Version}}'); $COMPOSE_VERSION"
+log "Docker daemon $(docker version -f '{{.Server.Version}}'), $COMPOSE_VERSION"
 export WALLET_HTTP_PORT WALLET_ADMIN_PORT
 WALLET_HTTP_PORT=$(free_port)
 WALLET_ADMIN_PORT=$(free_port)
