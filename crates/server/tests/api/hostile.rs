@@ -1,9 +1,7 @@
 //! Hostile input: malformed bodies, headers, paths and query strings. Whatever arrives, the
 //! answer is a 4xx, no balance changes and the process keeps serving.
 
-mod common;
-
-use common::{TestApp, spawn_app};
+use crate::helpers::{TestApp, spawn_app, spawn_app_with};
 use reqwest::StatusCode;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -110,7 +108,7 @@ async fn malformed_bodies_are_refused_with_4xx() {
 #[tokio::test]
 async fn malformed_paths_queries_and_headers_are_refused_with_4xx() {
     // A short deadline: the truncated body is answered 408 when it runs out.
-    let app = common::spawn_app_with(&["--request-timeout-ms", "500"]).await;
+    let app = spawn_app_with(&["--request-timeout-ms", "500"]).await;
     let wallet = app.funded_wallet(100).await;
     let history = format!("/api/v1/wallets/{wallet}/operations");
     let long_path = format!("/api/v1/wallets/{}", "a".repeat(50_000));

@@ -1,9 +1,7 @@
 //! Optional bearer tokens: with `WALLET_API_TOKENS` set, `/api/` needs one; health checks
 //! and the documentation stay open.
 
-mod common;
-
-use common::{spawn_app_with, start_server, status_and_body};
+use crate::helpers::{ServerProcess, spawn_app_with, status_and_body};
 use reqwest::StatusCode;
 use uuid::Uuid;
 
@@ -80,14 +78,7 @@ async fn api_routes_need_a_configured_token_and_health_and_docs_do_not() {
 
 #[tokio::test]
 async fn a_malformed_token_digest_stops_the_start() {
-    let mut server = common::ServerProcess::spawn(
-        &format!(
-            "{}/wallet_test_{}",
-            common::server_url(),
-            Uuid::new_v4().simple()
-        ),
-        &["--api-tokens", "sha256:nothex"],
-    );
+    let mut server = ServerProcess::spawn_on_new_database(&["--api-tokens", "sha256:nothex"]);
     let status = server.exit_status().await;
     assert!(!status.success());
     assert!(
@@ -100,14 +91,13 @@ async fn a_malformed_token_digest_stops_the_start() {
 
 #[tokio::test]
 async fn listening_beyond_loopback_without_tokens_is_warned_about() {
-    let mut server = start_server(&["--http-addr", "0.0.0.0:0"]).await;
+    let mut server = ServerProcess::start(&["--http-addr", "0.0.0.0:0"]).await;
     let warned = server
-        .process
         .output()
         .iter()
         .any(|line| line.contains("WITHOUT authentication"));
-    server.process.signal("TERM");
-    server.process.exit_status().await;
+    server.signal("TERM");
+    server.exit_status().await;
     assert!(warned);
 }
 

@@ -1,9 +1,7 @@
 //! Black-box tests of HTTP API v1 (design.md): every endpoint, every error code, and the
 //! problem+json shape of every error.
 
-mod common;
-
-use common::{TestApp, assert_problem, assert_problem_in, spawn_app, status_and_body};
+use crate::helpers::{TestApp, assert_problem, assert_problem_in, spawn_app, status_and_body};
 use reqwest::header::{CONTENT_TYPE, LOCATION};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};

@@ -1,6 +1,6 @@
 //! A throwaway PostgreSQL cluster: its own data directory, port and socket directory, so a
 //! test may crash it (`pg_ctl stop -m immediate`) without touching the shared server that
-//! every other suite uses.
+//! every other test uses.
 //!
 //! The methods block (they wait for `pg_ctl`); that is fine on a test's main task, which the
 //! multi-threaded runtime does not need for the spawned clients.
@@ -24,7 +24,7 @@ max_connections = 100
 const POSTGRES_USER: &str = "postgres";
 
 /// A cluster that is stopped and deleted when dropped, also when the test panics. After a
-/// panic its directory (data, server log, service log) is kept and its path printed.
+/// panic its directory (data, server log) is kept and its path printed.
 pub struct PgCluster {
     dir: PathBuf,
     bin: PathBuf,
@@ -76,12 +76,6 @@ impl PgCluster {
         format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
     }
 
-    /// Where the test may keep its own files (e.g. the service's log), deleted with the
-    /// cluster.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// Starts the server again after [`Self::stop_immediate`]; it replays its WAL first.
     pub fn start_server(&self) {
         let log = self.dir.join("postgres.log");
@@ -127,7 +121,7 @@ impl Drop for PgCluster {
         let _ = self.pg_ctl().args(["--mode=immediate", "stop"]).output();
         if std::thread::panicking() {
             eprintln!(
-                "fault test failed: cluster, server log and service log kept in {}",
+                "test failed: cluster and server log kept in {}",
                 self.dir.display()
             );
         } else {

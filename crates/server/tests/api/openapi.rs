@@ -2,9 +2,7 @@
 //! route it serves is described, every method it does not describe is refused, and its
 //! examples are the bodies the API really sends.
 
-mod common;
-
-use common::{TestApp, spawn_app, status_and_body};
+use crate::helpers::{TestApp, spawn_app, status_and_body};
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

@@ -3,8 +3,10 @@
 //! definitive answer (200 or 409), as a careful payments client does. The acknowledged
 //! operations are the ground truth that [`verify`] holds the service and its database to.
 
+use super::app::TestApp;
+use super::{kind, operation_body};
 use reqwest::{Client, StatusCode};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::{Connection, PgConnection};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -74,7 +76,7 @@ impl Stats {
     }
 }
 
-/// Clients running against one service URL until [`Workload::stop`].
+/// Clients running against one service address until [`Workload::stop`].
 pub struct Workload {
     stats: Arc<Stats>,
     stop: Arc<AtomicBool>,
@@ -84,8 +86,10 @@ pub struct Workload {
 }
 
 impl Workload {
-    /// Funds `wallets` new wallets with `initial` each, then starts `clients` clients.
-    pub async fn start(base_url: String, wallets: usize, clients: u64, initial: u64) -> Self {
+    /// Funds `wallets` new wallets with `initial` each, then starts `clients` clients on
+    /// `app`'s address (which a restarted server keeps).
+    pub async fn start(app: &TestApp, wallets: usize, clients: u64, initial: u64) -> Self {
+        let base_url = app.url("");
         let http = Client::builder()
             .timeout(REQUEST_BACKSTOP)
             .pool_max_idle_per_host(64)
@@ -223,12 +227,7 @@ struct Op {
 impl Op {
     fn new(wallet: Uuid, deposit: bool, amount: u64) -> Self {
         let id = Uuid::new_v4();
-        let body = json!({
-            "walletId": wallet,
-            "operationType": if deposit { "DEPOSIT" } else { "WITHDRAW" },
-            "amount": amount,
-            "operationId": id,
-        });
+        let body = operation_body(wallet, kind(deposit), amount, Some(id));
         Self {
             id,
             wallet,
@@ -349,8 +348,7 @@ pub struct Findings {
     pub violations: Vec<String>,
 }
 
-/// The bank test's end checks, through the API (`base_url`) and with SQL on the service's
-/// database (`database_url`):
+/// The bank test's end checks, through the API of `app` and with SQL on its database:
 /// - every acknowledged operation is in its wallet's history exactly once, as answered;
 /// - nothing else is in the history (every operation sent was settled, so anything more
 ///   was applied without being acknowledged);
@@ -359,7 +357,7 @@ pub struct Findings {
 /// - replaying the history in order gives every stored `balance_after`, which is never
 ///   negative; a rejection leaves the balance unchanged and was larger than it; the
 ///   balance equals the newest applied `balance_after`.
-pub async fn verify(base_url: &str, database_url: &str, settled: &[Settled]) -> Findings {
+pub async fn verify(app: &TestApp, settled: &[Settled]) -> Findings {
     let mut findings = Findings {
         acknowledged: settled.len(),
         applied: settled.iter().filter(|op| op.applied).count(),
@@ -367,10 +365,9 @@ pub async fn verify(base_url: &str, database_url: &str, settled: &[Settled]) -> 
         ..Findings::default()
     };
     let wallets: HashSet<Uuid> = settled.iter().map(|op| op.wallet).collect();
-    let http = Client::builder().timeout(REQUEST_BACKSTOP).build().unwrap();
     let mut in_history: HashMap<String, Vec<Value>> = HashMap::new();
     for &wallet in &wallets {
-        for record in history(&http, base_url, wallet).await {
+        for record in app.history(wallet).await {
             let id = record["operationId"]
                 .as_str()
                 .unwrap_or_default()
@@ -382,11 +379,10 @@ pub async fn verify(base_url: &str, database_url: &str, settled: &[Settled]) -> 
             .filter(|op| op.wallet == wallet)
             .map(Settled::delta)
             .sum();
-        let balance = get(&http, &format!("{base_url}/api/v1/wallets/{wallet}")).await;
-        if balance["balance"].as_i64() != Some(expected) {
+        let balance = app.balance(wallet).await;
+        if i64::try_from(balance) != Ok(expected) {
             findings.violations.push(format!(
-                "wallet {wallet}: API balance {} != acknowledged net {expected}",
-                balance["balance"]
+                "wallet {wallet}: API balance {balance} != acknowledged net {expected}"
             ));
         }
     }
@@ -408,7 +404,7 @@ pub async fn verify(base_url: &str, database_url: &str, settled: &[Settled]) -> 
             ));
         }
     }
-    replay_ledger(database_url, settled, &mut findings.violations).await;
+    replay_ledger(&app.database_url, settled, &mut findings.violations).await;
     findings
 }
 
@@ -426,37 +422,6 @@ fn check_record(op: &Settled, record: &Value, violations: &mut Vec<String>) {
             op.id, op.amount
         ));
     }
-}
-
-/// Every page of a wallet's history, newest first.
-async fn history(http: &Client, base_url: &str, wallet: Uuid) -> Vec<Value> {
-    let mut records = Vec::new();
-    let mut url = format!("{base_url}/api/v1/wallets/{wallet}/operations?limit=500");
-    loop {
-        let page = get(http, &url).await;
-        records.extend(
-            page["items"]
-                .as_array()
-                .expect("a history page")
-                .iter()
-                .cloned(),
-        );
-        match page["nextCursor"].as_str() {
-            Some(cursor) => {
-                url = format!(
-                    "{base_url}/api/v1/wallets/{wallet}/operations?limit=500&cursor={cursor}"
-                )
-            }
-            None => return records,
-        }
-    }
-}
-
-/// A read after the faults: the service is up again, so anything but 200 fails the test.
-async fn get(http: &Client, url: &str) -> Value {
-    let response = http.get(url).send().await.expect("a read after the faults");
-    assert_eq!(response.status(), StatusCode::OK, "GET {url}");
-    response.json().await.expect("a JSON body")
 }
 
 /// The database side: replays each wallet's operations in commit order (`seq`).

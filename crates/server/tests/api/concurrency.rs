@@ -1,8 +1,6 @@
 //! Many requests on ONE wallet at once: every balance exact, no 5xx.
 
-mod common;
-
-use common::{TestApp, spawn_app, spawn_app_on};
+use crate::helpers::{TestApp, kind, operation_body, spawn_app, spawn_app_with};
 use reqwest::StatusCode;
 use std::sync::Arc;
 use tokio::task::JoinSet;
@@ -85,7 +83,7 @@ async fn mixed_worker(
         let app = &apps[(worker + i) % apps.len()];
         let amount = (worker * 7 + i * 13) % 50 + 1;
         let deposit = (worker + i).is_multiple_of(2);
-        let body = common::operation_body(wallet, deposit, amount as u64, Uuid::new_v4());
+        let body = operation_body(wallet, kind(deposit), amount as u64, Some(Uuid::new_v4()));
         let response = app.operation(&body).await;
         match response.status() {
             StatusCode::OK if deposit => net += amount as i64,
@@ -140,12 +138,12 @@ async fn five_thousand_mixed_requests_from_50_workers_are_exact_with_no_5xx() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_on_one_database_stay_exact_on_one_wallet() {
     let first = spawn_app().await;
-    let second = spawn_app_on(&first.database_url, &[]).await;
+    let second = first.spawn_beside(&[]).await;
     mixed_load_is_exact(vec![first, second]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_transaction_per_request_mode_is_exact_too() {
-    let app = common::spawn_app_with(&["--max-batch", "1"]).await;
+    let app = spawn_app_with(&["--max-batch", "1"]).await;
     racing_withdrawals_empty_the_wallet_exactly(app, 100, 200, 1).await;
 }
