@@ -1,8 +1,15 @@
 //! The PostgreSQL server the tests run on, and the databases they create on it.
 //!
 //! The server is `TEST_DATABASE_SERVER` (default `postgres://postgres:postgres@127.0.0.1:5432`).
+//! When nothing answers there, this process starts a cluster of its own once, on a free port,
+//! and every test uses it; it goes away when the process exits (see
+//! [`PgCluster::start_for_process`]). So `cargo test` needs PostgreSQL installed, not running.
 
+use super::pg_cluster::PgCluster;
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::str::FromStr;
 use std::sync::OnceLock;
 use std::time::Duration;
 use uuid::Uuid;
@@ -21,8 +28,27 @@ pub fn server_url() -> &'static str {
     URL.get_or_init(|| {
         let configured =
             std::env::var("TEST_DATABASE_SERVER").unwrap_or_else(|_| DEFAULT_SERVER.to_owned());
-        configured
+        if answers(&configured) {
+            return configured;
+        }
+        eprintln!("nothing answers at {configured}: the tests start a PostgreSQL of their own");
+        // Never dropped: the cluster lives as long as the process.
+        static OWN: OnceLock<PgCluster> = OnceLock::new();
+        OWN.get_or_init(PgCluster::start_for_process).server_url()
     })
+}
+
+/// Whether something accepts connections at the host and port of `url`. What it is, and
+/// whether it lets us in, the first test to connect finds out.
+fn answers(url: &str) -> bool {
+    let Ok(options) = PgConnectOptions::from_str(url) else {
+        panic!("TEST_DATABASE_SERVER is not a PostgreSQL URL: {url}");
+    };
+    let addrs = (options.get_host(), options.get_port()).to_socket_addrs();
+    addrs
+        .into_iter()
+        .flatten()
+        .any(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok())
 }
 
 /// A database of one test (or of the servers one test runs), named `wallet_test_<uuid>`.
