@@ -2,6 +2,7 @@
 //!
 //! - [`app`]: [`spawn_app`], the service in this process on a fresh database, and
 //!   [`TestApp`], the HTTP client every test talks to a server through.
+//! - [`router`]: the API router without a server or a database, for tests of the HTTP layer.
 //! - [`process`]: the real `wallet-server` binary as a child process (signals, logs, crashes).
 //! - [`database`]: the PostgreSQL server the tests use and the databases they create on it,
 //!   each dropped when its test ends.
@@ -18,6 +19,7 @@ pub mod metrics;
 pub mod pg_cluster;
 pub mod process;
 pub mod reply;
+pub mod router;
 
 pub use app::{TestApp, spawn_app, spawn_app_with};
 pub use process::ServerProcess;
