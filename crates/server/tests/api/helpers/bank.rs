@@ -5,6 +5,8 @@
 
 use super::app::TestApp;
 use super::{kind, operation_body};
+use rand::rngs::SmallRng;
+use rand::{RngExt, SeedableRng};
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
 use sqlx::{Connection, PgConnection};
@@ -194,7 +196,9 @@ pub struct Counts {
     pub problems: Vec<String>,
 }
 
-/// One client: random operations on random wallets, each settled before the next.
+/// One client: random operations on random wallets, each settled before the next. The client's
+/// `seed` fixes its sequence of operations, so a run's requests are the same every time (their
+/// interleaving is not).
 async fn run_client(
     http: Client,
     base_url: String,
@@ -203,12 +207,12 @@ async fn run_client(
     stats: Arc<Stats>,
     stop: Arc<AtomicBool>,
 ) -> Vec<Settled> {
-    let mut random = SplitMix64(seed);
+    let mut random = SmallRng::seed_from_u64(seed);
     let mut settled = Vec::new();
     while !stop.load(Ordering::Relaxed) {
-        let wallet = wallets[(random.next() % wallets.len() as u64) as usize];
-        let deposit = random.next().is_multiple_of(2);
-        let amount = random.next() % MAX_AMOUNT + 1;
+        let wallet = wallets[random.random_range(0..wallets.len())];
+        let deposit = random.random_bool(0.5);
+        let amount = random.random_range(1..=MAX_AMOUNT);
         let op = Op::new(wallet, deposit, amount);
         settled.extend(op.settle(&http, &base_url, &stats).await);
     }
@@ -317,19 +321,6 @@ impl Op {
             amount: i64::try_from(self.amount).unwrap(),
             applied,
         })
-    }
-}
-
-/// Sebastiano Vigna's SplitMix64: enough randomness to mix operations, no dependency.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
     }
 }
 
