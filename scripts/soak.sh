@@ -19,8 +19,8 @@ trap 'rm -f "$output"' EXIT
 
 started=$SECONDS
 status=0
-cargo test --release -p wallet-server --test faults -- \
-  --ignored --exact soak_alternating_service_and_database_crashes --nocapture 2>&1 |
+cargo test --release -p wallet-server --test api -- \
+  --ignored --exact faults::soak_alternating_service_and_database_crashes --nocapture 2>&1 |
   tee "$output" || status=$?
 
 # The test prints one line of counts before it asserts, so a failed run still reports them.

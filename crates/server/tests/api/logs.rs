@@ -1,9 +1,7 @@
 //! The real binary's logs: one line per request with its id, route, status and latency, in
 //! JSON or for people, and never a database password.
 
-mod common;
-
-use common::{ServerProcess, start_server};
+use crate::helpers::ServerProcess;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -19,27 +17,27 @@ fn lines_of_request(output: &[String], request_id: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn each_request_is_logged_once_as_json_with_its_id_route_status_and_latency() {
-    let mut server = start_server(&[]).await;
+    let mut server = ServerProcess::start(&[]).await;
     let client = Client::new();
     let wallet = Uuid::new_v4();
     let read = client
-        .get(format!("http://{}/api/v1/wallets/{wallet}", server.addr))
+        .get(format!("http://{}/api/v1/wallets/{wallet}", server.addr()))
         .header("x-request-id", "log-probe-read")
         .send()
         .await
         .unwrap();
     assert_eq!(read.status(), StatusCode::NOT_FOUND);
     let write = client
-        .post(format!("http://{}/api/v1/wallet", server.addr))
+        .post(format!("http://{}/api/v1/wallet", server.addr()))
         .header("x-request-id", "log-probe-write")
         .json(&json!({"walletId": wallet, "operationType": "DEPOSIT", "amount": 7}))
         .send()
         .await
         .unwrap();
     assert_eq!(write.status(), StatusCode::OK);
-    server.process.signal("TERM");
-    assert!(server.process.exit_status().await.success());
-    let output = server.process.output();
+    server.signal("TERM");
+    assert!(server.exit_status().await.success());
+    let output = server.output();
 
     for (id, method, route, status) in [
         ("log-probe-read", "GET", "/api/v1/wallets/{walletId}", 404),
@@ -60,17 +58,17 @@ async fn each_request_is_logged_once_as_json_with_its_id_route_status_and_latenc
 
 #[tokio::test]
 async fn pretty_logs_put_each_request_on_one_line_without_colour_codes() {
-    let mut server = start_server(&["--log-format", "pretty"]).await;
+    let mut server = ServerProcess::start(&["--log-format", "pretty"]).await;
     let response = Client::new()
-        .get(format!("http://{}/health/live", server.addr))
+        .get(format!("http://{}/health/live", server.addr()))
         .header("x-request-id", "pretty-probe")
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    server.process.signal("TERM");
-    assert!(server.process.exit_status().await.success());
-    let output = server.process.output();
+    server.signal("TERM");
+    assert!(server.exit_status().await.success());
+    let output = server.output();
 
     let lines: Vec<_> = output
         .iter()
@@ -91,11 +89,11 @@ async fn pretty_logs_put_each_request_on_one_line_without_colour_codes() {
 #[tokio::test]
 async fn the_database_password_never_reaches_the_logs() {
     // A running server: its URL's password (if any) appears nowhere in its output.
-    let mut server = start_server(&[]).await;
-    let url = server.process.database_url.clone();
-    server.process.signal("TERM");
-    assert!(server.process.exit_status().await.success());
-    let output = server.process.output().join("\n");
+    let mut server = ServerProcess::start(&[]).await;
+    let url = server.database_url().to_owned();
+    server.signal("TERM");
+    assert!(server.exit_status().await.success());
+    let output = server.output().join("\n");
     assert!(!output.contains(&url));
     let userinfo = url
         .split_once("://")

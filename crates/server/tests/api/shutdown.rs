@@ -1,10 +1,9 @@
 //! Graceful shutdown of the real binary: on SIGTERM or SIGINT it stops accepting, answers
 //! every request it holds, commits every batch, and exits 0.
 
-mod common;
-
-use common::{RunningServer, TestApp, scrape, start_server, status_and_body};
-use reqwest::{Client, StatusCode};
+use crate::helpers::metrics::scrape;
+use crate::helpers::{ServerProcess, TestApp, kind, operation_body, status_and_body};
+use reqwest::StatusCode;
 use serde_json::Value;
 use sqlx::Row;
 use std::collections::HashMap;
@@ -18,16 +17,6 @@ const WALLETS: usize = 6;
 /// Requests answered before the shutdown, so that it happens mid-stream.
 const WARM_UP: usize = 200;
 const FUNDING: u64 = 1_000;
-
-/// A test client for the binary's API (the harness's helpers, on its address).
-fn client_of(server: &RunningServer) -> TestApp {
-    TestApp {
-        addr: server.addr,
-        admin_addr: server.admin_addr,
-        database_url: server.process.database_url.clone(),
-        client: Client::new(),
-    }
-}
 
 /// One request a worker sent, and what came back.
 struct Sent {
@@ -55,7 +44,7 @@ async fn worker(
         let wallet = wallets[(worker + n) % wallets.len()];
         let deposit = n % 3 != 0;
         let amount = 1 + ((worker * 7 + n * 13) % 40) as u64;
-        let body = common::operation_body(wallet, deposit, amount, id);
+        let body = operation_body(wallet, kind(deposit), amount, Some(id));
         let answer = match app
             .client
             .post(app.url("/api/v1/wallet"))
@@ -92,7 +81,7 @@ async fn wait_until<F: Future<Output = bool>>(mut condition: impl FnMut() -> F) 
 async fn sigterm_under_load_answers_every_request_in_flight_and_loses_nothing() {
     // One writer, so that one locked wallet holds up every operation; deadlines far beyond
     // the test, so that held-up requests wait instead of timing out.
-    let mut server = start_server(&[
+    let mut server = ServerProcess::start(&[
         "--shards",
         "1",
         "--request-timeout-ms",
@@ -101,7 +90,7 @@ async fn sigterm_under_load_answers_every_request_in_flight_and_loses_nothing() 
         "120000",
     ])
     .await;
-    let app = Arc::new(client_of(&server));
+    let app = Arc::new(server.app());
     let mut wallets = Vec::new();
     for _ in 0..WALLETS {
         wallets.push(app.funded_wallet(FUNDING).await);
@@ -133,7 +122,7 @@ async fn sigterm_under_load_answers_every_request_in_flight_and_loses_nothing() 
         .fetch_all(&mut *lock)
         .await
         .unwrap();
-    let admin = server.admin_addr;
+    let admin = server.admin_addr();
     wait_until(|| async move {
         scrape(admin)
             .await
@@ -143,9 +132,9 @@ async fn sigterm_under_load_answers_every_request_in_flight_and_loses_nothing() 
     .await;
 
     stop.store(true, Ordering::SeqCst);
-    server.process.signal("TERM");
+    server.signal("TERM");
     // Shutdown has begun once the listener is closed; the requests are still held.
-    let addr = server.addr;
+    let addr = server.addr();
     wait_until(|| async move { tokio::net::TcpStream::connect(addr).await.is_err() }).await;
     lock.commit().await.unwrap();
 
@@ -153,11 +142,10 @@ async fn sigterm_under_load_answers_every_request_in_flight_and_loses_nothing() 
     for worker in workers {
         sent.extend(worker.await.unwrap());
     }
-    let status = server.process.exit_status().await;
+    let status = server.exit_status().await;
     assert!(status.success(), "exit status {status}");
     assert!(
         server
-            .process
             .output()
             .iter()
             .any(|line| line.contains("\"message\":\"shut down\"")),
@@ -237,10 +225,10 @@ async fn sigterm_under_load_answers_every_request_in_flight_and_loses_nothing() 
 
 #[tokio::test]
 async fn sigint_stops_an_idle_server_with_exit_status_0() {
-    let mut server = start_server(&[]).await;
-    let app = client_of(&server);
+    let mut server = ServerProcess::start(&[]).await;
+    let app = server.app();
     app.funded_wallet(5).await;
-    server.process.signal("INT");
-    let status = server.process.exit_status().await;
+    server.signal("INT");
+    let status = server.exit_status().await;
     assert!(status.success(), "exit status {status}");
 }

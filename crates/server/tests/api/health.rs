@@ -1,8 +1,6 @@
 //! Health probes and request ids.
 
-mod common;
-
-use common::{spawn_app, status_and_body};
+use crate::helpers::{spawn_app, status_and_body};
 use reqwest::StatusCode;
 use reqwest::header::RETRY_AFTER;
 use serde_json::json;

@@ -2,48 +2,17 @@
 //! key and payload replays the original answer byte for byte, a different payload is refused,
 //! and concurrent duplicates are applied once.
 
-mod common;
-
-use common::{TestApp, spawn_app, status_and_body};
+use crate::helpers::{Reply, TestApp, assert_problem, operation_body, spawn_app, status_and_body};
+use reqwest::StatusCode;
 use reqwest::header::HeaderValue;
-use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 const REPLAYED: &str = "Idempotent-Replayed";
 
-/// What a client sees of one answer: status, the replay header, and the exact body bytes.
-#[derive(Debug)]
-struct Answer {
-    status: StatusCode,
-    replayed: Option<String>,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    async fn from(response: Response) -> Self {
-        Self {
-            status: response.status(),
-            replayed: response
-                .headers()
-                .get(REPLAYED)
-                .map(|v| v.to_str().unwrap().to_owned()),
-            body: response.bytes().await.unwrap().to_vec(),
-        }
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap()
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
 /// `POST /api/v1/wallet` with an `Idempotency-Key` header.
-async fn with_key(app: &TestApp, key: impl Into<HeaderValue>, body: &Value) -> Answer {
+async fn with_key(app: &TestApp, key: impl Into<HeaderValue>, body: &Value) -> Reply {
     let response = app
         .client
         .post(app.url("/api/v1/wallet"))
@@ -52,23 +21,20 @@ async fn with_key(app: &TestApp, key: impl Into<HeaderValue>, body: &Value) -> A
         .send()
         .await
         .unwrap();
-    Answer::from(response).await
+    Reply::of(response).await
 }
 
 fn operation(wallet: Uuid, kind: &str, amount: u64) -> Value {
-    json!({"walletId": wallet, "operationType": kind, "amount": amount})
+    operation_body(wallet, kind, amount, None)
 }
 
 fn with_id(wallet: Uuid, kind: &str, amount: u64, id: Uuid) -> Value {
-    json!({"walletId": wallet, "operationType": kind, "amount": amount, "operationId": id})
+    operation_body(wallet, kind, amount, Some(id))
 }
 
-/// Checks the answer is a problem document with `status` and `code`.
-fn assert_problem(answer: &Answer, status: StatusCode, code: &str) {
-    assert_eq!(answer.status, status, "{}", answer.text());
-    let body = answer.json();
-    assert_eq!(body["code"], code, "{body}");
-    assert_eq!(body["status"], status.as_u16(), "{body}");
+/// Whether the answer says it is a replay (`None` when the header is absent).
+fn replayed(answer: &Reply) -> Option<&str> {
+    answer.header(REPLAYED)
 }
 
 // ---------------------------------------------------------------- replays
@@ -79,13 +45,13 @@ async fn repeated_operation_id_replays_the_same_answer_and_applies_once() {
     let wallet = app.funded_wallet(100).await;
     let body = with_id(wallet, "DEPOSIT", 25, Uuid::new_v4());
 
-    let first = Answer::from(app.operation(&body).await).await;
-    let second = Answer::from(app.operation(&body).await).await;
+    let first = Reply::of(app.operation(&body).await).await;
+    let second = Reply::of(app.operation(&body).await).await;
 
     assert_eq!(first.status, StatusCode::OK, "{}", first.text());
-    assert_eq!(first.replayed, None, "the first answer is not a replay");
+    assert_eq!(replayed(&first), None, "the first answer is not a replay");
     assert_eq!(second.status, first.status);
-    assert_eq!(second.replayed.as_deref(), Some("true"));
+    assert_eq!(replayed(&second), Some("true"));
     assert_eq!(second.text(), first.text(), "byte-identical body");
     assert_eq!(app.balance(wallet).await, 125);
     assert_eq!(app.history(wallet).await.len(), 2);
@@ -102,10 +68,10 @@ async fn repeated_idempotency_key_replays_the_same_answer_and_applies_once() {
     let second = with_key(&app, HeaderValue::from_static("order-1"), &body).await;
 
     assert_eq!(first.status, StatusCode::OK, "{}", first.text());
-    assert_eq!(first.replayed, None, "the first answer is not a replay");
+    assert_eq!(replayed(&first), None, "the first answer is not a replay");
     assert_eq!(first.json()["balance"], 70);
     assert_eq!(second.status, first.status);
-    assert_eq!(second.replayed.as_deref(), Some("true"));
+    assert_eq!(replayed(&second), Some("true"));
     assert_eq!(second.text(), first.text(), "byte-identical body");
     assert_eq!(app.balance(wallet).await, 70);
     assert_eq!(app.history(wallet).await.len(), 2);
@@ -123,7 +89,7 @@ async fn replay_answers_from_the_stored_result_not_the_current_balance() {
 
     let replay = with_key(&app, HeaderValue::from_static("k"), &body).await;
 
-    assert_eq!(replay.replayed.as_deref(), Some("true"));
+    assert_eq!(replayed(&replay), Some("true"));
     assert_eq!(
         replay.json()["balance"],
         110,
@@ -140,14 +106,14 @@ async fn stored_rejection_is_replayed_even_after_funds_arrive() {
     let body = operation(wallet, "WITHDRAW", 50);
 
     let first = with_key(&app, HeaderValue::from_static("pay-50"), &body).await;
-    assert_problem(&first, StatusCode::CONFLICT, "INSUFFICIENT_FUNDS");
-    assert_eq!(first.replayed, None);
+    assert_problem(&first, StatusCode::CONFLICT, "INSUFFICIENT_FUNDS").await;
+    assert_eq!(replayed(&first), None);
     assert_eq!(app.deposit(wallet, 100).await.status(), StatusCode::OK);
 
     let retry = with_key(&app, HeaderValue::from_static("pay-50"), &body).await;
 
-    assert_problem(&retry, StatusCode::CONFLICT, "INSUFFICIENT_FUNDS");
-    assert_eq!(retry.replayed.as_deref(), Some("true"));
+    assert_problem(&retry, StatusCode::CONFLICT, "INSUFFICIENT_FUNDS").await;
+    assert_eq!(replayed(&retry), Some("true"));
     assert_eq!(retry.text(), first.text(), "byte-identical body");
     assert_eq!(app.balance(wallet).await, 110);
     app.assert_ledger_consistent().await;
@@ -159,14 +125,14 @@ async fn stored_rejection_is_replayed_for_a_repeated_operation_id() {
     let wallet = app.funded_wallet(10).await;
     let body = with_id(wallet, "WITHDRAW", 50, Uuid::new_v4());
 
-    let first = Answer::from(app.operation(&body).await).await;
-    assert_problem(&first, StatusCode::CONFLICT, "INSUFFICIENT_FUNDS");
+    let first = Reply::of(app.operation(&body).await).await;
+    assert_problem(&first, StatusCode::CONFLICT, "INSUFFICIENT_FUNDS").await;
     assert_eq!(app.deposit(wallet, 100).await.status(), StatusCode::OK);
 
-    let retry = Answer::from(app.operation(&body).await).await;
+    let retry = Reply::of(app.operation(&body).await).await;
 
-    assert_problem(&retry, StatusCode::CONFLICT, "INSUFFICIENT_FUNDS");
-    assert_eq!(retry.replayed.as_deref(), Some("true"));
+    assert_problem(&retry, StatusCode::CONFLICT, "INSUFFICIENT_FUNDS").await;
+    assert_eq!(replayed(&retry), Some("true"));
     assert_eq!(retry.text(), first.text(), "byte-identical body");
     assert_eq!(app.balance(wallet).await, 110);
     app.assert_ledger_consistent().await;
@@ -209,7 +175,7 @@ async fn different_keys_are_different_operations() {
     let b = with_key(&app, HeaderValue::from_static("b"), &body).await;
 
     assert_eq!((a.status, b.status), (StatusCode::OK, StatusCode::OK));
-    assert_eq!(b.replayed, None);
+    assert_eq!(replayed(&b), None);
     assert_ne!(a.json()["operationId"], b.json()["operationId"]);
     assert_eq!(app.balance(wallet).await, 10);
     app.assert_ledger_consistent().await;
@@ -232,7 +198,8 @@ async fn reusing_the_key_is_refused(key: &'static str, reuse: impl Fn(Uuid) -> V
         &reuse,
         StatusCode::UNPROCESSABLE_ENTITY,
         "IDEMPOTENCY_KEY_REUSED",
-    );
+    )
+    .await;
     assert_eq!(app.balance(wallet).await, 110);
     assert_eq!(app.history(wallet).await.len(), 2);
     app.assert_ledger_consistent().await;
@@ -263,7 +230,8 @@ async fn idempotency_key_reused_for_a_different_wallet_is_422() {
         &reuse,
         StatusCode::UNPROCESSABLE_ENTITY,
         "IDEMPOTENCY_KEY_REUSED",
-    );
+    )
+    .await;
     assert_eq!(app.balance(wallet).await, 90);
     assert_eq!(app.balance(other).await, 100);
     assert_eq!(app.history(other).await.len(), 1);
@@ -285,9 +253,10 @@ async fn idempotency_key_reused_for_a_deposit_to_a_new_wallet_does_not_create_it
         &reuse,
         StatusCode::UNPROCESSABLE_ENTITY,
         "IDEMPOTENCY_KEY_REUSED",
-    );
+    )
+    .await;
     let response = app.get(&format!("/api/v1/wallets/{new_wallet}")).await;
-    common::assert_problem(response, StatusCode::NOT_FOUND, "WALLET_NOT_FOUND").await;
+    assert_problem(response, StatusCode::NOT_FOUND, "WALLET_NOT_FOUND").await;
     assert_eq!(app.balance(wallet).await, 110);
     app.assert_ledger_consistent().await;
 }
@@ -298,7 +267,7 @@ async fn operation_id_reused_with_a_different_payload_is_422() {
     let wallet = app.funded_wallet(100).await;
     let other = app.funded_wallet(100).await;
     let id = Uuid::new_v4();
-    let first = Answer::from(app.operation(&with_id(wallet, "DEPOSIT", 10, id)).await).await;
+    let first = Reply::of(app.operation(&with_id(wallet, "DEPOSIT", 10, id)).await).await;
     assert_eq!(first.status, StatusCode::OK, "{}", first.text());
 
     for (case, body) in [
@@ -306,13 +275,14 @@ async fn operation_id_reused_with_a_different_payload_is_422() {
         ("type", with_id(wallet, "WITHDRAW", 10, id)),
         ("wallet", with_id(other, "DEPOSIT", 10, id)),
     ] {
-        let reuse = Answer::from(app.operation(&body).await).await;
+        let reuse = Reply::of(app.operation(&body).await).await;
         assert_eq!(reuse.status, StatusCode::UNPROCESSABLE_ENTITY, "{case}");
         assert_problem(
             &reuse,
             StatusCode::UNPROCESSABLE_ENTITY,
             "IDEMPOTENCY_KEY_REUSED",
-        );
+        )
+        .await;
     }
 
     assert_eq!(app.balance(wallet).await, 110);
@@ -327,16 +297,17 @@ async fn rejected_operation_id_reused_with_a_different_payload_is_422() {
     let app = spawn_app().await;
     let wallet = app.funded_wallet(10).await;
     let id = Uuid::new_v4();
-    let first = Answer::from(app.operation(&with_id(wallet, "WITHDRAW", 50, id)).await).await;
-    assert_problem(&first, StatusCode::CONFLICT, "INSUFFICIENT_FUNDS");
+    let first = Reply::of(app.operation(&with_id(wallet, "WITHDRAW", 50, id)).await).await;
+    assert_problem(&first, StatusCode::CONFLICT, "INSUFFICIENT_FUNDS").await;
 
-    let reuse = Answer::from(app.operation(&with_id(wallet, "WITHDRAW", 5, id)).await).await;
+    let reuse = Reply::of(app.operation(&with_id(wallet, "WITHDRAW", 5, id)).await).await;
 
     assert_problem(
         &reuse,
         StatusCode::UNPROCESSABLE_ENTITY,
         "IDEMPOTENCY_KEY_REUSED",
-    );
+    )
+    .await;
     assert_eq!(app.balance(wallet).await, 10);
     app.assert_ledger_consistent().await;
 }
@@ -355,7 +326,7 @@ async fn operation_id_and_idempotency_key_together_are_400() {
     )
     .await;
 
-    assert_problem(&answer, StatusCode::BAD_REQUEST, "INVALID_REQUEST");
+    assert_problem(&answer, StatusCode::BAD_REQUEST, "INVALID_REQUEST").await;
     assert_eq!(app.balance(wallet).await, 100);
     assert_eq!(app.history(wallet).await.len(), 1);
 }
@@ -386,7 +357,7 @@ async fn invalid_idempotency_keys_are_400() {
             "{case}: {}",
             answer.text()
         );
-        assert_problem(&answer, StatusCode::BAD_REQUEST, "INVALID_REQUEST");
+        assert_problem(&answer, StatusCode::BAD_REQUEST, "INVALID_REQUEST").await;
     }
 
     assert_eq!(app.balance(wallet).await, 100);
@@ -408,7 +379,7 @@ async fn two_idempotency_key_headers_are_400() {
         .await
         .unwrap();
 
-    common::assert_problem(response, StatusCode::BAD_REQUEST, "INVALID_REQUEST").await;
+    assert_problem(response, StatusCode::BAD_REQUEST, "INVALID_REQUEST").await;
     assert_eq!(app.balance(wallet).await, 100);
 }
 
@@ -423,7 +394,7 @@ async fn idempotency_key_of_255_printable_characters_is_accepted() {
     let second = with_key(&app, key, &body).await;
 
     assert_eq!(first.status, StatusCode::OK, "{}", first.text());
-    assert_eq!(second.replayed.as_deref(), Some("true"));
+    assert_eq!(replayed(&second), Some("true"));
     assert_eq!(app.balance(wallet).await, 110);
 }
 
@@ -448,7 +419,7 @@ async fn concurrent_duplicates_of_one_key_are_applied_once_with_one_answer() {
                 .send()
                 .await
                 .unwrap();
-            Answer::from(response).await
+            Reply::of(response).await
         }));
     }
     let mut answers = Vec::new();
@@ -467,7 +438,7 @@ async fn concurrent_duplicates_of_one_key_are_applied_once_with_one_answer() {
             "every duplicate gets the same body"
         );
     }
-    let originals = answers.iter().filter(|a| a.replayed.is_none()).count();
+    let originals = answers.iter().filter(|a| replayed(a).is_none()).count();
     assert_eq!(originals, 1, "exactly one answer is not a replay");
     assert_eq!(app.balance(wallet).await, 107);
     assert_eq!(app.history(wallet).await.len(), 2);

@@ -1,8 +1,6 @@
 //! Every limit, with the clear error it produces when it is reached.
 
-mod common;
-
-use common::{TestApp, spawn_app_with, status_and_body};
+use crate::helpers::{TestApp, spawn_app_with, status_and_body};
 use reqwest::StatusCode;
 use serde_json::json;
 use sqlx::{Connection, PgConnection};

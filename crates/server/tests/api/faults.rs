@@ -1,19 +1,17 @@
 //! Crash and fault tests. Each test runs its own PostgreSQL cluster and the real service
 //! binary, puts three hot wallets under load from sixteen clients that retry every outcome
 //! they did not see with the same `operationId`, breaks something again and again, and then
-//! runs the bank test's end checks (`support::bank::verify`): every acknowledged operation
+//! runs the bank test's end checks (`helpers::bank::verify`): every acknowledged operation
 //! recorded exactly once, nothing applied twice, every balance equal to its history and never
 //! negative. Throughout, every 503 must carry `Retry-After` and no request may hang.
 //!
 //! `scripts/soak.sh` runs the same faults for many more cycles.
 
-mod support;
-
+use crate::helpers::bank::{self, Summary, Workload};
+use crate::helpers::pg_cluster::PgCluster;
+use crate::helpers::{ServerProcess, TestApp, free_port};
 use sqlx::{Connection, PgConnection};
 use std::time::Duration;
-use support::bank::{self, Summary, Workload};
-use support::pg_cluster::PgCluster;
-use support::service::Service;
 use tokio::time::Instant;
 
 /// The service's request timeout: short, so outages produce 503s quickly.
@@ -35,11 +33,13 @@ const INITIAL_BALANCE: u64 = 100;
 /// Writer connections of the service (its `--shards`).
 const WRITERS: i64 = 2;
 
-/// A cluster, the service on it, and the clients, torn down (cluster stopped and deleted)
-/// when dropped, also when a test fails.
+/// A cluster, the service on it, and the clients, torn down (service killed, cluster stopped
+/// and deleted with its database) when dropped, also when a test fails.
 struct Harness {
     load: Workload,
-    service: Service,
+    /// The service's API, at one address across restarts.
+    app: TestApp,
+    service: ServerProcess,
     cluster: PgCluster,
     database_url: String,
 }
@@ -48,13 +48,30 @@ impl Harness {
     async fn start() -> Self {
         let cluster = PgCluster::start();
         let database_url = cluster.url("wallet");
-        let log = cluster.dir().join("service.log");
-        let service = Service::start(&database_url, REQUEST_TIMEOUT, &log).await;
-        let load = Workload::start(service.base_url(), WALLETS, CLIENTS, INITIAL_BALANCE).await;
+        // A fixed port, so that clients keep one URL across crashes.
+        let http_addr = format!("127.0.0.1:{}", free_port());
+        let request_timeout = REQUEST_TIMEOUT.as_millis().to_string();
+        let flags = [
+            "--http-addr",
+            &http_addr,
+            // Two writers for three hot wallets: batches mix wallets on one connection.
+            "--shards",
+            "2",
+            "--db-pool-size",
+            "4",
+            "--request-timeout-ms",
+            &request_timeout,
+            "--log",
+            "info,sqlx=warn",
+        ];
+        let service = ServerProcess::start_on(&database_url, &flags).await;
+        let app = service.app();
+        let load = Workload::start(&app, WALLETS, CLIENTS, INITIAL_BALANCE).await;
         load.wait_for_progress(PROGRESS, "load before the first fault")
             .await;
         Self {
             load,
+            app,
             service,
             cluster,
             database_url,
@@ -94,7 +111,7 @@ impl Harness {
     /// first (the soak script reads that line), so a failure still reports them.
     async fn finish(self, cycles: usize) -> String {
         let (settled, counts) = self.load.stop().await;
-        let findings = bank::verify(&self.service.base_url(), &self.database_url, &settled).await;
+        let findings = bank::verify(&self.app, &settled).await;
         let summary = Summary {
             cycles,
             counts: &counts,

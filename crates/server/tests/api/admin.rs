@@ -1,11 +1,11 @@
 //! The admin listener: Prometheus metrics that follow the traffic, and CPU profiles.
 //!
-//! The metrics recorder is process-wide, so tests in this file that run side by side add to
-//! the same counters: they assert that numbers grew by at least what they caused.
+//! The metrics recorder is process-wide, so every test of this binary that runs beside these
+//! (each in-process app) adds to the same counters: they assert that numbers grew by at least
+//! what they caused.
 
-mod common;
-
-use common::{Metrics, TestApp, scrape, spawn_app, spawn_app_with};
+use crate::helpers::metrics::{Metrics, scrape};
+use crate::helpers::{TestApp, spawn_app, spawn_app_with};
 use pprof::protos::Message;
 use reqwest::StatusCode;
 use reqwest::header::CONTENT_TYPE;

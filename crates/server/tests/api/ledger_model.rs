@@ -1,8 +1,7 @@
 //! Property: whatever sequence of deposits, withdrawals and retries arrives, the ledger on
 //! real PostgreSQL decides it exactly like a simple in-memory model.
 
-mod common;
-
+use crate::helpers::database::TestDatabase;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 use sqlx::postgres::PgConnectOptions;
@@ -145,11 +144,8 @@ async fn futures_join_in_order<F: Future>(futures: impl Iterator<Item = F>) -> V
 #[test]
 fn the_ledger_decides_like_the_in_memory_model() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let url = format!(
-        "{}/wallet_test_{}",
-        common::server_url(),
-        uuid::Uuid::new_v4().simple()
-    );
+    let database = TestDatabase::fresh();
+    let url = database.url();
     // The writer tasks live as long as `_writers`.
     let (ledger, _writers) = runtime.block_on(async {
         let options = PgConnectOptions::from_str(&url).unwrap();

@@ -3,8 +3,12 @@
 //! definitive answer (200 or 409), as a careful payments client does. The acknowledged
 //! operations are the ground truth that [`verify`] holds the service and its database to.
 
+use super::app::TestApp;
+use super::{kind, operation_body};
+use rand::rngs::SmallRng;
+use rand::{RngExt, SeedableRng};
 use reqwest::{Client, StatusCode};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::{Connection, PgConnection};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -74,7 +78,7 @@ impl Stats {
     }
 }
 
-/// Clients running against one service URL until [`Workload::stop`].
+/// Clients running against one service address until [`Workload::stop`].
 pub struct Workload {
     stats: Arc<Stats>,
     stop: Arc<AtomicBool>,
@@ -84,8 +88,10 @@ pub struct Workload {
 }
 
 impl Workload {
-    /// Funds `wallets` new wallets with `initial` each, then starts `clients` clients.
-    pub async fn start(base_url: String, wallets: usize, clients: u64, initial: u64) -> Self {
+    /// Funds `wallets` new wallets with `initial` each, then starts `clients` clients on
+    /// `app`'s address (which a restarted server keeps).
+    pub async fn start(app: &TestApp, wallets: usize, clients: u64, initial: u64) -> Self {
+        let base_url = app.url("");
         let http = Client::builder()
             .timeout(REQUEST_BACKSTOP)
             .pool_max_idle_per_host(64)
@@ -190,7 +196,9 @@ pub struct Counts {
     pub problems: Vec<String>,
 }
 
-/// One client: random operations on random wallets, each settled before the next.
+/// One client: random operations on random wallets, each settled before the next. The client's
+/// `seed` fixes its sequence of operations, so a run's requests are the same every time (their
+/// interleaving is not).
 async fn run_client(
     http: Client,
     base_url: String,
@@ -199,12 +207,12 @@ async fn run_client(
     stats: Arc<Stats>,
     stop: Arc<AtomicBool>,
 ) -> Vec<Settled> {
-    let mut random = SplitMix64(seed);
+    let mut random = SmallRng::seed_from_u64(seed);
     let mut settled = Vec::new();
     while !stop.load(Ordering::Relaxed) {
-        let wallet = wallets[(random.next() % wallets.len() as u64) as usize];
-        let deposit = random.next().is_multiple_of(2);
-        let amount = random.next() % MAX_AMOUNT + 1;
+        let wallet = wallets[random.random_range(0..wallets.len())];
+        let deposit = random.random_bool(0.5);
+        let amount = random.random_range(1..=MAX_AMOUNT);
         let op = Op::new(wallet, deposit, amount);
         settled.extend(op.settle(&http, &base_url, &stats).await);
     }
@@ -223,12 +231,7 @@ struct Op {
 impl Op {
     fn new(wallet: Uuid, deposit: bool, amount: u64) -> Self {
         let id = Uuid::new_v4();
-        let body = json!({
-            "walletId": wallet,
-            "operationType": if deposit { "DEPOSIT" } else { "WITHDRAW" },
-            "amount": amount,
-            "operationId": id,
-        });
+        let body = operation_body(wallet, kind(deposit), amount, Some(id));
         Self {
             id,
             wallet,
@@ -321,19 +324,6 @@ impl Op {
     }
 }
 
-/// Sebastiano Vigna's SplitMix64: enough randomness to mix operations, no dependency.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
-
 /// What the service and its database hold, compared with what the clients were told.
 #[derive(Debug, Default)]
 pub struct Findings {
@@ -349,8 +339,7 @@ pub struct Findings {
     pub violations: Vec<String>,
 }
 
-/// The bank test's end checks, through the API (`base_url`) and with SQL on the service's
-/// database (`database_url`):
+/// The bank test's end checks, through the API of `app` and with SQL on its database:
 /// - every acknowledged operation is in its wallet's history exactly once, as answered;
 /// - nothing else is in the history (every operation sent was settled, so anything more
 ///   was applied without being acknowledged);
@@ -359,7 +348,7 @@ pub struct Findings {
 /// - replaying the history in order gives every stored `balance_after`, which is never
 ///   negative; a rejection leaves the balance unchanged and was larger than it; the
 ///   balance equals the newest applied `balance_after`.
-pub async fn verify(base_url: &str, database_url: &str, settled: &[Settled]) -> Findings {
+pub async fn verify(app: &TestApp, settled: &[Settled]) -> Findings {
     let mut findings = Findings {
         acknowledged: settled.len(),
         applied: settled.iter().filter(|op| op.applied).count(),
@@ -367,10 +356,9 @@ pub async fn verify(base_url: &str, database_url: &str, settled: &[Settled]) -> 
         ..Findings::default()
     };
     let wallets: HashSet<Uuid> = settled.iter().map(|op| op.wallet).collect();
-    let http = Client::builder().timeout(REQUEST_BACKSTOP).build().unwrap();
     let mut in_history: HashMap<String, Vec<Value>> = HashMap::new();
     for &wallet in &wallets {
-        for record in history(&http, base_url, wallet).await {
+        for record in app.history(wallet).await {
             let id = record["operationId"]
                 .as_str()
                 .unwrap_or_default()
@@ -382,11 +370,10 @@ pub async fn verify(base_url: &str, database_url: &str, settled: &[Settled]) -> 
             .filter(|op| op.wallet == wallet)
             .map(Settled::delta)
             .sum();
-        let balance = get(&http, &format!("{base_url}/api/v1/wallets/{wallet}")).await;
-        if balance["balance"].as_i64() != Some(expected) {
+        let balance = app.balance(wallet).await;
+        if i64::try_from(balance) != Ok(expected) {
             findings.violations.push(format!(
-                "wallet {wallet}: API balance {} != acknowledged net {expected}",
-                balance["balance"]
+                "wallet {wallet}: API balance {balance} != acknowledged net {expected}"
             ));
         }
     }
@@ -408,7 +395,7 @@ pub async fn verify(base_url: &str, database_url: &str, settled: &[Settled]) -> 
             ));
         }
     }
-    replay_ledger(database_url, settled, &mut findings.violations).await;
+    replay_ledger(&app.database_url, settled, &mut findings.violations).await;
     findings
 }
 
@@ -426,37 +413,6 @@ fn check_record(op: &Settled, record: &Value, violations: &mut Vec<String>) {
             op.id, op.amount
         ));
     }
-}
-
-/// Every page of a wallet's history, newest first.
-async fn history(http: &Client, base_url: &str, wallet: Uuid) -> Vec<Value> {
-    let mut records = Vec::new();
-    let mut url = format!("{base_url}/api/v1/wallets/{wallet}/operations?limit=500");
-    loop {
-        let page = get(http, &url).await;
-        records.extend(
-            page["items"]
-                .as_array()
-                .expect("a history page")
-                .iter()
-                .cloned(),
-        );
-        match page["nextCursor"].as_str() {
-            Some(cursor) => {
-                url = format!(
-                    "{base_url}/api/v1/wallets/{wallet}/operations?limit=500&cursor={cursor}"
-                )
-            }
-            None => return records,
-        }
-    }
-}
-
-/// A read after the faults: the service is up again, so anything but 200 fails the test.
-async fn get(http: &Client, url: &str) -> Value {
-    let response = http.get(url).send().await.expect("a read after the faults");
-    assert_eq!(response.status(), StatusCode::OK, "GET {url}");
-    response.json().await.expect("a JSON body")
 }
 
 /// The database side: replays each wallet's operations in commit order (`seq`).

@@ -1,13 +1,15 @@
-//! A throwaway PostgreSQL cluster: its own data directory, port and socket directory, so a
-//! test may crash it (`pg_ctl stop -m immediate`) without touching the shared server that
-//! every other suite uses.
+//! A throwaway PostgreSQL cluster: its own data directory, port and socket directory. A fault
+//! test starts one so it may crash it (`pg_ctl stop -m immediate`) without touching the
+//! server every other test uses; the harness starts one for the whole test process when no
+//! server is running (see [`super::database`]).
 //!
 //! The methods block (they wait for `pg_ctl`); that is fine on a test's main task, which the
 //! multi-threaded runtime does not need for the spawned clients.
 
 use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use uuid::Uuid;
 
 /// Durable commits as in production (`fsync` on), and little memory: several clusters may run
@@ -23,28 +25,67 @@ max_connections = 100
 /// The OS user that runs PostgreSQL when the tests run as root (initdb refuses root).
 const POSTGRES_USER: &str = "postgres";
 
+/// Stops the cluster and deletes its directory once the test process has exited; see
+/// [`PgCluster::start_for_process`]. Arguments: the directory, then the `pg_ctl` command line.
+/// Terminal signals are ignored (also by `cat`, which inherits that), so a Ctrl-C that stops
+/// the tests does not stop the cleanup.
+const WATCHDOG: &str = r#"
+trap '' HUP INT QUIT TERM
+cat > /dev/null
+dir=$1
+shift
+"$@" --mode=immediate stop > /dev/null 2>&1
+rm -rf -- "$dir"
+"#;
+
 /// A cluster that is stopped and deleted when dropped, also when the test panics. After a
-/// panic its directory (data, server log, service log) is kept and its path printed.
+/// panic its directory (data, server log) is kept and its path printed.
 pub struct PgCluster {
     dir: PathBuf,
     bin: PathBuf,
     port: u16,
     as_postgres: bool,
+    /// For a cluster that lives as long as the process: the watchdog, never waited for (it
+    /// outlives us), with the write end of its stdin.
+    _watchdog: Option<Child>,
 }
 
 impl PgCluster {
     /// Creates a cluster in a new temporary directory and starts it on a free port.
     pub fn start() -> Self {
-        let dir = std::env::temp_dir().join(format!("wallet-faults-{}", Uuid::new_v4().simple()));
+        Self::create("wallet-faults", false)
+    }
+
+    /// A cluster for every test of this process, stopped and deleted when the process exits,
+    /// however it exits.
+    ///
+    /// libtest never runs the destructors of statics, and a test process may also end by a
+    /// signal or an abort, so no code of ours is sure to run at its end. What is sure: the
+    /// kernel closes all its file descriptors. So a watchdog shell is started first, reading
+    /// a pipe whose only write end this process holds (Rust opens every descriptor
+    /// close-on-exec, so no child inherits it). When the process is gone, the watchdog reads
+    /// end-of-file, stops the cluster at once and deletes its directory. Keep the value
+    /// alive for the whole process (in a static): dropping it would stop the cluster.
+    pub fn start_for_process() -> Self {
+        Self::create("wallet-tests-pg", true)
+    }
+
+    fn create(prefix: &str, watched: bool) -> Self {
+        let dir = std::env::temp_dir().join(format!("{prefix}-{}", Uuid::new_v4().simple()));
         let (bin, port, as_postgres) = (bin_dir(), super::free_port(), running_as_root());
         std::fs::create_dir(&dir).expect("create the cluster's directory");
         // The guard exists as soon as the directory does, so a failing initdb cleans up too.
-        let cluster = Self {
+        let mut cluster = Self {
             dir,
             bin,
             port,
             as_postgres,
+            _watchdog: None,
         };
+        if watched {
+            // Before anything else, so that even a failing start is cleaned up.
+            cluster._watchdog = Some(cluster.watchdog());
+        }
         if cluster.as_postgres {
             run(Command::new("chown").arg(POSTGRES_USER).arg(&cluster.dir));
         }
@@ -71,15 +112,14 @@ impl PgCluster {
         cluster
     }
 
-    /// URL of database `name` on this cluster, for the service and for checks behind it.
-    pub fn url(&self, name: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    /// URL of the server, without a database name.
+    pub fn server_url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}", self.port)
     }
 
-    /// Where the test may keep its own files (e.g. the service's log), deleted with the
-    /// cluster.
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    /// URL of database `name` on this cluster, for the service and for checks behind it.
+    pub fn url(&self, name: &str) -> String {
+        format!("{}/{name}", self.server_url())
     }
 
     /// Starts the server again after [`Self::stop_immediate`]; it replays its WAL first.
@@ -91,6 +131,24 @@ impl PgCluster {
     /// The crash: every server process quits at once, no checkpoint, no goodbye to clients.
     pub fn stop_immediate(&self) {
         run(self.pg_ctl().args(["--mode=immediate", "stop"]));
+    }
+
+    /// Starts the watchdog of [`Self::start_for_process`].
+    fn watchdog(&self) -> Child {
+        let stop = self.pg_ctl();
+        Command::new("sh")
+            .args(["-c", WATCHDOG, "wallet-tests-pg-watchdog"])
+            .arg(&self.dir)
+            .arg(stop.get_program())
+            .args(stop.get_args())
+            .current_dir("/")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            // Out of the test's process group: a terminal's signals do not reach it.
+            .process_group(0)
+            .spawn()
+            .expect("start the cluster's watchdog")
     }
 
     fn data(&self) -> PathBuf {
@@ -127,7 +185,7 @@ impl Drop for PgCluster {
         let _ = self.pg_ctl().args(["--mode=immediate", "stop"]).output();
         if std::thread::panicking() {
             eprintln!(
-                "fault test failed: cluster, server log and service log kept in {}",
+                "test failed: cluster and server log kept in {}",
                 self.dir.display()
             );
         } else {

@@ -1,0 +1,53 @@
+//! The one harness of the integration tests.
+//!
+//! - [`app`]: [`spawn_app`], the service in this process on a fresh database, and
+//!   [`TestApp`], the HTTP client every test talks to a server through.
+//! - [`router`]: the API router without a server or a database, for tests of the HTTP layer.
+//! - [`process`]: the real `wallet-server` binary as a child process (signals, logs, crashes).
+//! - [`database`]: the PostgreSQL server the tests use and the databases they create on it,
+//!   each dropped when its test ends.
+//! - [`pg_cluster`]: a throwaway PostgreSQL cluster that a test may crash.
+//! - [`bank`]: clients that retry until they get an answer, and the checks that prove nothing
+//!   was lost or applied twice.
+//! - [`reply`]: a response read whole, and the problem+json check.
+//! - [`metrics`]: a parsed scrape of the admin listener's `/metrics`.
+
+pub mod app;
+pub mod bank;
+pub mod database;
+pub mod metrics;
+pub mod pg_cluster;
+pub mod process;
+pub mod reply;
+pub mod router;
+
+pub use app::{TestApp, spawn_app, spawn_app_with};
+pub use process::ServerProcess;
+pub use reply::{Reply, assert_problem, assert_problem_in, status_and_body};
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// The body of `POST /api/v1/wallet`: `kind` is `"DEPOSIT"` or `"WITHDRAW"`; with `id` it
+/// carries that `operationId`, without it the service picks one.
+pub fn operation_body(wallet: Uuid, kind: &str, amount: u64, id: Option<Uuid>) -> Value {
+    let mut body = json!({"walletId": wallet, "operationType": kind, "amount": amount});
+    if let Some(id) = id {
+        body["operationId"] = json!(id);
+    }
+    body
+}
+
+/// `"DEPOSIT"` or `"WITHDRAW"`, for loads that toss a coin.
+pub fn kind(deposit: bool) -> &'static str {
+    if deposit { "DEPOSIT" } else { "WITHDRAW" }
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago. The caller binds it soon after; a
+/// process that takes it in between makes that bind fail loudly, never silently share it.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port on 127.0.0.1")
+        .port()
+}

@@ -1,0 +1,23 @@
+//! Black-box tests of the service: over HTTP against real PostgreSQL, on the real binary where
+//! only a process shows the behaviour, and on the router in process where no database is
+//! needed.
+//!
+//! One test binary, so the service is compiled and linked into tests once; each module below
+//! is one area of behaviour, and `helpers` is the one harness they share.
+
+mod helpers;
+
+mod admin;
+mod auth;
+mod concurrency;
+mod endpoints;
+mod faults;
+mod health;
+mod hostile;
+mod idempotency;
+mod ledger_model;
+mod limits;
+mod logs;
+mod openapi;
+mod resilience;
+mod shutdown;
