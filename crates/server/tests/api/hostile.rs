@@ -6,31 +6,20 @@
 //! shows that nothing was read or written. Broken HTTP itself (framing, oversized headers,
 //! bodies that stop) needs a socket and a real server.
 
+use crate::helpers::raw::exchange;
 use crate::helpers::router::{TestRouter, request, router};
 use crate::helpers::{TestApp, spawn_app, spawn_app_with};
 use axum::body::Body;
 use axum::http::{HeaderValue, Method, Request};
 use reqwest::StatusCode;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use uuid::Uuid;
 
 /// Sends raw bytes as one HTTP/1.1 exchange and returns the response's status code.
 async fn raw_status(app: &TestApp, request: &[u8]) -> u16 {
-    let mut stream = TcpStream::connect(app.addr).await.unwrap();
-    stream.write_all(request).await.unwrap();
-    let mut response = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response));
-    // The server may close the connection as soon as it has answered: a reset after the
-    // answer is not an error of the exchange.
-    let _ = read.await.expect("the server answers within 10 s");
-    let head = String::from_utf8_lossy(&response);
-    let status = head
-        .strip_prefix("HTTP/1.1 ")
-        .and_then(|rest| rest.get(..3))
-        .unwrap_or_else(|| panic!("not an HTTP response: {head:?}"));
-    status.parse().unwrap()
+    exchange(app.addr, request).await.status.as_u16()
 }
 
 /// Asserts that every request in `corpus` gets a 4xx from the router in process.

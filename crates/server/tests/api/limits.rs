@@ -1,6 +1,7 @@
 //! Every limit, with the clear error it produces when it is reached.
 
-use crate::helpers::{TestApp, spawn_app_with, status_and_body};
+use crate::helpers::raw::read_reply;
+use crate::helpers::{TestApp, assert_problem, spawn_app_with, status_and_body};
 use reqwest::StatusCode;
 use serde_json::json;
 use sqlx::{Connection, PgConnection};
@@ -15,11 +16,6 @@ async fn read_until_closed(stream: &mut TcpStream) -> String {
     let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut received));
     let _ = read.await.expect("the server closes the connection");
     String::from_utf8_lossy(&received).into_owned()
-}
-
-fn problem_code(response: &str) -> serde_json::Value {
-    let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body);
-    serde_json::from_str::<serde_json::Value>(body).unwrap_or_default()["code"].clone()
 }
 
 #[tokio::test]
@@ -51,15 +47,8 @@ async fn a_body_that_stops_arriving_gets_408_after_the_request_deadline() {
         )
         .await
         .unwrap();
-    let mut received = vec![0; 4096];
-    let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut received));
-    let n = read
-        .await
-        .expect("an answer before the client gives up")
-        .unwrap();
-    let response = String::from_utf8_lossy(&received[..n]).into_owned();
-    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
-    assert_eq!(problem_code(&response), "REQUEST_TIMEOUT");
+    let reply = read_reply(&mut stream).await;
+    assert_problem(reply, StatusCode::REQUEST_TIMEOUT, "REQUEST_TIMEOUT").await;
 }
 
 #[tokio::test]
@@ -86,9 +75,7 @@ async fn held_connection(app: &TestApp) -> TcpStream {
         .write_all(b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
-    let mut received = vec![0; 4096];
-    let n = stream.read(&mut received).await.unwrap();
-    assert!(received[..n].starts_with(b"HTTP/1.1 200"));
+    assert_eq!(read_reply(&mut stream).await.status, StatusCode::OK);
     stream
 }
 
@@ -99,10 +86,14 @@ async fn a_connection_past_the_limit_gets_503_and_is_closed() {
     let _second = held_connection(&app).await;
 
     let mut third = TcpStream::connect(app.addr).await.unwrap();
-    let response = read_until_closed(&mut third).await;
-    assert!(response.starts_with("HTTP/1.1 503"), "{response}");
-    assert!(response.contains("retry-after: 1"));
-    assert_eq!(problem_code(&response), "SERVICE_UNAVAILABLE");
+    let reply = read_reply(&mut third).await;
+    assert_eq!(reply.header("retry-after"), Some("1"));
+    assert_problem(
+        reply,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "SERVICE_UNAVAILABLE",
+    )
+    .await;
 
     // A slot frees when a connection closes.
     drop(first);

@@ -12,6 +12,7 @@ mod auth;
 mod concurrency;
 mod endpoints;
 mod faults;
+mod hardening;
 mod health;
 mod hostile;
 mod idempotency;

@@ -9,6 +9,7 @@
 //! - [`pg_cluster`]: a throwaway PostgreSQL cluster that a test may crash.
 //! - [`bank`]: clients that retry until they get an answer, and the checks that prove nothing
 //!   was lost or applied twice.
+//! - [`raw`]: HTTP/1.1 over a bare socket, for requests no client library sends.
 //! - [`reply`]: a response read whole, and the problem+json check.
 //! - [`metrics`]: a parsed scrape of the admin listener's `/metrics`.
 
@@ -18,6 +19,7 @@ pub mod database;
 pub mod metrics;
 pub mod pg_cluster;
 pub mod process;
+pub mod raw;
 pub mod reply;
 pub mod router;
 

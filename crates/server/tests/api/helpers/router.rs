@@ -73,7 +73,11 @@ impl TestRouter {
     }
 }
 
-/// The start of a request to `path`, for headers of the test's choosing.
+/// The start of a request to `path`, with the `Host` every HTTP/1.1 request carries, for
+/// more headers of the test's choosing.
 pub fn request(method: Method, path: &str) -> axum::http::request::Builder {
-    Request::builder().method(method).uri(path)
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::HOST, "localhost")
 }
