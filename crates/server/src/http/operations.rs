@@ -198,7 +198,7 @@ problems!(SubmitProblems: InvalidRequest, InvalidAmount, WalletNotFound, Insuffi
     request_body(content = SubmitOperation, content_type = "application/json"),
     params(
         ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255,
-            description = "Names the operation instead of `operationId`: 1-255 printable \
+            pattern = "^[\\x20-\\x7E]{1,255}$", description = "Names the operation instead of `operationId`: 1-255 printable \
                 ASCII characters", example = "order-1234"),
     ),
     responses(
