@@ -5,7 +5,7 @@
 //! what they caused.
 
 use crate::helpers::metrics::{Metrics, scrape};
-use crate::helpers::{TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{MAX_MONEY, TestApp, spawn_app, spawn_app_with, transfer_body};
 use pprof::protos::Message;
 use reqwest::StatusCode;
 use reqwest::header::CONTENT_TYPE;
@@ -117,6 +117,59 @@ async fn writer_connections(app: &TestApp) -> i64 {
     .await
     .unwrap();
     count
+}
+
+#[tokio::test]
+async fn transfers_are_counted_by_outcome_like_deposits_and_withdrawals() {
+    let app = spawn_app().await;
+    let before = scrape(app.admin_addr).await;
+    let (from, to) = (app.funded_wallet(10).await, app.funded_wallet(0).await);
+    let full = app.funded_wallet(MAX_MONEY).await;
+    let id = Uuid::new_v4();
+    let requests = [
+        (
+            "applied",
+            transfer_body(from, to, 1, Some(id)),
+            StatusCode::OK,
+        ),
+        (
+            "replayed",
+            transfer_body(from, to, 1, Some(id)),
+            StatusCode::OK,
+        ),
+        (
+            "insufficient_funds",
+            transfer_body(from, to, 100, None),
+            StatusCode::CONFLICT,
+        ),
+        (
+            "balance_limit_exceeded",
+            transfer_body(from, full, 1, None),
+            StatusCode::CONFLICT,
+        ),
+        (
+            "wallet_not_found",
+            transfer_body(from, Uuid::new_v4(), 1, None),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "idempotency_key_reused",
+            transfer_body(from, to, 2, Some(id)),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ];
+    for (outcome, body, status) in &requests {
+        assert_eq!(app.transfer(body).await.status(), *status, "{outcome}");
+    }
+
+    let after = scrape(app.admin_addr).await;
+    for (outcome, _, _) in &requests {
+        let labels = [("type", "TRANSFER"), ("outcome", *outcome)];
+        assert!(
+            grew(&before, &after, "wallet_operations_total", &labels) >= 1.0,
+            "wallet_operations_total{{type=\"TRANSFER\", outcome=\"{outcome}\"}}"
+        );
+    }
 }
 
 #[tokio::test]

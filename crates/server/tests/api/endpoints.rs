@@ -6,25 +6,19 @@
 //! unreachable, so a refusal that came after a write was attempted would be a 503 instead.
 
 use crate::helpers::router::{request, router};
-use crate::helpers::{TestApp, assert_problem, assert_problem_in, spawn_app, status_and_body};
+use crate::helpers::{
+    MAX_MONEY, TestApp, assert_problem, assert_problem_in, assert_timestamp, assert_uuid,
+    field_names, spawn_app, status_and_body,
+};
 use axum::body::Body;
 use reqwest::header::{CONTENT_TYPE, LOCATION};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-/// Largest amount and balance: 2^53 - 1.
-const MAX_MONEY: u64 = 9_007_199_254_740_991;
-
 /// `POST /api/v1/wallet` with a raw body sent as JSON.
 async fn post_raw(app: &TestApp, body: impl Into<String>) -> Response {
-    app.client
-        .post(app.url("/api/v1/wallet"))
-        .header(CONTENT_TYPE, "application/json")
-        .body(body.into())
-        .send()
-        .await
-        .unwrap()
+    app.post_raw("/api/v1/wallet", body).await
 }
 
 async fn create_wallet(app: &TestApp, body: Option<Value>) -> Response {
@@ -34,32 +28,6 @@ async fn create_wallet(app: &TestApp, body: Option<Value>) -> Response {
         None => request,
     };
     request.send().await.unwrap()
-}
-
-fn assert_uuid(value: &Value) -> Uuid {
-    value
-        .as_str()
-        .and_then(|s| Uuid::try_parse(s).ok())
-        .unwrap_or_else(|| panic!("{value} is a UUID"))
-}
-
-fn assert_timestamp(value: &Value) {
-    let text = value
-        .as_str()
-        .unwrap_or_else(|| panic!("{value} is a string"));
-    chrono::DateTime::parse_from_rfc3339(text)
-        .unwrap_or_else(|_| panic!("{value} is an RFC 3339 timestamp"));
-}
-
-fn field_names(body: &Value) -> Vec<&str> {
-    let mut names: Vec<_> = body
-        .as_object()
-        .unwrap_or_else(|| panic!("{body} is an object"))
-        .keys()
-        .map(String::as_str)
-        .collect();
-    names.sort_unstable();
-    names
 }
 
 // ---------------------------------------------------------------- POST /api/v1/wallet

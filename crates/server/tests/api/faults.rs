@@ -1,9 +1,11 @@
 //! Crash and fault tests. Each test runs its own PostgreSQL cluster and the real service
-//! binary, puts three hot wallets under load from sixteen clients that retry every outcome
-//! they did not see with the same `operationId`, breaks something again and again, and then
-//! runs the bank test's end checks (`helpers::bank::verify`): every acknowledged operation
-//! recorded exactly once, nothing applied twice, every balance equal to its history and never
-//! negative. Throughout, every 503 must carry `Retry-After` and no request may hang.
+//! binary, puts three hot wallets under load from sixteen clients (deposits, withdrawals and
+//! transfers between the three) that retry every outcome they did not see with the same
+//! `operationId` or `transferId`, breaks something again and again, and then runs the bank
+//! test's end checks (`helpers::bank::verify`): every acknowledged operation recorded exactly
+//! once, nothing applied twice, never one leg of a transfer without the other, money
+//! conserved, every balance equal to its history and never negative. Throughout, every 503
+//! must carry `Retry-After` and no request may hang.
 //!
 //! `scripts/soak.sh` runs the same faults for many more cycles.
 
@@ -135,6 +137,10 @@ impl Harness {
             "operations recorded twice: {summary}"
         );
         assert_eq!(counts.other_5xx, 0, "5xx other than 503: {summary}");
+        assert!(
+            findings.transfers_applied > 0 && findings.transfers > findings.transfers_applied,
+            "transfers both applied and rejected under the faults: {summary}"
+        );
         assert_eq!(
             counts.unclear_unavailable, 0,
             "503s without Retry-After or code SERVICE_UNAVAILABLE: {summary}"

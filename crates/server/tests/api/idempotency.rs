@@ -2,26 +2,17 @@
 //! key and payload replays the original answer byte for byte, a different payload is refused,
 //! and concurrent duplicates are applied once.
 
-use crate::helpers::{Reply, TestApp, assert_problem, operation_body, spawn_app, status_and_body};
+use crate::helpers::{
+    IDEMPOTENCY_KEY, Reply, TestApp, assert_problem, operation_body, spawn_app, status_and_body,
+};
 use reqwest::StatusCode;
 use reqwest::header::HeaderValue;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
-const REPLAYED: &str = "Idempotent-Replayed";
-
 /// `POST /api/v1/wallet` with an `Idempotency-Key` header.
 async fn with_key(app: &TestApp, key: impl Into<HeaderValue>, body: &Value) -> Reply {
-    let response = app
-        .client
-        .post(app.url("/api/v1/wallet"))
-        .header(IDEMPOTENCY_KEY, key.into())
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    Reply::of(response).await
+    app.post_with_key("/api/v1/wallet", key, body).await
 }
 
 fn operation(wallet: Uuid, kind: &str, amount: u64) -> Value {
@@ -30,11 +21,6 @@ fn operation(wallet: Uuid, kind: &str, amount: u64) -> Value {
 
 fn with_id(wallet: Uuid, kind: &str, amount: u64, id: Uuid) -> Value {
     operation_body(wallet, kind, amount, Some(id))
-}
-
-/// Whether the answer says it is a replay (`None` when the header is absent).
-fn replayed(answer: &Reply) -> Option<&str> {
-    answer.header(REPLAYED)
 }
 
 // ---------------------------------------------------------------- replays
@@ -49,9 +35,9 @@ async fn repeated_operation_id_replays_the_same_answer_and_applies_once() {
     let second = Reply::of(app.operation(&body).await).await;
 
     assert_eq!(first.status, StatusCode::OK, "{}", first.text());
-    assert_eq!(replayed(&first), None, "the first answer is not a replay");
+    assert_eq!(first.replayed(), None, "the first answer is not a replay");
     assert_eq!(second.status, first.status);
-    assert_eq!(replayed(&second), Some("true"));
+    assert_eq!(second.replayed(), Some("true"));
     assert_eq!(second.text(), first.text(), "byte-identical body");
     assert_eq!(app.balance(wallet).await, 125);
     assert_eq!(app.history(wallet).await.len(), 2);
@@ -68,10 +54,10 @@ async fn repeated_idempotency_key_replays_the_same_answer_and_applies_once() {
     let second = with_key(&app, HeaderValue::from_static("order-1"), &body).await;
 
     assert_eq!(first.status, StatusCode::OK, "{}", first.text());
-    assert_eq!(replayed(&first), None, "the first answer is not a replay");
+    assert_eq!(first.replayed(), None, "the first answer is not a replay");
     assert_eq!(first.json()["balance"], 70);
     assert_eq!(second.status, first.status);
-    assert_eq!(replayed(&second), Some("true"));
+    assert_eq!(second.replayed(), Some("true"));
     assert_eq!(second.text(), first.text(), "byte-identical body");
     assert_eq!(app.balance(wallet).await, 70);
     assert_eq!(app.history(wallet).await.len(), 2);
@@ -89,7 +75,7 @@ async fn replay_answers_from_the_stored_result_not_the_current_balance() {
 
     let replay = with_key(&app, HeaderValue::from_static("k"), &body).await;
 
-    assert_eq!(replayed(&replay), Some("true"));
+    assert_eq!(replay.replayed(), Some("true"));
     assert_eq!(
         replay.json()["balance"],
         110,
@@ -107,13 +93,13 @@ async fn stored_rejection_is_replayed_even_after_funds_arrive() {
 
     let first = with_key(&app, HeaderValue::from_static("pay-50"), &body).await;
     assert_problem(&first, StatusCode::CONFLICT, "INSUFFICIENT_FUNDS").await;
-    assert_eq!(replayed(&first), None);
+    assert_eq!(first.replayed(), None);
     assert_eq!(app.deposit(wallet, 100).await.status(), StatusCode::OK);
 
     let retry = with_key(&app, HeaderValue::from_static("pay-50"), &body).await;
 
     assert_problem(&retry, StatusCode::CONFLICT, "INSUFFICIENT_FUNDS").await;
-    assert_eq!(replayed(&retry), Some("true"));
+    assert_eq!(retry.replayed(), Some("true"));
     assert_eq!(retry.text(), first.text(), "byte-identical body");
     assert_eq!(app.balance(wallet).await, 110);
     app.assert_ledger_consistent().await;
@@ -132,7 +118,7 @@ async fn stored_rejection_is_replayed_for_a_repeated_operation_id() {
     let retry = Reply::of(app.operation(&body).await).await;
 
     assert_problem(&retry, StatusCode::CONFLICT, "INSUFFICIENT_FUNDS").await;
-    assert_eq!(replayed(&retry), Some("true"));
+    assert_eq!(retry.replayed(), Some("true"));
     assert_eq!(retry.text(), first.text(), "byte-identical body");
     assert_eq!(app.balance(wallet).await, 110);
     app.assert_ledger_consistent().await;
@@ -175,7 +161,7 @@ async fn different_keys_are_different_operations() {
     let b = with_key(&app, HeaderValue::from_static("b"), &body).await;
 
     assert_eq!((a.status, b.status), (StatusCode::OK, StatusCode::OK));
-    assert_eq!(replayed(&b), None);
+    assert_eq!(b.replayed(), None);
     assert_ne!(a.json()["operationId"], b.json()["operationId"]);
     assert_eq!(app.balance(wallet).await, 10);
     app.assert_ledger_consistent().await;
@@ -394,7 +380,7 @@ async fn idempotency_key_of_255_printable_characters_is_accepted() {
     let second = with_key(&app, key, &body).await;
 
     assert_eq!(first.status, StatusCode::OK, "{}", first.text());
-    assert_eq!(replayed(&second), Some("true"));
+    assert_eq!(second.replayed(), Some("true"));
     assert_eq!(app.balance(wallet).await, 110);
 }
 
@@ -438,7 +424,7 @@ async fn concurrent_duplicates_of_one_key_are_applied_once_with_one_answer() {
             "every duplicate gets the same body"
         );
     }
-    let originals = answers.iter().filter(|a| replayed(a).is_none()).count();
+    let originals = answers.iter().filter(|a| a.replayed().is_none()).count();
     assert_eq!(originals, 1, "exactly one answer is not a replay");
     assert_eq!(app.balance(wallet).await, 107);
     assert_eq!(app.history(wallet).await.len(), 2);

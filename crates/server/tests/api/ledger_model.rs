@@ -1,13 +1,21 @@
-//! Property: whatever sequence of deposits, withdrawals and retries arrives, the ledger on
-//! real PostgreSQL decides it exactly like a simple in-memory model.
+//! Property: whatever sequence of deposits, withdrawals, transfers and retries arrives, the
+//! ledger on real PostgreSQL decides it exactly like a simple in-memory model: first the
+//! ledger itself with deposits and withdrawals, then the whole service over HTTP with
+//! transfers too.
 
 use crate::helpers::database::TestDatabase;
+use crate::helpers::{
+    MAX_MONEY, Reply, TestApp, kind, operation_body, spawn_app, status_and_body, transfer_body,
+};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
+use reqwest::StatusCode;
+use serde_json::Value;
 use sqlx::postgres::PgConnectOptions;
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
+use uuid::Uuid;
 use wallet_server::domain::{
     Amount, OperationId, OperationKind, OperationRequest, OperationStatus, WalletId,
 };
@@ -178,6 +186,322 @@ fn the_ledger_decides_like_the_in_memory_model() {
             let requests = requests(&steps);
             let actual = runtime.block_on(ledger_answers(&ledger, &requests));
             prop_assert_eq!(actual, model(&requests));
+            Ok(())
+        })
+        .unwrap();
+}
+
+// ------------------------------------------------ the service over HTTP, with transfers
+
+/// Wallets of one scenario; none exists before a deposit creates it.
+const WALLETS: usize = 3;
+
+/// What a request does, on wallets numbered `0..WALLETS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Movement {
+    Deposit(usize),
+    Withdraw(usize),
+    /// From and to; the same wallet twice now and then, which is refused.
+    Transfer(usize, usize),
+}
+
+/// One step of a scenario sent to the service.
+#[derive(Debug, Clone)]
+enum ApiStep {
+    New(Movement, u64),
+    /// The client retries the `n`-th earlier request (modulo how many exist).
+    Retry(usize),
+    /// A different request under the id of the `n`-th earlier one.
+    Reuse(usize, Movement, u64),
+}
+
+fn movement() -> impl Strategy<Value = Movement> {
+    prop_oneof![
+        1 => (0..WALLETS).prop_map(Movement::Deposit),
+        1 => (0..WALLETS).prop_map(Movement::Withdraw),
+        2 => (0..WALLETS, 0..WALLETS).prop_map(|(from, to)| Movement::Transfer(from, to)),
+    ]
+}
+
+/// Mostly small amounts, so that balances stay near zero and funds run short; now and then
+/// 2^52, so that two of them pass the balance limit.
+fn amount() -> impl Strategy<Value = u64> {
+    prop_oneof![9 => 1..60_u64, 1 => Just(1_u64 << 52)]
+}
+
+fn api_step() -> impl Strategy<Value = ApiStep> {
+    prop_oneof![
+        8 => (movement(), amount()).prop_map(|(movement, amount)| ApiStep::New(movement, amount)),
+        2 => any::<usize>().prop_map(ApiStep::Retry),
+        1 => (any::<usize>(), movement(), amount())
+            .prop_map(|(n, movement, amount)| ApiStep::Reuse(n, movement, amount)),
+    ]
+}
+
+/// A request as sent: its id (`operationId` or `transferId`), what it does and how much.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ApiRequest {
+    id: Uuid,
+    movement: Movement,
+    amount: u64,
+}
+
+fn api_requests(steps: &[ApiStep]) -> Vec<ApiRequest> {
+    let mut requests: Vec<ApiRequest> = Vec::new();
+    for step in steps {
+        let request = match *step {
+            ApiStep::New(movement, amount) => ApiRequest {
+                id: Uuid::new_v4(),
+                movement,
+                amount,
+            },
+            ApiStep::Retry(n) if !requests.is_empty() => requests[n % requests.len()],
+            ApiStep::Reuse(n, movement, amount) if !requests.is_empty() => ApiRequest {
+                id: requests[n % requests.len()].id,
+                movement,
+                amount,
+            },
+            ApiStep::Retry(_) | ApiStep::Reuse(..) => continue,
+        };
+        requests.push(request);
+    }
+    requests
+}
+
+/// What a client sees, with wallets by number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Seen {
+    /// 200 with the balance after (a transfer: the source's, then the destination's).
+    Applied { balances: Vec<u64>, replayed: bool },
+    /// 409 naming the wallet that refused and its unchanged balance.
+    Rejected {
+        code: &'static str,
+        wallet: usize,
+        balance: u64,
+        replayed: bool,
+    },
+    /// 404 `WALLET_NOT_FOUND` for this wallet.
+    NotFound(usize),
+    /// 400 `SAME_WALLET`.
+    SameWallet,
+    /// 422 `IDEMPOTENCY_KEY_REUSED`.
+    Reused,
+    /// Anything else: never expected.
+    Other(String),
+}
+
+impl Seen {
+    /// The same answer as a replay.
+    fn replayed(&self) -> Self {
+        let mut replay = self.clone();
+        if let Self::Applied { replayed, .. } | Self::Rejected { replayed, .. } = &mut replay {
+            *replayed = true;
+        }
+        replay
+    }
+}
+
+/// The model: balances by wallet (present once created), one request at a time. Stored are
+/// the applied and the rejected requests; a refusal (404, 400, 422) stores nothing.
+#[derive(Default)]
+struct Model {
+    balances: HashMap<usize, u64>,
+    decided: HashMap<Uuid, (ApiRequest, Seen)>,
+}
+
+impl Model {
+    fn answer(&mut self, request: ApiRequest) -> Seen {
+        if let Movement::Transfer(from, to) = request.movement
+            && from == to
+        {
+            return Seen::SameWallet;
+        }
+        if let Some((stored, answer)) = self.decided.get(&request.id) {
+            return if *stored == request {
+                answer.replayed()
+            } else {
+                Seen::Reused
+            };
+        }
+        let answer = match self.decide(request) {
+            Ok(answer) => answer,
+            Err(refusal) => return refusal,
+        };
+        self.decided.insert(request.id, (request, answer.clone()));
+        answer
+    }
+
+    /// A new request's answer, or a refusal that stores nothing.
+    fn decide(&mut self, request: ApiRequest) -> Result<Seen, Seen> {
+        let amount = request.amount;
+        let existing = |wallet: usize| {
+            self.balances
+                .get(&wallet)
+                .copied()
+                .ok_or(Seen::NotFound(wallet))
+        };
+        let rejected = |code, wallet, balance| Seen::Rejected {
+            code,
+            wallet,
+            balance,
+            replayed: false,
+        };
+        let applied = |balances| Seen::Applied {
+            balances,
+            replayed: false,
+        };
+        Ok(match request.movement {
+            Movement::Deposit(wallet) => {
+                let balance = self.balances.get(&wallet).copied().unwrap_or(0);
+                if balance + amount > MAX_MONEY {
+                    rejected("BALANCE_LIMIT_EXCEEDED", wallet, balance)
+                } else {
+                    self.balances.insert(wallet, balance + amount);
+                    applied(vec![balance + amount])
+                }
+            }
+            Movement::Withdraw(wallet) => {
+                let balance = existing(wallet)?;
+                if balance < amount {
+                    rejected("INSUFFICIENT_FUNDS", wallet, balance)
+                } else {
+                    self.balances.insert(wallet, balance - amount);
+                    applied(vec![balance - amount])
+                }
+            }
+            Movement::Transfer(from, to) => {
+                let (source, destination) = (existing(from)?, existing(to)?);
+                if source < amount {
+                    rejected("INSUFFICIENT_FUNDS", from, source)
+                } else if destination + amount > MAX_MONEY {
+                    rejected("BALANCE_LIMIT_EXCEEDED", to, destination)
+                } else {
+                    self.balances.insert(from, source - amount);
+                    self.balances.insert(to, destination + amount);
+                    applied(vec![source - amount, destination + amount])
+                }
+            }
+        })
+    }
+}
+
+/// Sends `request` on `wallets` and reads what the client sees.
+async fn send(app: &TestApp, wallets: &[Uuid], request: ApiRequest) -> Seen {
+    let ApiRequest { id, amount, .. } = request;
+    let response = match request.movement {
+        Movement::Deposit(w) | Movement::Withdraw(w) => {
+            let kind = kind(matches!(request.movement, Movement::Deposit(_)));
+            app.operation(&operation_body(wallets[w], kind, amount, Some(id)))
+                .await
+        }
+        Movement::Transfer(from, to) => {
+            app.transfer(&transfer_body(wallets[from], wallets[to], amount, Some(id)))
+                .await
+        }
+    };
+    let reply = Reply::of(response).await;
+    let body = reply.json();
+    let replayed = reply.replayed() == Some("true");
+    let wallet = |value: &Value| wallets.iter().position(|w| *value == w.to_string());
+    let transfer = matches!(request.movement, Movement::Transfer(..));
+    let code = body["code"].as_str().unwrap_or_default();
+    match (reply.status, code) {
+        (StatusCode::OK, _) if body["status"] == "APPLIED" => {
+            let fields: &[&str] = if transfer {
+                &["fromBalance", "toBalance"]
+            } else {
+                &["balance"]
+            };
+            Seen::Applied {
+                balances: fields.iter().filter_map(|f| body[*f].as_u64()).collect(),
+                replayed,
+            }
+        }
+        (StatusCode::CONFLICT, "INSUFFICIENT_FUNDS" | "BALANCE_LIMIT_EXCEEDED") => {
+            match (wallet(&body["walletId"]), body["balance"].as_u64()) {
+                (Some(wallet), Some(balance)) => Seen::Rejected {
+                    code: if code == "INSUFFICIENT_FUNDS" {
+                        "INSUFFICIENT_FUNDS"
+                    } else {
+                        "BALANCE_LIMIT_EXCEEDED"
+                    },
+                    wallet,
+                    balance,
+                    replayed,
+                },
+                _ => Seen::Other(reply.text()),
+            }
+        }
+        (StatusCode::NOT_FOUND, "WALLET_NOT_FOUND") => match request.movement {
+            // Only a transfer's problem names the wallet: it has two.
+            Movement::Transfer(..) => {
+                wallet(&body["walletId"]).map_or(Seen::Other(reply.text()), Seen::NotFound)
+            }
+            Movement::Deposit(w) | Movement::Withdraw(w) => Seen::NotFound(w),
+        },
+        (StatusCode::BAD_REQUEST, "SAME_WALLET") => Seen::SameWallet,
+        (StatusCode::UNPROCESSABLE_ENTITY, "IDEMPOTENCY_KEY_REUSED") => Seen::Reused,
+        (status, _) => Seen::Other(format!("{status} {}", reply.text())),
+    }
+}
+
+/// After a scenario: each wallet exists exactly when the model has it, with its balance, and
+/// each stored transfer reads back with the status it was answered with.
+async fn assert_state_is_the_models(app: &TestApp, wallets: &[Uuid], model: &Model) {
+    for (n, wallet) in wallets.iter().enumerate() {
+        let (status, body) =
+            status_and_body(app.get(&format!("/api/v1/wallets/{wallet}")).await).await;
+        match model.balances.get(&n) {
+            Some(balance) => assert_eq!(
+                (status, body["balance"].as_u64()),
+                (StatusCode::OK, Some(*balance)),
+                "wallet {n}"
+            ),
+            None => assert_eq!(status, StatusCode::NOT_FOUND, "wallet {n}: {body}"),
+        }
+    }
+    for (id, (request, answer)) in &model.decided {
+        if let Movement::Transfer(..) = request.movement {
+            let (status, body) =
+                status_and_body(app.get(&format!("/api/v1/transfers/{id}")).await).await;
+            let expected = if matches!(answer, Seen::Applied { .. }) {
+                "APPLIED"
+            } else {
+                "REJECTED"
+            };
+            assert_eq!(
+                (status, body["status"].as_str()),
+                (StatusCode::OK, Some(expected)),
+                "transfer {id}: {body}"
+            );
+        }
+    }
+    app.assert_ledger_consistent().await;
+}
+
+#[test]
+fn the_service_decides_deposits_withdrawals_and_transfers_like_the_in_memory_model() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    // One service for every case; each case has wallets of its own.
+    let app = runtime.block_on(spawn_app());
+
+    let mut runner = TestRunner::new(ProptestConfig {
+        cases: 32,
+        max_shrink_iters: 256,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    });
+    runner
+        .run(&prop::collection::vec(api_step(), 1..60), |steps| {
+            let requests = api_requests(&steps);
+            let wallets: Vec<Uuid> = (0..WALLETS).map(|_| Uuid::new_v4()).collect();
+            let mut model = Model::default();
+            for (i, request) in requests.iter().enumerate() {
+                let seen = runtime.block_on(send(&app, &wallets, *request));
+                let expected = model.answer(*request);
+                prop_assert_eq!(seen, expected, "request {} of {:?}", i, requests);
+            }
+            runtime.block_on(assert_state_is_the_models(&app, &wallets, &model));
             Ok(())
         })
         .unwrap();

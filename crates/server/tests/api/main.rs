@@ -22,3 +22,4 @@ mod logs;
 mod openapi;
 mod resilience;
 mod shutdown;
+mod transfers;

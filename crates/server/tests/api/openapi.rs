@@ -62,6 +62,8 @@ async fn the_description_is_openapi_3_1_and_lists_exactly_the_api_of_the_design(
     assert_eq!(spec["info"]["title"], "Wallet API");
 
     let expected: BTreeMap<String, BTreeSet<String>> = [
+        ("/api/v1/transfers", "post"),
+        ("/api/v1/transfers/{transferId}", "get"),
         ("/api/v1/wallet", "post"),
         ("/api/v1/wallets", "post"),
         ("/api/v1/wallets/{walletId}", "get"),
@@ -80,13 +82,14 @@ async fn the_description_is_openapi_3_1_and_lists_exactly_the_api_of_the_design(
 async fn a_method_is_routed_on_a_documented_path_exactly_when_it_is_documented() {
     let router = router();
     let spec = description(router.get(DESCRIPTION).await).await;
-    // Routing does not depend on whether the wallet or the operation exists.
-    let (wallet, operation) = (Uuid::new_v4(), Uuid::new_v4());
+    // Routing does not depend on whether the wallet, the operation or the transfer exists.
+    let (wallet, operation, transfer) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
 
     for (path, methods) in documented(&spec) {
         let target = path
             .replace("{walletId}", &wallet.to_string())
-            .replace("{operationId}", &operation.to_string());
+            .replace("{operationId}", &operation.to_string())
+            .replace("{transferId}", &transfer.to_string());
         for method in METHODS {
             let method_name = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let response = router.call(method_name, &target).await;
@@ -149,6 +152,9 @@ async fn the_error_codes_are_those_of_the_design() {
         "BALANCE_LIMIT_EXCEEDED",
         "WALLET_ALREADY_EXISTS",
         "IDEMPOTENCY_KEY_REUSED",
+        // Transfers (design.md, "Ledger v2").
+        "SAME_WALLET",
+        "TRANSFER_NOT_FOUND",
         "PAYLOAD_TOO_LARGE",
         "UNSUPPORTED_MEDIA_TYPE",
         "NOT_FOUND",
@@ -205,6 +211,32 @@ async fn every_error_response_is_a_problem_with_an_example_of_each_code() {
     let codes = |list: &[&str]| list.iter().map(|c| c.to_string()).collect::<BTreeSet<_>>();
     let unavailable = "SERVICE_UNAVAILABLE";
     let expected = BTreeMap::from([
+        (
+            "post /api/v1/transfers".to_owned(),
+            codes(&[
+                "INVALID_REQUEST",
+                "INVALID_AMOUNT",
+                "SAME_WALLET",
+                "WALLET_NOT_FOUND",
+                "INSUFFICIENT_FUNDS",
+                "BALANCE_LIMIT_EXCEEDED",
+                "IDEMPOTENCY_KEY_REUSED",
+                "PAYLOAD_TOO_LARGE",
+                "UNSUPPORTED_MEDIA_TYPE",
+                unavailable,
+                "UNAUTHORIZED",
+                "REQUEST_TIMEOUT",
+            ]),
+        ),
+        (
+            "get /api/v1/transfers/{transferId}".to_owned(),
+            codes(&[
+                "INVALID_REQUEST",
+                "TRANSFER_NOT_FOUND",
+                unavailable,
+                "UNAUTHORIZED",
+            ]),
+        ),
         (
             "post /api/v1/wallet".to_owned(),
             codes(&[
@@ -380,6 +412,125 @@ async fn success_bodies_match_their_documented_schemas() {
     let (status, created) = status_and_body(created).await;
     assert_eq!(status, StatusCode::CREATED);
     assert_matches_schema(&spec, "Wallet", &created);
+}
+
+/// The schema `reference` points to (`{"$ref": "#/components/schemas/..."}`), or the schema
+/// itself when it is inline.
+fn resolve<'a>(spec: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(reference) => {
+            let pointer = reference.strip_prefix('#').unwrap();
+            resolve(spec, spec.pointer(pointer).unwrap())
+        }
+        None => schema,
+    }
+}
+
+/// Every value a string schema allows, through references and `oneOf`/`anyOf`/`allOf`.
+fn enum_values(spec: &Value, schema: &Value) -> BTreeSet<String> {
+    let schema = resolve(spec, schema);
+    let mut values: BTreeSet<String> = schema["enum"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    for combinator in ["oneOf", "anyOf", "allOf"] {
+        for part in schema[combinator].as_array().into_iter().flatten() {
+            values.extend(enum_values(spec, part));
+        }
+    }
+    values
+}
+
+/// The name of the schema of the `status` JSON body of `method path`.
+fn response_schema(spec: &Value, path: &str, method: &str, status: &str) -> String {
+    let schema =
+        &spec["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"];
+    let reference = schema["$ref"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{method} {path} {status} refers to a schema: {schema}"));
+    reference
+        .strip_prefix("#/components/schemas/")
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn history_items_are_described_with_the_transfer_types_and_fields() {
+    let spec = description(router().get(DESCRIPTION).await).await;
+    let operation = &spec["components"]["schemas"]["Operation"];
+
+    let types = enum_values(&spec, &operation["properties"]["operationType"]);
+    for kind in ["DEPOSIT", "WITHDRAW", "TRANSFER_OUT", "TRANSFER_IN"] {
+        assert!(types.contains(kind), "{kind} in {types:?}");
+    }
+    let properties = keys(&operation["properties"]);
+    for field in ["transferId", "counterpartyWalletId"] {
+        assert!(properties.contains(field), "{field} in {properties:?}");
+    }
+}
+
+#[tokio::test]
+async fn transfer_bodies_match_their_documented_schemas_and_examples() {
+    let app = spawn_app().await;
+    let spec = description(app.get(DESCRIPTION).await).await;
+    let (from, to) = (app.funded_wallet(10).await, app.funded_wallet(0).await);
+    let transfers = "/api/v1/transfers";
+
+    let posted = app
+        .transfer(&json!({"fromWalletId": from, "toWalletId": to, "amount": 4}))
+        .await;
+    let (status, record) = status_and_body(posted).await;
+    assert_eq!(status, StatusCode::OK, "{record}");
+    assert_matches_schema(
+        &spec,
+        &response_schema(&spec, transfers, "post", "200"),
+        &record,
+    );
+    let id = record["transferId"].as_str().unwrap();
+    let (status, read) = status_and_body(app.get(&format!("{transfers}/{id}")).await).await;
+    assert_eq!(status, StatusCode::OK, "{read}");
+    let path = "/api/v1/transfers/{transferId}";
+    assert_matches_schema(&spec, &response_schema(&spec, path, "get", "200"), &read);
+    for leg in [&app.history(from).await[0], &app.history(to).await[0]] {
+        assert_matches_schema(&spec, "Operation", leg);
+    }
+
+    let rejected = app
+        .transfer(&json!({"fromWalletId": from, "toWalletId": to, "amount": 99}))
+        .await;
+    let (status, problem) = status_and_body(rejected).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert_matches_schema(&spec, "Problem", &problem);
+    let documented = example(&spec, transfers, "post", "409", "INSUFFICIENT_FUNDS");
+    assert_eq!(keys(&problem), keys(&documented));
+    let rejected_id = problem["transferId"].as_str().unwrap();
+    let (_, rejected_record) =
+        status_and_body(app.get(&format!("{transfers}/{rejected_id}")).await).await;
+    assert_matches_schema(
+        &spec,
+        &response_schema(&spec, path, "get", "200"),
+        &rejected_record,
+    );
+
+    // Problems that name nothing stored are the documented examples exactly.
+    let same = app
+        .transfer(&json!({"fromWalletId": from, "toWalletId": from, "amount": 1}))
+        .await;
+    let (status, body) = status_and_body(same).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        body,
+        example(&spec, transfers, "post", "400", "SAME_WALLET")
+    );
+    let unknown = app.get(&format!("{transfers}/{}", Uuid::new_v4())).await;
+    let (status, body) = status_and_body(unknown).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(
+        body,
+        example(&spec, path, "get", "404", "TRANSFER_NOT_FOUND")
+    );
 }
 
 #[tokio::test]

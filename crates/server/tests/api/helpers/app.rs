@@ -2,11 +2,13 @@
 //! every test talks to a server through.
 
 use super::database::TestDatabase;
-use super::operation_body;
+use super::reply::Reply;
+use super::{IDEMPOTENCY_KEY, ledger, operation_body};
+use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
-use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection, PgConnection, PgPool};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -104,6 +106,45 @@ impl TestApp {
             .expect("request sent")
     }
 
+    /// `POST /api/v1/transfers` with a JSON body.
+    pub async fn transfer(&self, body: &Value) -> Response {
+        self.client
+            .post(self.url("/api/v1/transfers"))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// `POST path` with a JSON body and an `Idempotency-Key` header, read whole.
+    pub async fn post_with_key(
+        &self,
+        path: &str,
+        key: impl Into<HeaderValue>,
+        body: &Value,
+    ) -> Reply {
+        let response = self
+            .client
+            .post(self.url(path))
+            .header(IDEMPOTENCY_KEY, key.into())
+            .json(body)
+            .send()
+            .await
+            .expect("request sent");
+        Reply::of(response).await
+    }
+
+    /// `POST path` with `body` sent as it is, labelled JSON: for bodies `json!` cannot build.
+    pub async fn post_raw(&self, path: &str, body: impl Into<String>) -> Response {
+        self.client
+            .post(self.url(path))
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.into())
+            .send()
+            .await
+            .expect("request sent")
+    }
+
     pub async fn deposit(&self, wallet: Uuid, amount: u64) -> Response {
         self.operation(&operation_body(wallet, "DEPOSIT", amount, None))
             .await
@@ -162,6 +203,37 @@ impl TestApp {
         }
     }
 
+    /// Checks that `wallet`'s history, read through the API, adds up to its balance: applied
+    /// deposits and incoming transfers minus applied withdrawals and outgoing transfers, and
+    /// the balance after its newest applied item. Returns the balance.
+    pub async fn assert_history_adds_up(&self, wallet: Uuid) -> u64 {
+        let history = self.history(wallet).await;
+        let applied = history.iter().filter(|item| item["status"] == "APPLIED");
+        let net: i64 = applied
+            .clone()
+            .map(|item| {
+                let amount = item["amount"].as_i64().expect("amount is an integer");
+                match item["operationType"].as_str() {
+                    Some("DEPOSIT" | "TRANSFER_IN") => amount,
+                    _ => -amount,
+                }
+            })
+            .sum();
+        let newest = applied.map(|item| item["balance"].as_i64()).next();
+        let balance = self.balance(wallet).await;
+        assert_eq!(
+            i64::try_from(balance),
+            Ok(net),
+            "wallet {wallet}: balance vs applied history"
+        );
+        assert_eq!(
+            newest.unwrap_or(Some(0)),
+            Some(net),
+            "wallet {wallet}: balance after the newest applied item"
+        );
+        balance
+    }
+
     /// A direct connection to this test's database, for checks behind the API.
     pub async fn db(&self) -> PgPool {
         PgPoolOptions::new()
@@ -171,31 +243,13 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Checks the ledger invariant for every wallet in the database: the balance equals the
-    /// applied deposits minus the applied withdrawals, and the newest applied operation's
-    /// `balance_after`.
+    /// Checks the stored ledger's invariants (see [`ledger`](super::ledger)): balances equal
+    /// their history, money is conserved, every transfer has both legs or, rejected, only its
+    /// rejected out leg.
     pub async fn assert_ledger_consistent(&self) {
-        let rows: Vec<(Uuid, i64, i64, Option<i64>)> = sqlx::query_as(
-            "SELECT w.id, w.balance,
-                    COALESCE((SELECT SUM(CASE kind WHEN 'DEPOSIT' THEN amount ELSE -amount END)
-                              FROM operations o WHERE o.wallet_id = w.id AND status = 'APPLIED'), 0)::int8,
-                    (SELECT balance_after FROM operations o
-                     WHERE o.wallet_id = w.id AND status = 'APPLIED' ORDER BY seq DESC LIMIT 1)
-             FROM wallets w",
-        )
-        .fetch_all(&self.db().await)
-        .await
-        .unwrap();
-        for (wallet, balance, sum, newest) in rows {
-            assert_eq!(
-                balance, sum,
-                "wallet {wallet}: balance vs applied operations"
-            );
-            assert_eq!(
-                newest.unwrap_or(0),
-                balance,
-                "wallet {wallet}: newest balance_after"
-            );
-        }
+        let mut db = PgConnection::connect(&self.database_url).await.unwrap();
+        let violations = ledger::violations(&mut db).await;
+        let _ = db.close().await;
+        assert!(violations.is_empty(), "ledger invariants: {violations:#?}");
     }
 }

@@ -1,10 +1,11 @@
-//! Jepsen's bank test over HTTP. Clients deposit to and withdraw from a few hot wallets; each
-//! operation carries an `operationId`, and a client retries it with that id until it sees a
-//! definitive answer (200 or 409), as a careful payments client does. The acknowledged
-//! operations are the ground truth that [`verify`] holds the service and its database to.
+//! Jepsen's bank test over HTTP. Clients deposit to, withdraw from and transfer between a few
+//! hot wallets; each operation carries its id (`operationId`, `transferId`), and a client
+//! retries it with that id until it sees a definitive answer (200 or 409), as a careful
+//! payments client does. The acknowledged operations are the ground truth that [`verify`]
+//! holds the service and its database to.
 
 use super::app::TestApp;
-use super::{kind, operation_body};
+use super::{kind, ledger, operation_body, transfer_body};
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 use reqwest::{Client, StatusCode};
@@ -37,23 +38,94 @@ const PROGRESS_LIMIT: Duration = Duration::from_secs(60);
 /// wander near zero and withdrawals are rejected now and then.
 const MAX_AMOUNT: u64 = 20;
 
+/// What an operation does to the wallets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Move {
+    Deposit(Uuid),
+    Withdraw(Uuid),
+    Transfer { from: Uuid, to: Uuid },
+}
+
+impl Move {
+    /// The body of its request, named by `id`, and the path it is posted to.
+    fn request(self, amount: u64, id: Uuid) -> (Value, &'static str) {
+        match self {
+            Self::Deposit(wallet) | Self::Withdraw(wallet) => {
+                let deposit = matches!(self, Self::Deposit(_));
+                let body = operation_body(wallet, kind(deposit), amount, Some(id));
+                (body, "/api/v1/wallet")
+            }
+            Self::Transfer { from, to } => (
+                transfer_body(from, to, amount, Some(id)),
+                "/api/v1/transfers",
+            ),
+        }
+    }
+
+    /// The field of its record and of its rejection that carries its id.
+    fn id_field(self) -> &'static str {
+        match self {
+            Self::Transfer { .. } => "transferId",
+            _ => "operationId",
+        }
+    }
+}
+
 /// An operation the service answered definitively.
 #[derive(Debug, Clone)]
 pub struct Settled {
     id: Uuid,
-    wallet: Uuid,
-    deposit: bool,
+    movement: Move,
     amount: i64,
     /// 200 (applied) or 409 (rejected for insufficient funds).
     applied: bool,
 }
 
+/// One history item, as a wallet's history names it: the wallet, the `operationType` and the
+/// id the client chose (a transfer's legs carry its `transferId`).
+type EntryKey = (Uuid, &'static str, Uuid);
+
 impl Settled {
-    fn delta(&self) -> i64 {
-        match (self.applied, self.deposit) {
-            (false, _) => 0,
-            (true, true) => self.amount,
-            (true, false) => -self.amount,
+    /// What it did to `wallet`'s balance.
+    fn delta(&self, wallet: Uuid) -> i64 {
+        if !self.applied {
+            return 0;
+        }
+        match self.movement {
+            Move::Deposit(w) if w == wallet => self.amount,
+            Move::Withdraw(w) if w == wallet => -self.amount,
+            Move::Transfer { from, .. } if from == wallet => -self.amount,
+            Move::Transfer { to, .. } if to == wallet => self.amount,
+            _ => 0,
+        }
+    }
+
+    fn wallets(&self) -> Vec<Uuid> {
+        match self.movement {
+            Move::Deposit(wallet) | Move::Withdraw(wallet) => vec![wallet],
+            Move::Transfer { from, to } => vec![from, to],
+        }
+    }
+
+    fn is_transfer(&self) -> bool {
+        matches!(self.movement, Move::Transfer { .. })
+    }
+
+    /// The history items it must leave, each with its status: one for a deposit or a
+    /// withdrawal; both legs of an applied transfer; only the rejected out leg of a rejected
+    /// one.
+    fn entries(&self) -> Vec<(EntryKey, &'static str)> {
+        let status = if self.applied { "APPLIED" } else { "REJECTED" };
+        match self.movement {
+            Move::Deposit(wallet) => vec![((wallet, "DEPOSIT", self.id), status)],
+            Move::Withdraw(wallet) => vec![((wallet, "WITHDRAW", self.id), status)],
+            Move::Transfer { from, to } => {
+                let mut entries = vec![((from, "TRANSFER_OUT", self.id), status)];
+                if self.applied {
+                    entries.push(((to, "TRANSFER_IN", self.id), status));
+                }
+                entries
+            }
         }
     }
 }
@@ -101,7 +173,7 @@ impl Workload {
         let wallets: Vec<Uuid> = (0..wallets).map(|_| Uuid::new_v4()).collect();
         let mut funding = Vec::new();
         for &wallet in &wallets {
-            let op = Op::new(wallet, true, initial);
+            let op = Op::new(Move::Deposit(wallet), initial);
             funding.extend(op.settle(&http, &base_url, &stats).await);
         }
         let stop = Arc::new(AtomicBool::new(false));
@@ -196,8 +268,9 @@ pub struct Counts {
     pub problems: Vec<String>,
 }
 
-/// One client: random operations on random wallets, each settled before the next. The client's
-/// `seed` fixes its sequence of operations, so a run's requests are the same every time (their
+/// One client: random operations on random wallets, each settled before the next; with two
+/// wallets or more, a third of them are transfers between two of them. The client's `seed`
+/// fixes its sequence of operations, so a run's requests are the same every time (their
 /// interleaving is not).
 async fn run_client(
     http: Client,
@@ -210,10 +283,18 @@ async fn run_client(
     let mut random = SmallRng::seed_from_u64(seed);
     let mut settled = Vec::new();
     while !stop.load(Ordering::Relaxed) {
-        let wallet = wallets[random.random_range(0..wallets.len())];
-        let deposit = random.random_bool(0.5);
+        let n = wallets.len();
+        let first = random.random_range(0..n);
+        let movement = match random.random_range(0..3) {
+            0 if n > 1 => Move::Transfer {
+                from: wallets[first],
+                to: wallets[(first + random.random_range(1..n)) % n],
+            },
+            0 | 1 => Move::Deposit(wallets[first]),
+            _ => Move::Withdraw(wallets[first]),
+        };
         let amount = random.random_range(1..=MAX_AMOUNT);
-        let op = Op::new(wallet, deposit, amount);
+        let op = Op::new(movement, amount);
         settled.extend(op.settle(&http, &base_url, &stats).await);
     }
     settled
@@ -222,29 +303,29 @@ async fn run_client(
 /// An operation on its way: the body is fixed once, so every retry is the same request.
 struct Op {
     id: Uuid,
-    wallet: Uuid,
-    deposit: bool,
+    movement: Move,
     amount: u64,
     body: Value,
+    path: &'static str,
 }
 
 impl Op {
-    fn new(wallet: Uuid, deposit: bool, amount: u64) -> Self {
+    fn new(movement: Move, amount: u64) -> Self {
         let id = Uuid::new_v4();
-        let body = operation_body(wallet, kind(deposit), amount, Some(id));
+        let (body, path) = movement.request(amount, id);
         Self {
             id,
-            wallet,
-            deposit,
+            movement,
             amount,
             body,
+            path,
         }
     }
 
     /// Sends until the answer is definitive. `None` when the answer breaks the contract
     /// (recorded as a problem) or never comes within [`SETTLE_LIMIT`].
     async fn settle(&self, http: &Client, base_url: &str, stats: &Stats) -> Option<Settled> {
-        let url = format!("{base_url}/api/v1/wallet");
+        let url = format!("{base_url}{}", self.path);
         let first_sent = Instant::now();
         loop {
             if first_sent.elapsed() > SETTLE_LIMIT {
@@ -305,19 +386,20 @@ impl Op {
     /// The record of a 200 or 409, checked against the request.
     fn decided(&self, status: StatusCode, body: &Value, stats: &Stats) -> Option<Settled> {
         let applied = status == StatusCode::OK;
-        let consistent = if applied {
-            body["status"] == "APPLIED" && body["operationId"] == self.id.to_string()
-        } else {
-            body["code"] == "INSUFFICIENT_FUNDS" && body["operationId"] == self.id.to_string()
-        };
+        let named = body[self.movement.id_field()] == self.id.to_string();
+        let consistent = named
+            && if applied {
+                body["status"] == "APPLIED"
+            } else {
+                body["code"] == "INSUFFICIENT_FUNDS"
+            };
         if !consistent {
             stats.problem(format!("{}: {status} with body {body}", self.id));
             return None;
         }
         Some(Settled {
             id: self.id,
-            wallet: self.wallet,
-            deposit: self.deposit,
+            movement: self.movement,
             amount: i64::try_from(self.amount).unwrap(),
             applied,
         })
@@ -331,45 +413,53 @@ pub struct Findings {
     pub acknowledged: usize,
     pub applied: usize,
     pub rejected: usize,
-    /// Acknowledged but missing from the history.
+    /// Acknowledged transfers, applied or rejected (counted in the numbers above too).
+    pub transfers: usize,
+    pub transfers_applied: usize,
+    /// History items of acknowledged operations that are missing (a transfer leaves two).
     pub lost: usize,
-    /// Extra history records of an operation id (nothing may be recorded twice).
+    /// Extra history items of an operation (nothing may be recorded twice).
     pub duplicated: usize,
     /// Every other broken invariant, described.
     pub violations: Vec<String>,
 }
 
 /// The bank test's end checks, through the API of `app` and with SQL on its database:
-/// - every acknowledged operation is in its wallet's history exactly once, as answered;
-/// - nothing else is in the history (every operation sent was settled, so anything more
-///   was applied without being acknowledged);
-/// - each balance (API and table) is the acknowledged net: applied deposits minus applied
-///   withdrawals, which started from an empty wallet;
-/// - replaying the history in order gives every stored `balance_after`, which is never
+/// - every acknowledged operation is in its wallets' histories exactly once, as answered: a
+///   deposit or withdrawal as one item, an applied transfer as its `TRANSFER_OUT` and its
+///   `TRANSFER_IN` (never one leg without the other), a rejected transfer as its rejected
+///   `TRANSFER_OUT` only;
+/// - nothing else is in the histories or in the transfers table (every operation sent was
+///   settled, so anything more was applied without being acknowledged);
+/// - each balance (API and table) is the acknowledged net: applied deposits and incoming
+///   transfers minus applied withdrawals and outgoing transfers, from an empty wallet;
+/// - replaying the entries in order gives every stored `balance_after`, which is never
 ///   negative; a rejection leaves the balance unchanged and was larger than it; the
-///   balance equals the newest applied `balance_after`.
+///   balance equals the newest applied `balance_after`;
+/// - the stored ledger's own invariants ([`ledger::violations`]): money conserved, every
+///   stored transfer with both legs or only its rejected out leg.
 pub async fn verify(app: &TestApp, settled: &[Settled]) -> Findings {
+    let transfers = settled.iter().filter(|op| op.is_transfer());
     let mut findings = Findings {
         acknowledged: settled.len(),
         applied: settled.iter().filter(|op| op.applied).count(),
         rejected: settled.iter().filter(|op| !op.applied).count(),
+        transfers: transfers.clone().count(),
+        transfers_applied: transfers.filter(|op| op.applied).count(),
         ..Findings::default()
     };
-    let wallets: HashSet<Uuid> = settled.iter().map(|op| op.wallet).collect();
-    let mut in_history: HashMap<String, Vec<Value>> = HashMap::new();
+    let wallets: HashSet<Uuid> = settled.iter().flat_map(Settled::wallets).collect();
+    let mut in_history: HashMap<EntryKey, Vec<Value>> = HashMap::new();
     for &wallet in &wallets {
         for record in app.history(wallet).await {
-            let id = record["operationId"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
-            in_history.entry(id).or_default().push(record);
+            match entry_key(wallet, &record) {
+                Some(key) => in_history.entry(key).or_default().push(record),
+                None => findings
+                    .violations
+                    .push(format!("wallet {wallet}: malformed history item {record}")),
+            }
         }
-        let expected: i64 = settled
-            .iter()
-            .filter(|op| op.wallet == wallet)
-            .map(Settled::delta)
-            .sum();
+        let expected = net(settled, wallet);
         let balance = app.balance(wallet).await;
         if i64::try_from(balance) != Ok(expected) {
             findings.violations.push(format!(
@@ -377,85 +467,159 @@ pub async fn verify(app: &TestApp, settled: &[Settled]) -> Findings {
             ));
         }
     }
-    let acknowledged: HashSet<String> = settled.iter().map(|op| op.id.to_string()).collect();
+    let mut expected_keys = HashSet::new();
     for op in settled {
-        let records = in_history
-            .get(&op.id.to_string())
-            .map_or(&[][..], Vec::as_slice);
-        match records {
-            [] => findings.lost += 1,
-            [record] => check_record(op, record, &mut findings.violations),
-            [_, more @ ..] => findings.duplicated += more.len(),
+        let entries = op.entries();
+        let mut found = 0;
+        for (key, status) in &entries {
+            expected_keys.insert(*key);
+            match in_history.get(key).map_or(&[][..], Vec::as_slice) {
+                [] => findings.lost += 1,
+                [record] => {
+                    found += 1;
+                    check_record(op, *key, status, record, &mut findings.violations);
+                }
+                [_, more @ ..] => {
+                    found += 1;
+                    findings.duplicated += more.len();
+                }
+            }
         }
-    }
-    for (id, records) in &in_history {
-        if !acknowledged.contains(id) {
+        if found > 0 && found < entries.len() {
             findings.violations.push(format!(
-                "operation {id} is in the history but was never acknowledged: {records:?}"
+                "transfer {}: one leg without the other in the histories",
+                op.id
             ));
         }
     }
-    replay_ledger(&app.database_url, settled, &mut findings.violations).await;
+    for (key, records) in &in_history {
+        if !expected_keys.contains(key) {
+            findings.violations.push(format!(
+                "{key:?} is in the history but was never acknowledged: {records:?}"
+            ));
+        }
+    }
+    let mut db = PgConnection::connect(&app.database_url)
+        .await
+        .expect("connect to the test's database");
+    replay_ledger(&mut db, settled, &mut findings.violations).await;
+    stored_transfers_as_answered(&mut db, settled, &mut findings.violations).await;
+    findings
+        .violations
+        .extend(ledger::violations(&mut db).await);
+    let _ = db.close().await;
     findings
 }
 
-/// A history record says what the client was told.
-fn check_record(op: &Settled, record: &Value, violations: &mut Vec<String>) {
-    let kind = if op.deposit { "DEPOSIT" } else { "WITHDRAW" };
-    let status = if op.applied { "APPLIED" } else { "REJECTED" };
-    if record["walletId"] != op.wallet.to_string()
-        || record["operationType"] != kind
-        || record["amount"].as_i64() != Some(op.amount)
-        || record["status"] != status
-    {
+/// The acknowledged net of `wallet`: where its balance must be.
+fn net(settled: &[Settled], wallet: Uuid) -> i64 {
+    settled.iter().map(|op| op.delta(wallet)).sum()
+}
+
+/// How `record`, an item of `wallet`'s history, is named: by its `transferId` for a leg of a
+/// transfer, by its `operationId` otherwise.
+fn entry_key(wallet: Uuid, record: &Value) -> Option<EntryKey> {
+    let (kind, id_field) = match record["operationType"].as_str()? {
+        "DEPOSIT" => ("DEPOSIT", "operationId"),
+        "WITHDRAW" => ("WITHDRAW", "operationId"),
+        "TRANSFER_OUT" => ("TRANSFER_OUT", "transferId"),
+        "TRANSFER_IN" => ("TRANSFER_IN", "transferId"),
+        _ => return None,
+    };
+    let id = Uuid::try_parse(record[id_field].as_str()?).ok()?;
+    Some((wallet, kind, id))
+}
+
+/// A history item says what the client was told.
+fn check_record(
+    op: &Settled,
+    (wallet, kind, _): EntryKey,
+    status: &str,
+    record: &Value,
+    violations: &mut Vec<String>,
+) {
+    let mut consistent = record["walletId"] == wallet.to_string()
+        && record["amount"].as_i64() == Some(op.amount)
+        && record["status"] == status;
+    if let Move::Transfer { from, to } = op.movement {
+        let counterparty = if wallet == from { to } else { from };
+        // The out leg is named by the transfer's id, the in leg by an id of its own.
+        let own_id = (record["operationId"] == op.id.to_string()) == (kind == "TRANSFER_OUT");
+        consistent &= record["counterpartyWalletId"] == counterparty.to_string() && own_id;
+    }
+    if !consistent {
         violations.push(format!(
-            "operation {} answered {status} {kind} {} but recorded {record}",
-            op.id, op.amount
+            "operation {} answered {status} {:?} {} but recorded {record}",
+            op.id, op.movement, op.amount
         ));
     }
 }
 
-/// The database side: replays each wallet's operations in commit order (`seq`).
-async fn replay_ledger(database_url: &str, settled: &[Settled], violations: &mut Vec<String>) {
-    let mut db = PgConnection::connect(database_url)
-        .await
-        .expect("connect to the test's database");
-    let operations: Vec<(Uuid, Uuid, String, i64, String, i64)> = sqlx::query_as(
-        "SELECT wallet_id, id, kind, amount, status, balance_after FROM operations \
+/// A row of `operations`: one history item.
+#[derive(sqlx::FromRow)]
+struct Entry {
+    wallet_id: Uuid,
+    id: Uuid,
+    /// Set on both legs of a transfer.
+    transfer_id: Option<Uuid>,
+    kind: String,
+    amount: i64,
+    status: String,
+    balance_after: i64,
+}
+
+/// The database side: replays each wallet's entries in commit order (`seq`).
+async fn replay_ledger(db: &mut PgConnection, settled: &[Settled], violations: &mut Vec<String>) {
+    let entries: Vec<Entry> = sqlx::query_as(
+        "SELECT wallet_id, id, transfer_id, kind, amount, status, balance_after FROM operations \
          ORDER BY wallet_id, seq",
     )
-    .fetch_all(&mut db)
+    .fetch_all(&mut *db)
     .await
     .unwrap();
     let stored: HashMap<Uuid, i64> = sqlx::query_as("SELECT id, balance FROM wallets")
-        .fetch_all(&mut db)
+        .fetch_all(&mut *db)
         .await
         .unwrap()
         .into_iter()
         .collect();
-    let _ = db.close().await;
 
-    let recorded: HashSet<Uuid> = operations.iter().map(|row| row.1).collect();
+    // A transfer's entries carry its id in `transfer_id`; the others are named by their own.
+    let recorded: HashSet<Uuid> = entries
+        .iter()
+        .map(|entry| entry.transfer_id.unwrap_or(entry.id))
+        .collect();
     let missing = settled
         .iter()
         .filter(|op| !recorded.contains(&op.id))
         .count();
-    if missing > 0 || operations.len() != settled.len() {
+    let expected_rows: usize = settled.iter().map(|op| op.entries().len()).sum();
+    if missing > 0 || entries.len() != expected_rows {
         violations.push(format!(
-            "operations table: {} rows for {} acknowledged operations, {missing} of them missing",
-            operations.len(),
+            "operations table: {} rows for {expected_rows} entries of {} acknowledged \
+             operations, {missing} of them missing",
+            entries.len(),
             settled.len()
         ));
     }
     let mut balances: HashMap<Uuid, i64> = HashMap::new();
     let mut newest_applied: HashMap<Uuid, i64> = HashMap::new();
-    for (wallet, id, kind, amount, status, balance_after) in operations {
+    for Entry {
+        wallet_id: wallet,
+        id,
+        kind,
+        amount,
+        status,
+        balance_after,
+        ..
+    } in entries
+    {
         let balance = balances.entry(wallet).or_default();
         let before = *balance;
         match (status.as_str(), kind.as_str()) {
-            ("APPLIED", "DEPOSIT") => *balance += amount,
-            ("APPLIED", "WITHDRAW") => *balance -= amount,
-            ("REJECTED", "WITHDRAW") if amount > before => {}
+            ("APPLIED", "DEPOSIT" | "TRANSFER_IN") => *balance += amount,
+            ("APPLIED", "WITHDRAW" | "TRANSFER_OUT") => *balance -= amount,
+            ("REJECTED", "WITHDRAW" | "TRANSFER_OUT") if amount > before => {}
             _ => violations.push(format!(
                 "operation {id}: {status} {kind} {amount} on {before}"
             )),
@@ -469,12 +633,12 @@ async fn replay_ledger(database_url: &str, settled: &[Settled], violations: &mut
             ));
         }
     }
-    for wallet in settled.iter().map(|op| op.wallet).collect::<HashSet<_>>() {
-        let expected: i64 = settled
-            .iter()
-            .filter(|op| op.wallet == wallet)
-            .map(Settled::delta)
-            .sum();
+    for wallet in settled
+        .iter()
+        .flat_map(Settled::wallets)
+        .collect::<HashSet<_>>()
+    {
+        let expected = net(settled, wallet);
         let replayed = balances.get(&wallet).copied().unwrap_or_default();
         let newest = newest_applied.get(&wallet).copied().unwrap_or_default();
         let stored = stored.get(&wallet).copied();
@@ -484,6 +648,44 @@ async fn replay_ledger(database_url: &str, settled: &[Settled], violations: &mut
                  newest balance_after {newest}, acknowledged net {expected}"
             ));
         }
+    }
+}
+
+/// The transfers table holds exactly the acknowledged transfers, each as it was answered.
+async fn stored_transfers_as_answered(
+    db: &mut PgConnection,
+    settled: &[Settled],
+    violations: &mut Vec<String>,
+) {
+    let stored: HashMap<Uuid, (Uuid, Uuid, i64, String)> =
+        sqlx::query_as("SELECT id, from_wallet_id, to_wallet_id, amount, status FROM transfers")
+            .fetch_all(&mut *db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(id, from, to, amount, status)| (id, (from, to, amount, status)))
+            .collect();
+    let mut acknowledged = 0;
+    for op in settled {
+        let Move::Transfer { from, to } = op.movement else {
+            continue;
+        };
+        acknowledged += 1;
+        let status = if op.applied { "APPLIED" } else { "REJECTED" };
+        let answered = (from, to, op.amount, status.to_owned());
+        match stored.get(&op.id) {
+            Some(row) if *row == answered => {}
+            row => violations.push(format!(
+                "transfer {}: answered {answered:?}, stored {row:?}",
+                op.id
+            )),
+        }
+    }
+    if stored.len() != acknowledged {
+        violations.push(format!(
+            "transfers table: {} rows for {acknowledged} acknowledged transfers",
+            stored.len()
+        ));
     }
 }
 
@@ -503,12 +705,14 @@ impl fmt::Display for Summary<'_> {
         } = self;
         write!(
             f,
-            "cycles={cycles} acknowledged={} (applied={} rejected={}) lost={} duplicated={} \
-             503={} unclear_503={} other_5xx={} transport_errors={} violations={} \
-             slowest_request_ms={}",
+            "cycles={cycles} acknowledged={} (applied={} rejected={}) transfers={} \
+             transfers_applied={} lost={} duplicated={} 503={} unclear_503={} other_5xx={} \
+             transport_errors={} violations={} slowest_request_ms={}",
             findings.acknowledged,
             findings.applied,
             findings.rejected,
+            findings.transfers,
+            findings.transfers_applied,
             findings.lost,
             findings.duplicated,
             counts.unavailable,

@@ -9,6 +9,8 @@
 //! - [`pg_cluster`]: a throwaway PostgreSQL cluster that a test may crash.
 //! - [`bank`]: clients that retry until they get an answer, and the checks that prove nothing
 //!   was lost or applied twice.
+//! - [`ledger`]: the stored ledger's invariants (balances, conservation, transfer legs), with
+//!   SQL behind the API.
 //! - [`raw`]: HTTP/1.1 over a bare socket, for requests no client library sends.
 //! - [`reply`]: a response read whole, and the problem+json check.
 //! - [`metrics`]: a parsed scrape of the admin listener's `/metrics`.
@@ -16,6 +18,7 @@
 pub mod app;
 pub mod bank;
 pub mod database;
+pub mod ledger;
 pub mod metrics;
 pub mod pg_cluster;
 pub mod process;
@@ -25,7 +28,10 @@ pub mod router;
 
 pub use app::{TestApp, spawn_app, spawn_app_with};
 pub use process::ServerProcess;
-pub use reply::{Reply, assert_problem, assert_problem_in, status_and_body};
+pub use reply::{
+    Reply, assert_problem, assert_problem_in, assert_timestamp, assert_uuid, field_names,
+    status_and_body,
+};
 
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -39,6 +45,22 @@ pub fn operation_body(wallet: Uuid, kind: &str, amount: u64, id: Option<Uuid>) -
     }
     body
 }
+
+/// The body of `POST /api/v1/transfers`; with `id` it carries that `transferId`, without it
+/// the service picks one.
+pub fn transfer_body(from: Uuid, to: Uuid, amount: u64, id: Option<Uuid>) -> Value {
+    let mut body = json!({"fromWalletId": from, "toWalletId": to, "amount": amount});
+    if let Some(id) = id {
+        body["transferId"] = json!(id);
+    }
+    body
+}
+
+/// Largest amount and balance: 2^53 - 1, as the contract spells it.
+pub const MAX_MONEY: u64 = 9_007_199_254_740_991;
+
+/// The header that names a write instead of an id in its body.
+pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 
 /// `"DEPOSIT"` or `"WITHDRAW"`, for loads that toss a coin.
 pub fn kind(deposit: bool) -> &'static str {

@@ -1,10 +1,15 @@
 //! A response read whole, whether it came over a socket (`reqwest`) or from the router in
-//! process (`axum`), so that one set of checks serves both kinds of test.
+//! process (`axum`), so that one set of checks serves both kinds of test; and the checks of
+//! the JSON in it (problems, ids, timestamps, field sets).
 
 use axum::body::Bytes;
 use reqwest::StatusCode;
 use reqwest::header::{AsHeaderName, CONTENT_TYPE, HeaderMap};
 use serde_json::Value;
+use uuid::Uuid;
+
+/// The header that marks an answer replayed from a stored decision.
+const REPLAYED: &str = "Idempotent-Replayed";
 
 /// Status, headers and the exact body bytes of one answer.
 #[derive(Debug, Clone)]
@@ -33,6 +38,11 @@ impl Reply {
     /// A header's value, when present and printable.
     pub fn header(&self, name: impl AsHeaderName) -> Option<&str> {
         self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+
+    /// Whether the answer says it is a replay: `Some("true")`, or `None` without the header.
+    pub fn replayed(&self) -> Option<&str> {
+        self.header(REPLAYED)
     }
 }
 
@@ -119,4 +129,33 @@ pub async fn assert_problem_in(
         );
     }
     body
+}
+
+/// The value is a UUID in a string; returns it.
+pub fn assert_uuid(value: &Value) -> Uuid {
+    value
+        .as_str()
+        .and_then(|s| Uuid::try_parse(s).ok())
+        .unwrap_or_else(|| panic!("{value} is a UUID"))
+}
+
+/// The value is an RFC 3339 timestamp in a string.
+pub fn assert_timestamp(value: &Value) {
+    let text = value
+        .as_str()
+        .unwrap_or_else(|| panic!("{value} is a string"));
+    chrono::DateTime::parse_from_rfc3339(text)
+        .unwrap_or_else(|_| panic!("{value} is an RFC 3339 timestamp"));
+}
+
+/// The field names of a JSON object, sorted: a record's exact shape in one comparison.
+pub fn field_names(body: &Value) -> Vec<&str> {
+    let mut names: Vec<_> = body
+        .as_object()
+        .unwrap_or_else(|| panic!("{body} is an object"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    names.sort_unstable();
+    names
 }
