@@ -21,15 +21,6 @@ async fn post_raw(app: &TestApp, body: impl Into<String>) -> Response {
     app.post_raw("/api/v1/wallet", body).await
 }
 
-async fn create_wallet(app: &TestApp, body: Option<Value>) -> Response {
-    let request = app.client.post(app.url("/api/v1/wallets"));
-    let request = match body {
-        Some(body) => request.json(&body),
-        None => request,
-    };
-    request.send().await.unwrap()
-}
-
 // ---------------------------------------------------------------- POST /api/v1/wallet
 
 #[tokio::test]
@@ -462,7 +453,7 @@ async fn every_error_response_is_a_problem_document_with_all_fields() {
             "OPERATION_NOT_FOUND",
         ),
         (
-            create_wallet(&app, Some(json!({"walletId": wallet}))).await,
+            app.create_wallet(Some(json!({"walletId": wallet}))).await,
             StatusCode::CONFLICT,
             "WALLET_ALREADY_EXISTS",
         ),
@@ -528,7 +519,7 @@ async fn create_wallet_with_an_id_returns_201_with_zero_balance_and_location() {
     let app = spawn_app().await;
     let wallet = Uuid::new_v4();
 
-    let response = create_wallet(&app, Some(json!({"walletId": wallet}))).await;
+    let response = app.create_wallet(Some(json!({"walletId": wallet}))).await;
 
     let location = response
         .headers()
@@ -549,7 +540,7 @@ async fn create_wallet_with_an_id_returns_201_with_zero_balance_and_location() {
 async fn create_wallet_without_a_body_generates_an_id() {
     let app = spawn_app().await;
 
-    let response = create_wallet(&app, None).await;
+    let response = app.create_wallet(None).await;
 
     let location = response
         .headers()
@@ -571,7 +562,7 @@ async fn create_wallet_twice_with_the_same_id_is_409() {
     let app = spawn_app().await;
     let wallet = app.funded_wallet(30).await;
 
-    let response = create_wallet(&app, Some(json!({"walletId": wallet}))).await;
+    let response = app.create_wallet(Some(json!({"walletId": wallet}))).await;
 
     assert_problem(response, StatusCode::CONFLICT, "WALLET_ALREADY_EXISTS").await;
     assert_eq!(app.balance(wallet).await, 30);
@@ -589,7 +580,7 @@ async fn create_wallet_with_a_bad_body_is_400() {
     ];
 
     for body in cases {
-        let response = create_wallet(&app, Some(body.clone())).await;
+        let response = app.create_wallet(Some(body.clone())).await;
         assert_problem_in(
             &body.to_string(),
             response,

@@ -138,8 +138,8 @@ impl Harness {
         );
         assert_eq!(counts.other_5xx, 0, "5xx other than 503: {summary}");
         assert!(
-            findings.transfers_applied > 0 && findings.transfers > findings.transfers_applied,
-            "transfers both applied and rejected under the faults: {summary}"
+            findings.transfers_applied > 0,
+            "transfers applied under the faults: {summary}"
         );
         assert_eq!(
             counts.unclear_unavailable, 0,

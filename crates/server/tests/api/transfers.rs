@@ -62,18 +62,6 @@ async fn get_transfer(app: &TestApp, id: impl std::fmt::Display) -> Reply {
     Reply::of(app.get(&format!("{TRANSFERS}/{id}")).await).await
 }
 
-/// `POST /api/v1/wallets` with an id: the wallet exists from now on, empty.
-async fn create_wallet(app: &TestApp, wallet: Uuid) {
-    let response = app
-        .client
-        .post(app.url("/api/v1/wallets"))
-        .json(&json!({ "walletId": wallet }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
-}
-
 /// The wallet was never created.
 async fn assert_no_wallet(app: &TestApp, wallet: Uuid) {
     let response = app.get(&format!("/api/v1/wallets/{wallet}")).await;
@@ -220,7 +208,8 @@ async fn transfer_refused_for_a_missing_wallet_succeeds_with_the_same_id_once_it
     let refused = post(&app, &body).await;
     assert_problem(&refused, StatusCode::NOT_FOUND, "WALLET_NOT_FOUND").await;
 
-    create_wallet(&app, to).await;
+    let created = app.create_wallet(Some(json!({ "walletId": to }))).await;
+    assert_eq!(created.status(), StatusCode::CREATED);
     let retry = post(&app, &body).await;
 
     assert_eq!(retry.status, StatusCode::OK, "{}", retry.text());

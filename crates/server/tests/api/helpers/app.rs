@@ -155,16 +155,22 @@ impl TestApp {
             .await
     }
 
+    /// `POST /api/v1/wallets`, with a JSON body or none.
+    pub async fn create_wallet(&self, body: Option<Value>) -> Response {
+        let request = self.client.post(self.url("/api/v1/wallets"));
+        let request = match body {
+            Some(body) => request.json(&body),
+            None => request,
+        };
+        request.send().await.expect("request sent")
+    }
+
     /// A wallet holding `balance`.
     pub async fn funded_wallet(&self, balance: u64) -> Uuid {
         let wallet = Uuid::new_v4();
         let response = self
-            .client
-            .post(self.url("/api/v1/wallets"))
-            .json(&json!({ "walletId": wallet }))
-            .send()
-            .await
-            .unwrap();
+            .create_wallet(Some(json!({ "walletId": wallet })))
+            .await;
         assert_eq!(response.status(), StatusCode::CREATED);
         if balance > 0 {
             assert_eq!(self.deposit(wallet, balance).await.status(), StatusCode::OK);
