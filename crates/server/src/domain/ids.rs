@@ -92,6 +92,18 @@ impl serde::de::Visitor<'_> for IdVisitor {
 uuid_newtype!(WalletId);
 uuid_newtype!(OperationId);
 
+/// Namespace for the ids of transfers' incoming sides (a fixed, random UUID).
+const INCOMING_SIDE_NAMESPACE: Uuid = Uuid::from_u128(0x8e3b_61d2_47c9_4f0a_b5e8_19c4_d27a_6f31);
+
+impl OperationId {
+    /// The id of the destination's history entry of the transfer named `self`. The source's
+    /// entry takes the transfer's own id; deriving the other (UUID v5) keeps both under the
+    /// primary key that guards the one id namespace, with nothing more to store.
+    pub fn incoming_side(self) -> OperationId {
+        OperationId(Uuid::new_v5(&INCOMING_SIDE_NAMESPACE, self.0.as_bytes()))
+    }
+}
+
 /// A client's `Idempotency-Key` header: 1 to 255 printable ASCII characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct IdempotencyKey(String);

@@ -1,4 +1,5 @@
-//! The wallet's vocabulary: identifiers, money and the rule that decides every operation.
+//! The wallet's vocabulary: identifiers, money and the rules that decide every operation
+//! and transfer.
 //!
 //! Everything here is pure (no I/O), so it can be tested exhaustively and reused by any
 //! storage or transport.
@@ -6,11 +7,13 @@
 mod ids;
 mod money;
 mod operation;
+mod transfer;
 mod wallet;
 
 pub use ids::{IdempotencyKey, InvalidId, OperationId, WalletId};
 pub use money::{Amount, Balance, MAX_MONEY, MoneyError};
 pub use operation::{
-    OperationKind, OperationRecord, OperationRequest, OperationStatus, RejectReason,
+    OperationKind, OperationRecord, OperationRequest, OperationStatus, RejectReason, TransferLeg,
 };
+pub use transfer::{SameWallet, TransferRecord, TransferRequest};
 pub use wallet::Wallet;

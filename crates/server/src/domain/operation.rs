@@ -3,12 +3,16 @@
 use super::{Amount, Balance, IdempotencyKey, OperationId, WalletId};
 use chrono::{DateTime, Utc};
 
-/// Stored as its name in a text column (`DEPOSIT`, `WITHDRAW`).
+/// What an entry of a wallet's history did to it. Clients ask for deposits and withdrawals;
+/// the two transfer kinds are the sides of a transfer. Stored as its name in a text column
+/// (`DEPOSIT`, `TRANSFER_OUT`, ...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
 #[sqlx(type_name = "text", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OperationKind {
     Deposit,
     Withdraw,
+    TransferOut,
+    TransferIn,
 }
 
 impl OperationKind {
@@ -17,6 +21,8 @@ impl OperationKind {
         match self {
             Self::Deposit => "DEPOSIT",
             Self::Withdraw => "WITHDRAW",
+            Self::TransferOut => "TRANSFER_OUT",
+            Self::TransferIn => "TRANSFER_IN",
         }
     }
 
@@ -24,10 +30,10 @@ impl OperationKind {
     /// This is the one place where money is decided.
     pub fn apply(self, balance: Balance, amount: Amount) -> Result<Balance, RejectReason> {
         match self {
-            Self::Deposit => balance
+            Self::Deposit | Self::TransferIn => balance
                 .checked_add(amount)
                 .ok_or(RejectReason::BalanceLimitExceeded),
-            Self::Withdraw => balance
+            Self::Withdraw | Self::TransferOut => balance
                 .checked_sub(amount)
                 .ok_or(RejectReason::InsufficientFunds),
         }
@@ -59,11 +65,13 @@ impl OperationStatus {
     }
 }
 
-/// A validated request to move money, as the ledger receives it.
+/// A validated request to move money in or out of one wallet, as the ledger receives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OperationRequest {
     pub id: OperationId,
     pub wallet_id: WalletId,
+    /// `Deposit` or `Withdraw`: the transfer kinds are only ever recorded, as a transfer's
+    /// sides.
     pub kind: OperationKind,
     pub amount: Amount,
     /// Set when the client named the operation with a header rather than an id.
@@ -91,11 +99,13 @@ impl OperationRequest {
             status,
             balance_after,
             created_at: at,
+            transfer: None,
         }
     }
 }
 
-/// A decided operation, as stored and as reported to clients.
+/// A decided operation: an entry of one wallet's history, as stored and as reported to
+/// clients.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OperationRecord {
     pub id: OperationId,
@@ -106,6 +116,15 @@ pub struct OperationRecord {
     /// The wallet's balance right after this operation (unchanged when rejected).
     pub balance_after: Balance,
     pub created_at: DateTime<Utc>,
+    /// Set exactly when `kind` is a transfer's side.
+    pub transfer: Option<TransferLeg>,
+}
+
+/// Which transfer a history entry is a side of, and the wallet on the other side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransferLeg {
+    pub transfer_id: OperationId,
+    pub counterparty: WalletId,
 }
 
 impl OperationRecord {

@@ -4,7 +4,9 @@
 //! detail it carries by default. The enum clients see, the status of each response and the
 //! examples of the OpenAPI description all come from that list.
 
-use crate::domain::{OperationRecord, RejectReason};
+use crate::domain::{
+    Balance, OperationId, OperationRecord, RejectReason, TransferRecord, WalletId,
+};
 use crate::ledger::LedgerError;
 use crate::reader::ReadError;
 use crate::store::StoreError;
@@ -56,10 +58,13 @@ error_codes! {
     InvalidRequest = BAD_REQUEST, "the request is malformed";
     InvalidAmount = BAD_REQUEST,
         "amount must be an integer number of minor units between 1 and 9007199254740991";
+    /// `fromWalletId` and `toWalletId` of a transfer are the same wallet.
+    SameWallet = BAD_REQUEST, "fromWalletId and toWalletId must be different wallets";
     WalletNotFound = NOT_FOUND, "wallet not found";
     OperationNotFound = NOT_FOUND, "operation not found";
-    InsufficientFunds = CONFLICT, "the wallet's balance is smaller than the withdrawal";
-    BalanceLimitExceeded = CONFLICT, "the deposit would take the balance past 9007199254740991";
+    TransferNotFound = NOT_FOUND, "transfer not found";
+    InsufficientFunds = CONFLICT, "the wallet's balance is smaller than the amount";
+    BalanceLimitExceeded = CONFLICT, "the amount would take the balance past 9007199254740991";
     WalletAlreadyExists = CONFLICT, "a wallet with this id already exists";
     IdempotencyKeyReused = UNPROCESSABLE_ENTITY,
         "this idempotency key was already used with a different request";
@@ -86,16 +91,26 @@ impl ErrorCode {
     }
 }
 
-/// An error answered to a client: a code, a detail for people and, for a stored rejection,
-/// the rejected operation.
+/// An error answered to a client: a code, a detail for people and, where one is concerned,
+/// the wallet and the rejected operation or transfer.
 #[derive(Debug)]
 pub struct ApiError {
     code: ErrorCode,
     detail: Cow<'static, str>,
-    /// A stored rejection; it goes into the body so that a replay is byte-for-byte equal.
-    rejected: Option<Box<OperationRecord>>,
+    /// What a stored rejection recorded; it goes into the body so that a replay is
+    /// byte-for-byte equal.
+    subject: Subject,
     /// What went wrong inside: logged, never sent.
     cause: Option<anyhow::Error>,
+}
+
+/// The ids and the balance a problem names.
+#[derive(Debug, Default)]
+struct Subject {
+    operation_id: Option<OperationId>,
+    transfer_id: Option<OperationId>,
+    wallet_id: Option<WalletId>,
+    balance: Option<Balance>,
 }
 
 impl ApiError {
@@ -103,7 +118,7 @@ impl ApiError {
         Self {
             code,
             detail: detail.into(),
-            rejected: None,
+            subject: Subject::default(),
             cause: None,
         }
     }
@@ -121,15 +136,52 @@ impl ApiError {
         }
     }
 
-    /// The answer to an operation the ledger rejected (and stored).
-    pub fn rejected(record: OperationRecord) -> Self {
-        let code = match record.status.reason() {
-            Some(RejectReason::BalanceLimitExceeded) => ErrorCode::BalanceLimitExceeded,
-            Some(RejectReason::InsufficientFunds) | None => ErrorCode::InsufficientFunds,
-        };
+    /// `404 WALLET_NOT_FOUND` naming the wallet.
+    pub fn wallet_not_found(wallet: WalletId) -> Self {
         Self {
-            rejected: Some(Box::new(record)),
-            ..code.into()
+            subject: Subject {
+                wallet_id: Some(wallet),
+                ..Subject::default()
+            },
+            ..Self::new(
+                ErrorCode::WalletNotFound,
+                format!("wallet {wallet} not found"),
+            )
+        }
+    }
+
+    /// The answer to an operation the ledger rejected (and stored).
+    pub fn rejected_operation(record: &OperationRecord) -> Self {
+        Self {
+            subject: Subject {
+                operation_id: Some(record.id),
+                wallet_id: Some(record.wallet_id),
+                balance: Some(record.balance_after),
+                ..Subject::default()
+            },
+            ..Self::rejection(record.status.reason())
+        }
+    }
+
+    /// The answer to a transfer the ledger rejected (and stored): it names the wallet that
+    /// refused it, the source or the destination, with that wallet's balance.
+    pub fn rejected_transfer(record: &TransferRecord) -> Self {
+        let refused_by = record.refused_by();
+        Self {
+            subject: Subject {
+                transfer_id: Some(record.id),
+                wallet_id: refused_by.map(|(wallet, _)| wallet),
+                balance: refused_by.map(|(_, balance)| balance),
+                ..Subject::default()
+            },
+            ..Self::rejection(record.status.reason())
+        }
+    }
+
+    fn rejection(reason: Option<RejectReason>) -> Self {
+        match reason {
+            Some(RejectReason::BalanceLimitExceeded) => ErrorCode::BalanceLimitExceeded.into(),
+            Some(RejectReason::InsufficientFunds) | None => ErrorCode::InsufficientFunds.into(),
         }
     }
 
@@ -145,16 +197,17 @@ impl ApiError {
     /// bodies are the real ones.
     pub fn problem(&self) -> Problem {
         let status = self.code.status();
-        let record = self.rejected.as_deref();
+        let subject = &self.subject;
         Problem {
             r#type: "about:blank",
             title: status.canonical_reason().unwrap_or("Error"),
             status: status.as_u16(),
             detail: self.detail.clone(),
             code: self.code,
-            operation_id: record.map(|r| Uuid::from(r.id)),
-            wallet_id: record.map(|r| Uuid::from(r.wallet_id)),
-            balance: record.map(|r| r.balance_after.get()),
+            operation_id: subject.operation_id.map(Uuid::from),
+            transfer_id: subject.transfer_id.map(Uuid::from),
+            wallet_id: subject.wallet_id.map(Uuid::from),
+            balance: subject.balance.map(Balance::get),
         }
     }
 }
@@ -173,8 +226,8 @@ impl std::fmt::Display for ApiError {
 
 /// An RFC 9457 problem, sent as `application/problem+json` with every error. `code` is the
 /// stable, machine-readable part; `title` and `detail` are for people. A rejected operation
-/// (`INSUFFICIENT_FUNDS`, `BALANCE_LIMIT_EXCEEDED`) also names the operation, its wallet and
-/// the wallet's balance.
+/// or transfer (`INSUFFICIENT_FUNDS`, `BALANCE_LIMIT_EXCEEDED`) also names itself, the wallet
+/// that refused it and that wallet's balance; `WALLET_NOT_FOUND` names the missing wallet.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Problem {
@@ -189,14 +242,16 @@ pub struct Problem {
     status: u16,
     /// What went wrong, for people.
     #[schema(value_type = String,
-        example = "the wallet's balance is smaller than the withdrawal")]
+        example = "the wallet's balance is smaller than the amount")]
     detail: Cow<'static, str>,
     code: ErrorCode,
     #[serde(skip_serializing_if = "Option::is_none")]
     operation_id: Option<Uuid>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    transfer_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     wallet_id: Option<Uuid>,
-    /// The wallet's balance, unchanged by the rejected operation.
+    /// The wallet's balance, unchanged by the rejected operation or transfer.
     #[serde(skip_serializing_if = "Option::is_none")]
     balance: Option<u64>,
 }
@@ -229,7 +284,7 @@ impl IntoResponse for ApiError {
 impl From<LedgerError> for ApiError {
     fn from(error: LedgerError) -> Self {
         match error {
-            LedgerError::WalletNotFound => ErrorCode::WalletNotFound.into(),
+            LedgerError::WalletNotFound(wallet) => Self::wallet_not_found(wallet),
             LedgerError::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused.into(),
             LedgerError::Unavailable => ErrorCode::ServiceUnavailable.into(),
             // The writer logged the details already.
@@ -284,8 +339,10 @@ mod tests {
         let cases = [
             ("INVALID_REQUEST", 400),
             ("INVALID_AMOUNT", 400),
+            ("SAME_WALLET", 400),
             ("WALLET_NOT_FOUND", 404),
             ("OPERATION_NOT_FOUND", 404),
+            ("TRANSFER_NOT_FOUND", 404),
             ("INSUFFICIENT_FUNDS", 409),
             ("BALANCE_LIMIT_EXCEEDED", 409),
             ("WALLET_ALREADY_EXISTS", 409),

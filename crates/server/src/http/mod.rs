@@ -10,8 +10,10 @@ mod observe;
 mod openapi;
 mod operations;
 mod serve;
+mod transfers;
 mod transport_errors;
 mod wallets;
+mod writes;
 
 pub use auth::ApiTokens;
 pub use error::{ApiError, ErrorCode};
@@ -54,6 +56,7 @@ pub fn router(state: AppState, policy: HttpPolicy) -> Router {
     let (api, description) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(wallets::router())
         .merge(operations::router())
+        .merge(transfers::router())
         .merge(health::router())
         .split_for_parts();
     let router = api

@@ -27,6 +27,8 @@ const SWAGGER_UI_PATH: &str = "/swagger-ui";
 /// The wallet and the operation every example in the description talks about.
 pub const EXAMPLE_WALLET: Uuid = uuid!("6f1d6c1e-6a43-4c55-9a55-6b1ad1d7c001");
 pub const EXAMPLE_OPERATION: Uuid = uuid!("0b0f4c52-8f5e-4d7e-9a3e-2b7f8c1d9e10");
+/// The other wallet of the example transfer.
+pub const EXAMPLE_PAYEE: Uuid = uuid!("a3c5e7f9-1b2d-4e6f-8a0b-2c4d6e8f0a1b");
 /// 2026-01-01T00:00:00Z.
 const EXAMPLE_TIME: DateTime<Utc> = DateTime::from_timestamp_nanos(1_767_225_600_000_000_000);
 
@@ -34,17 +36,18 @@ const EXAMPLE_TIME: DateTime<Utc> = DateTime::from_timestamp_nanos(1_767_225_600
 #[openapi(
     info(
         title = "Wallet API",
-        description = "Deposit to and withdraw from wallets identified by UUID, and read \
-            balances and history. Amounts are integers in minor units, from 1 to \
-            9007199254740991 (2^53 - 1). Writes are idempotent when named by `operationId` \
-            or an `Idempotency-Key` header. Every error is an RFC 9457 problem \
+        description = "Deposit to and withdraw from wallets identified by UUID, transfer \
+            between them, and read balances and history. Amounts are integers in minor units, from 1 to \
+            9007199254740991 (2^53 - 1). Writes are idempotent when named by `operationId`, \
+            `transferId` or an `Idempotency-Key` header, all in one namespace. Every error is an RFC 9457 problem \
             (`application/problem+json`) with a stable `code`; an unknown path is `404 \
             NOT_FOUND` and a method a path does not document is `405 METHOD_NOT_ALLOWED`. \
             Every response carries an `x-request-id` header: the one the request sent, or a \
             new one; it is in the service's log line for the request."
     ),
     tags(
-        (name = "operations", description = "Money movements and their history"),
+        (name = "operations", description = "Deposits, withdrawals and every wallet's history"),
+        (name = "transfers", description = "Money moved between wallets"),
         (name = "wallets", description = "Creating wallets and reading balances"),
         (name = "health", description = "Probes for orchestrators and load balancers"),
     ),
@@ -137,6 +140,7 @@ fn sample(code: ErrorCode) -> ApiError {
         ErrorCode::InvalidRequest => {
             ApiError::invalid_request("walletId must be a UUID, got \"42\"")
         }
+        ErrorCode::WalletNotFound => ApiError::wallet_not_found(WalletId::from(EXAMPLE_WALLET)),
         ErrorCode::InsufficientFunds => rejected(OperationKind::Withdraw, 5000, 1000),
         ErrorCode::BalanceLimitExceeded => rejected(OperationKind::Deposit, 10, MAX_MONEY - 4),
         _ => code.into(),
@@ -155,5 +159,5 @@ fn rejected(kind: OperationKind, amount: u64, balance: u64) -> ApiError {
     };
     let balance = Balance::new(balance).expect("example balances are in range");
     let record = request.decide(balance, EXAMPLE_TIME);
-    ApiError::rejected(record)
+    ApiError::rejected_operation(&record)
 }

@@ -4,17 +4,16 @@ use super::AppState;
 use super::error::{ApiError, ErrorCode};
 use super::extract::{JsonBody, parse_id};
 use super::openapi::{EXAMPLE_OPERATION, EXAMPLE_WALLET, problems};
+use super::writes::{count, mark_replay, parse_amount, request_id};
 use crate::domain::{
-    Amount, IdempotencyKey, MAX_MONEY, MoneyError, OperationId, OperationKind, OperationRecord,
-    OperationRequest, OperationStatus, RejectReason, WalletId,
+    OperationId, OperationKind, OperationRecord, OperationRequest, OperationStatus, RejectReason,
+    WalletId,
 };
-use crate::ledger::{LedgerError, Outcome};
 use crate::store::reads;
-use crate::telemetry::metric;
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -23,9 +22,6 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
-
-const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
-const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
 /// Default and largest page of history.
 const DEFAULT_PAGE: u32 = 50;
@@ -37,20 +33,33 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(one))
 }
 
-#[derive(Clone, Copy, Serialize, Deserialize, ToSchema)]
+/// What a client may ask `POST /api/v1/wallet` for.
+#[derive(Clone, Copy, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-enum OperationType {
+#[schema(as = SubmitOperationType)]
+enum SubmitType {
     Deposit,
     Withdraw,
 }
 
-impl From<OperationType> for OperationKind {
-    fn from(kind: OperationType) -> Self {
+impl From<SubmitType> for OperationKind {
+    fn from(kind: SubmitType) -> Self {
         match kind {
-            OperationType::Deposit => Self::Deposit,
-            OperationType::Withdraw => Self::Withdraw,
+            SubmitType::Deposit => Self::Deposit,
+            SubmitType::Withdraw => Self::Withdraw,
         }
     }
+}
+
+/// What a history entry did to its wallet: a deposit, a withdrawal, or one side of a
+/// transfer (`TRANSFER_OUT` on the source, `TRANSFER_IN` on the destination).
+#[derive(Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+enum OperationType {
+    Deposit,
+    Withdraw,
+    TransferOut,
+    TransferIn,
 }
 
 impl From<OperationKind> for OperationType {
@@ -58,6 +67,8 @@ impl From<OperationKind> for OperationType {
         match kind {
             OperationKind::Deposit => Self::Deposit,
             OperationKind::Withdraw => Self::Withdraw,
+            OperationKind::TransferOut => Self::TransferOut,
+            OperationKind::TransferIn => Self::TransferIn,
         }
     }
 }
@@ -67,25 +78,31 @@ impl From<OperationKind> for OperationType {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[schema(as = OperationStatus)]
-enum Status {
+pub(super) enum Status {
     Applied,
     Rejected,
 }
 
-/// Why an operation was rejected.
+/// Why an operation or a transfer was rejected.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[schema(as = RejectReason)]
-enum Reason {
+pub(super) enum Reason {
     InsufficientFunds,
     BalanceLimitExceeded,
 }
 
-impl From<RejectReason> for Reason {
-    fn from(reason: RejectReason) -> Self {
-        match reason {
-            RejectReason::InsufficientFunds => Self::InsufficientFunds,
-            RejectReason::BalanceLimitExceeded => Self::BalanceLimitExceeded,
+impl Status {
+    /// The status and reason fields of a record.
+    pub(super) fn of(status: OperationStatus) -> (Self, Option<Reason>) {
+        match status {
+            OperationStatus::Applied => (Self::Applied, None),
+            OperationStatus::Rejected(RejectReason::InsufficientFunds) => {
+                (Self::Rejected, Some(Reason::InsufficientFunds))
+            }
+            OperationStatus::Rejected(RejectReason::BalanceLimitExceeded) => {
+                (Self::Rejected, Some(Reason::BalanceLimitExceeded))
+            }
         }
     }
 }
@@ -97,9 +114,8 @@ struct SubmitOperation {
     /// A deposit to a wallet that does not exist creates it.
     #[schema(value_type = Uuid, example = json!(EXAMPLE_WALLET))]
     wallet_id: WalletId,
-    operation_type: OperationType,
-    /// Minor units. Kept as raw JSON text so that a float, a string or a number of any size
-    /// (even past the range of a double) gets `INVALID_AMOUNT` rather than a parse error.
+    operation_type: SubmitType,
+    /// Minor units.
     #[schema(value_type = u64, minimum = 1, maximum = 9_007_199_254_740_991_u64, example = 1000)]
     amount: Box<RawValue>,
     /// Names the operation so that a retry applies it at most once. Not together with an
@@ -129,54 +145,30 @@ struct OperationJson {
     balance: u64,
     #[schema(example = "2026-01-01T00:00:00Z")]
     created_at: DateTime<Utc>,
+    /// The transfer this entry is a side of (`TRANSFER_OUT`, `TRANSFER_IN` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transfer_id: Option<Uuid>,
+    /// The wallet on the transfer's other side (`TRANSFER_OUT`, `TRANSFER_IN` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    counterparty_wallet_id: Option<Uuid>,
 }
 
 impl From<&OperationRecord> for OperationJson {
     fn from(record: &OperationRecord) -> Self {
+        let (status, reason) = Status::of(record.status);
         Self {
             operation_id: record.id.into(),
             wallet_id: record.wallet_id.into(),
             operation_type: record.kind.into(),
             amount: record.amount.get(),
-            status: match record.status {
-                OperationStatus::Applied => Status::Applied,
-                OperationStatus::Rejected(_) => Status::Rejected,
-            },
-            reason: record.status.reason().map(Reason::from),
+            status,
+            reason,
             balance: record.balance_after.get(),
             created_at: record.created_at,
+            transfer_id: record.transfer.map(|leg| leg.transfer_id.into()),
+            counterparty_wallet_id: record.transfer.map(|leg| leg.counterparty.into()),
         }
     }
-}
-
-fn parse_amount(raw: &RawValue) -> Result<Amount, ApiError> {
-    let invalid = |why: &str| ApiError::new(ErrorCode::InvalidAmount, format!("amount {why}"));
-    let text = raw.get().trim();
-    let digits = text.strip_prefix('-').unwrap_or(text);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(invalid(&format!(
-            "must be an integer number of minor units between 1 and {MAX_MONEY}"
-        )));
-    }
-    if text.starts_with('-') {
-        return Err(invalid("must be at least 1"));
-    }
-    // Too many digits for a u64 is simply too large.
-    let value = text.parse::<u64>().unwrap_or(u64::MAX);
-    Amount::new(value).map_err(|error| match error {
-        MoneyError::NotPositive => invalid("must be at least 1"),
-        MoneyError::TooLarge => invalid(&format!("must not exceed {MAX_MONEY}")),
-    })
-}
-
-/// The `Idempotency-Key` header; a second one was refused before (`guard`).
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
-    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
-        return Ok(None);
-    };
-    IdempotencyKey::parse(value.as_bytes())
-        .map(Some)
-        .map_err(ApiError::invalid_request)
 }
 
 problems!(SubmitProblems: InvalidRequest, InvalidAmount, WalletNotFound, InsufficientFunds,
@@ -213,17 +205,7 @@ async fn submit(
     headers: HeaderMap,
     JsonBody(body): JsonBody<SubmitOperation>,
 ) -> Result<Response, ApiError> {
-    let key = idempotency_key(&headers)?;
-    let id = match (body.operation_id, &key) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::invalid_request(
-                "send either operationId or an Idempotency-Key header, not both",
-            ));
-        }
-        (Some(id), None) => id,
-        (None, Some(key)) => key.operation_id(),
-        (None, None) => OperationId::new_random(),
-    };
+    let (id, key) = request_id(&headers, body.operation_id, "operationId")?;
     let request = OperationRequest {
         id,
         wallet_id: body.wallet_id,
@@ -234,36 +216,15 @@ async fn submit(
 
     let kind = request.kind;
     let result = state.ledger.submit(request).await;
-    metrics::counter!(metric::OPERATIONS, "type" => kind.as_str(), "outcome" => outcome_label(&result))
-        .increment(1);
+    count(kind.as_str(), &result, |record| record.status);
     let outcome = result?;
-    let mut response = match outcome.record.status {
+    let response = match outcome.record.status {
         OperationStatus::Applied => Json(OperationJson::from(&outcome.record)).into_response(),
-        OperationStatus::Rejected(_) => ApiError::rejected(outcome.record).into_response(),
+        OperationStatus::Rejected(_) => {
+            ApiError::rejected_operation(&outcome.record).into_response()
+        }
     };
-    if outcome.replayed {
-        response
-            .headers_mut()
-            .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
-    }
-    Ok(response)
-}
-
-/// The `outcome` label of the operations counter. A replay is counted apart: it decided
-/// nothing new.
-fn outcome_label(result: &Result<Outcome, LedgerError>) -> &'static str {
-    match result {
-        Ok(outcome) if outcome.replayed => "replayed",
-        Ok(outcome) => match outcome.record.status.reason() {
-            None => "applied",
-            Some(RejectReason::InsufficientFunds) => "insufficient_funds",
-            Some(RejectReason::BalanceLimitExceeded) => "balance_limit_exceeded",
-        },
-        Err(LedgerError::WalletNotFound) => "wallet_not_found",
-        Err(LedgerError::IdempotencyKeyReused) => "idempotency_key_reused",
-        Err(LedgerError::Unavailable) => "unavailable",
-        Err(LedgerError::Internal) => "internal",
-    }
+    Ok(mark_replay(response, outcome.replayed))
 }
 
 problems!(OneProblems: InvalidRequest, OperationNotFound, ServiceUnavailable, Unauthorized);
@@ -369,50 +330,11 @@ async fn history(
         .transpose()?;
 
     if state.reader.wallet(wallet).await?.is_none() {
-        return Err(ErrorCode::WalletNotFound.into());
+        return Err(ApiError::wallet_not_found(wallet));
     }
     let page = reads::history(&state.pool, wallet, before, limit).await?;
     Ok(Json(HistoryJson {
         items: page.items.iter().map(OperationJson::from).collect(),
         next_cursor: page.next_cursor.map(|seq| seq.to_string()),
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn code(json: &str) -> &'static str {
-        let raw = RawValue::from_string(json.to_owned()).expect("valid JSON");
-        match parse_amount(&raw) {
-            Ok(_) => "OK",
-            Err(error) if error.code() == ErrorCode::InvalidAmount => "INVALID_AMOUNT",
-            Err(_) => "OTHER",
-        }
-    }
-
-    #[test]
-    fn only_integers_in_range_are_amounts() {
-        assert_eq!(code("1"), "OK");
-        assert_eq!(code(&MAX_MONEY.to_string()), "OK");
-        let too_large = (MAX_MONEY + 1).to_string();
-        for bad in [
-            "0",
-            "-0",
-            "-3",
-            &too_large,
-            "99999999999999999999999",
-            "1e400",
-            "1.5",
-            "10.0",
-            "1e3",
-            "\"10\"",
-            "true",
-            "null",
-            "[1]",
-            "{}",
-        ] {
-            assert_eq!(code(bad), "INVALID_AMOUNT", "{bad}");
-        }
-    }
 }

@@ -130,6 +130,6 @@ async fn balance(
         .reader
         .wallet(id)
         .await?
-        .ok_or(ErrorCode::WalletNotFound)?;
+        .ok_or_else(|| ApiError::wallet_not_found(id))?;
     Ok(Json(wallet.into()))
 }

@@ -3,11 +3,19 @@
 //! Requests are spread over shards by wallet id; each shard has one writer task that commits
 //! whatever has queued up as one transaction (group commit). All requests for one wallet go
 //! to one writer, so a hot wallet pays one durable commit per batch instead of per request.
+//! A transfer touches two wallets, possibly of two shards; it goes to the writer of the one
+//! with more requests in flight (see [`heat`]), so that a hot wallet keeps its group commit
+//! on either side of its transfers.
 
+mod heat;
 mod plan;
 mod writer;
 
-use crate::domain::{OperationRecord, OperationRequest, WalletId};
+use crate::domain::{
+    IdempotencyKey, OperationId, OperationRecord, OperationRequest, TransferRecord,
+    TransferRequest, WalletId,
+};
+use heat::Heat;
 use sqlx::postgres::PgConnectOptions;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,18 +37,131 @@ pub struct LedgerConfig {
     pub request_timeout: Duration,
 }
 
-/// A decided operation and whether it had been decided before (a replay).
+/// Everything the writers decide. Every request is named by an id of the one namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
-    pub record: OperationRecord,
+pub enum Request {
+    Operation(OperationRequest),
+    Transfer(TransferRequest),
+}
+
+/// What the writers decided and stored, one kind per kind of [`Request`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    Operation(OperationRecord),
+    Transfer(TransferRecord),
+}
+
+impl Request {
+    pub fn id(&self) -> OperationId {
+        match self {
+            Self::Operation(request) => request.id,
+            Self::Transfer(request) => request.id(),
+        }
+    }
+
+    /// Set when the client named the request with a header rather than an id.
+    fn idempotency_key(&self) -> Option<&IdempotencyKey> {
+        match self {
+            Self::Operation(request) => request.idempotency_key.as_ref(),
+            Self::Transfer(request) => request.idempotency_key(),
+        }
+    }
+
+    /// The id of the destination's history entry, for a transfer.
+    fn incoming_side(&self) -> Option<OperationId> {
+        match self {
+            Self::Operation(_) => None,
+            Self::Transfer(request) => Some(request.id().incoming_side()),
+        }
+    }
+
+    /// The wallets whose balances decide this request.
+    fn wallets(&self) -> impl Iterator<Item = WalletId> {
+        let (first, second) = match self {
+            Self::Operation(request) => (request.wallet_id, None),
+            Self::Transfer(request) => (request.from(), Some(request.to())),
+        };
+        std::iter::once(first).chain(second)
+    }
+}
+
+impl Record {
+    /// Whether `request` asks for exactly what this record decided: then it is a replay;
+    /// otherwise its id was reused for something else.
+    pub fn matches(&self, request: &Request) -> bool {
+        match (self, request) {
+            (Self::Operation(record), Request::Operation(request)) => record.matches(request),
+            (Self::Transfer(record), Request::Transfer(request)) => record.matches(request),
+            _ => false,
+        }
+    }
+
+    /// The ids of the history entries this record stores, each taken in the id namespace.
+    fn entry_ids(&self) -> impl Iterator<Item = OperationId> {
+        let (id, incoming) = match self {
+            Self::Operation(record) => (record.id, None),
+            Self::Transfer(record) => (record.id, record.incoming_id()),
+        };
+        std::iter::once(id).chain(incoming)
+    }
+}
+
+/// A request the ledger takes, and the record it answers with.
+pub trait Submission: Into<Request> {
+    type Record;
+
+    /// The record of this kind of request; `None` is a writer answering a request with a
+    /// record of another kind, a bug.
+    fn record(record: Record) -> Option<Self::Record>;
+}
+
+impl From<OperationRequest> for Request {
+    fn from(request: OperationRequest) -> Self {
+        Self::Operation(request)
+    }
+}
+
+impl From<TransferRequest> for Request {
+    fn from(request: TransferRequest) -> Self {
+        Self::Transfer(request)
+    }
+}
+
+impl Submission for OperationRequest {
+    type Record = OperationRecord;
+
+    fn record(record: Record) -> Option<OperationRecord> {
+        match record {
+            Record::Operation(record) => Some(record),
+            Record::Transfer(_) => None,
+        }
+    }
+}
+
+impl Submission for TransferRequest {
+    type Record = TransferRecord;
+
+    fn record(record: Record) -> Option<TransferRecord> {
+        match record {
+            Record::Transfer(record) => Some(record),
+            Record::Operation(_) => None,
+        }
+    }
+}
+
+/// A decided request and whether it had been decided before (a replay).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome<R = Record> {
+    pub record: R,
     pub replayed: bool,
 }
 
 /// Why the ledger did not decide a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum LedgerError {
-    #[error("wallet not found")]
-    WalletNotFound,
+    /// The wallet does not exist; for a transfer, the first of its two that does not.
+    #[error("wallet {0} not found")]
+    WalletNotFound(WalletId),
     #[error("operation id already used with a different payload")]
     IdempotencyKeyReused,
     /// The database could not be reached before the deadline. The operation may or may not
@@ -58,6 +179,7 @@ pub enum LedgerError {
 #[derive(Debug, Clone)]
 pub struct Ledger {
     shards: Arc<[mpsc::Sender<Job>]>,
+    heat: Arc<Heat>,
     request_timeout: Duration,
 }
 
@@ -76,25 +198,40 @@ impl Ledger {
             .collect();
         let ledger = Self {
             shards,
+            heat: Arc::new(Heat::default()),
             request_timeout: config.request_timeout,
         };
         (ledger, tasks)
     }
 
-    /// Decides one operation and returns only after its outcome is durable.
-    pub async fn submit(&self, request: OperationRequest) -> Result<Outcome, LedgerError> {
+    /// Decides one request and returns only after its outcome is durable.
+    pub async fn submit<S: Submission>(
+        &self,
+        request: S,
+    ) -> Result<Outcome<S::Record>, LedgerError> {
+        let request = request.into();
         let deadline = Instant::now() + self.request_timeout;
         let (reply, answer) = oneshot::channel();
-        let queue = &self.shards[self.shard_of(request.wallet_id)];
+        let queue = &self.shards[self.shard_for(&request)];
+        // Counted until answered (or given up on), so that transfers see this wallet as busy.
+        let _in_flight = self.heat.enter(request.wallets());
         let job = Job {
             request,
             deadline,
             reply,
         };
-        match tokio::time::timeout_at(deadline, queue.send(job)).await {
-            Ok(Ok(())) => answer.await.unwrap_or(Err(LedgerError::Unavailable)),
-            Ok(Err(_)) | Err(_) => Err(LedgerError::Unavailable),
-        }
+        let outcome = match tokio::time::timeout_at(deadline, queue.send(job)).await {
+            Ok(Ok(())) => answer.await.unwrap_or(Err(LedgerError::Unavailable))?,
+            Ok(Err(_)) | Err(_) => return Err(LedgerError::Unavailable),
+        };
+        let record = S::record(outcome.record).ok_or_else(|| {
+            tracing::error!("a request was answered with a record of another kind");
+            LedgerError::Internal
+        })?;
+        Ok(Outcome {
+            record,
+            replayed: outcome.replayed,
+        })
     }
 
     /// Requests waiting in each shard's queue, for the queue-depth gauge.
@@ -102,6 +239,23 @@ impl Ledger {
         self.shards
             .iter()
             .map(|queue| queue.max_capacity() - queue.capacity())
+    }
+
+    /// The writer that decides `request`: its wallet's, or for a transfer, the writer of
+    /// whichever wallet has more requests in flight (the source's on a tie). Any writer
+    /// could decide any request (the locks make them agree); this choice only keeps a hot
+    /// wallet's requests, and so its row lock, on one writer, which batches them.
+    fn shard_for(&self, request: &Request) -> usize {
+        let wallet = match request {
+            Request::Operation(request) => request.wallet_id,
+            Request::Transfer(request)
+                if self.heat.of(request.to()) > self.heat.of(request.from()) =>
+            {
+                request.to()
+            }
+            Request::Transfer(request) => request.from(),
+        };
+        self.shard_of(wallet)
     }
 
     fn shard_of(&self, wallet: WalletId) -> usize {

@@ -3,11 +3,8 @@
 //! Pure: given the locked balances and the operations already stored under the batch's ids,
 //! it decides every request in arrival order, exactly as if they had come one at a time.
 
-use super::{LedgerError, Outcome};
-use crate::domain::{
-    Balance, OperationId, OperationKind, OperationRecord, OperationRequest, OperationStatus,
-    WalletId,
-};
+use super::{LedgerError, Outcome, Record, Request};
+use crate::domain::{Balance, OperationId, OperationKind, OperationStatus, WalletId};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
@@ -23,13 +20,14 @@ pub struct Plan {
 }
 
 /// Decides `requests` in order against `balances` (the locked wallets that existed before
-/// this batch) and `stored` (operations already recorded under some of the requests' ids).
-/// A wallet missing from `balances` exists from its first deposit on: a withdrawal that
-/// arrives before it is not found, even when a later deposit in the batch creates it.
+/// this batch) and `stored` (what is already recorded under some of the requests' ids).
+/// A wallet missing from `balances` exists from its first deposit on: a withdrawal or a
+/// transfer that arrives before it does not find it, even when a later deposit in the batch
+/// creates it.
 pub fn plan<'a>(
-    requests: impl IntoIterator<Item = &'a OperationRequest>,
+    requests: impl IntoIterator<Item = &'a Request>,
     balances: &HashMap<WalletId, Balance>,
-    stored: &HashMap<OperationId, OperationRecord>,
+    stored: &HashMap<OperationId, Record>,
     at: DateTime<Utc>,
 ) -> Plan {
     let mut current = balances.clone();
@@ -39,37 +37,38 @@ pub fn plan<'a>(
 
     for request in requests {
         let index = verdicts.len();
+        let id = request.id();
         let earlier = stored
-            .get(&request.id)
+            .get(&id)
             .or_else(|| {
-                let first = *first_in_batch.get(&request.id)?;
+                let first = *first_in_batch.get(&id)?;
                 verdicts[first].as_ref().ok().map(|outcome| &outcome.record)
             })
             .cloned();
+        let taken = |id| stored.contains_key(&id) || first_in_batch.contains_key(&id);
         let verdict = match earlier {
             Some(record) if record.matches(request) => Ok(Outcome {
                 record,
                 replayed: true,
             }),
             Some(_) => Err(LedgerError::IdempotencyKeyReused),
-            None if request.kind == OperationKind::Deposit
-                || current.contains_key(&request.wallet_id) =>
-            {
-                // A deposit brings a missing wallet into being, from this point in the order.
-                let balance = current.entry(request.wallet_id).or_insert(Balance::ZERO);
-                let record = request.decide(*balance, at);
-                if record.status == OperationStatus::Applied {
-                    *balance = record.balance_after;
-                }
-                first_in_batch.insert(request.id, index);
-                inserts.push(index);
-                Ok(Outcome {
-                    record,
-                    replayed: false,
-                })
+            // A transfer's destination side is stored under an id derived from the
+            // transfer's; one that names something else makes the transfer's id unusable.
+            None if request.incoming_side().is_some_and(taken) => {
+                Err(LedgerError::IdempotencyKeyReused)
             }
-            None => Err(LedgerError::WalletNotFound),
+            None => decide(request, &mut current, at),
         };
+        if let Ok(Outcome {
+            record,
+            replayed: false,
+        }) = &verdict
+        {
+            for entry in record.entry_ids() {
+                first_in_batch.insert(entry, index);
+            }
+            inserts.push(index);
+        }
         verdicts.push(verdict);
     }
 
@@ -85,13 +84,55 @@ pub fn plan<'a>(
     }
 }
 
+/// Decides a request seen for the first time against the balances so far in the batch, and
+/// moves them.
+fn decide(
+    request: &Request,
+    current: &mut HashMap<WalletId, Balance>,
+    at: DateTime<Utc>,
+) -> Result<Outcome, LedgerError> {
+    let record = match request {
+        Request::Operation(request) => {
+            if request.kind != OperationKind::Deposit && !current.contains_key(&request.wallet_id) {
+                return Err(LedgerError::WalletNotFound(request.wallet_id));
+            }
+            // A deposit brings a missing wallet into being, from this point in the order.
+            let balance = current.entry(request.wallet_id).or_insert(Balance::ZERO);
+            let record = request.decide(*balance, at);
+            if record.status == OperationStatus::Applied {
+                *balance = record.balance_after;
+            }
+            Record::Operation(record)
+        }
+        Request::Transfer(request) => {
+            let [from, to] = [request.from(), request.to()].map(|wallet| {
+                current
+                    .get(&wallet)
+                    .copied()
+                    .ok_or(LedgerError::WalletNotFound(wallet))
+            });
+            let (from, to) = (from?, to?);
+            let record = request.decide(from, to, at);
+            if record.status == OperationStatus::Applied {
+                current.insert(record.from, record.from_balance);
+                current.insert(record.to, record.to_balance);
+            }
+            Record::Transfer(record)
+        }
+    };
+    Ok(Outcome {
+        record,
+        replayed: false,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Amount, RejectReason};
+    use crate::domain::{Amount, OperationRequest, RejectReason, TransferRecord, TransferRequest};
     use proptest::prelude::*;
 
-    fn request(wallet: WalletId, kind: OperationKind, amount: u64) -> OperationRequest {
+    fn operation(wallet: WalletId, kind: OperationKind, amount: u64) -> OperationRequest {
         OperationRequest {
             id: OperationId::new_random(),
             wallet_id: wallet,
@@ -101,8 +142,32 @@ mod tests {
         }
     }
 
-    fn funded(wallet: WalletId, amount: u64) -> HashMap<WalletId, Balance> {
-        HashMap::from([(wallet, Balance::new(amount).unwrap())])
+    fn request(wallet: WalletId, kind: OperationKind, amount: u64) -> Request {
+        Request::Operation(operation(wallet, kind, amount))
+    }
+
+    fn transfer(from: WalletId, to: WalletId, amount: u64) -> Request {
+        let amount = Amount::new(amount).unwrap();
+        let id = OperationId::new_random();
+        Request::Transfer(TransferRequest::new(id, from, to, amount, None).unwrap())
+    }
+
+    fn funded(wallets: &[(WalletId, u64)]) -> HashMap<WalletId, Balance> {
+        wallets
+            .iter()
+            .map(|&(wallet, amount)| (wallet, Balance::new(amount).unwrap()))
+            .collect()
+    }
+
+    fn decided(plan: &Plan, index: usize) -> &Record {
+        &plan.verdicts[index].as_ref().unwrap().record
+    }
+
+    fn status(record: &Record) -> OperationStatus {
+        match record {
+            Record::Operation(record) => record.status,
+            Record::Transfer(record) => record.status,
+        }
     }
 
     #[test]
@@ -114,12 +179,13 @@ mod tests {
             request(wallet, OperationKind::Withdraw, 50),
             request(wallet, OperationKind::Deposit, 10),
         ];
-        let plan = plan(&requests, &funded(wallet, 100), &HashMap::new(), Utc::now());
-        let statuses: Vec<_> = plan
-            .verdicts
-            .iter()
-            .map(|v| v.as_ref().unwrap().record.status)
-            .collect();
+        let plan = plan(
+            &requests,
+            &funded(&[(wallet, 100)]),
+            &HashMap::new(),
+            Utc::now(),
+        );
+        let statuses: Vec<_> = (0..4).map(|i| status(decided(&plan, i))).collect();
         let rejected = OperationStatus::Rejected(RejectReason::InsufficientFunds);
         assert_eq!(
             statuses,
@@ -137,10 +203,15 @@ mod tests {
     #[test]
     fn a_stored_operation_is_replayed_not_applied_again() {
         let wallet = WalletId::new_random();
-        let deposit = request(wallet, OperationKind::Deposit, 5);
-        let stored_record: OperationRecord = deposit.decide(Balance::ZERO, Utc::now());
+        let deposit = operation(wallet, OperationKind::Deposit, 5);
+        let stored_record = Record::Operation(deposit.decide(Balance::ZERO, Utc::now()));
         let stored = HashMap::from([(deposit.id, stored_record.clone())]);
-        let plan = plan([&deposit], &funded(wallet, 5), &stored, Utc::now());
+        let plan = plan(
+            [&Request::Operation(deposit)],
+            &funded(&[(wallet, 5)]),
+            &stored,
+            Utc::now(),
+        );
         let outcome = plan.verdicts[0].as_ref().unwrap();
         assert!(outcome.replayed);
         assert_eq!(outcome.record, stored_record);
@@ -154,7 +225,7 @@ mod tests {
         let first = request(wallet, OperationKind::Deposit, 5);
         let plan = plan(
             [&first, &first],
-            &funded(wallet, 0),
+            &funded(&[(wallet, 0)]),
             &HashMap::new(),
             Utc::now(),
         );
@@ -168,14 +239,15 @@ mod tests {
     #[test]
     fn the_same_id_with_another_payload_is_refused() {
         let wallet = WalletId::new_random();
-        let first = request(wallet, OperationKind::Deposit, 5);
+        let first = operation(wallet, OperationKind::Deposit, 5);
         let other = OperationRequest {
             amount: Amount::new(6).unwrap(),
             ..first.clone()
         };
+        let requests = [Request::Operation(first), Request::Operation(other)];
         let plan = plan(
-            [&first, &other],
-            &funded(wallet, 0),
+            &requests,
+            &funded(&[(wallet, 0)]),
             &HashMap::new(),
             Utc::now(),
         );
@@ -188,9 +260,10 @@ mod tests {
 
     #[test]
     fn a_withdrawal_from_a_missing_wallet_is_not_found_and_not_recorded() {
-        let withdrawal = request(WalletId::new_random(), OperationKind::Withdraw, 1);
+        let wallet = WalletId::new_random();
+        let withdrawal = request(wallet, OperationKind::Withdraw, 1);
         let plan = plan([&withdrawal], &HashMap::new(), &HashMap::new(), Utc::now());
-        assert!(matches!(plan.verdicts[0], Err(LedgerError::WalletNotFound)));
+        assert_eq!(plan.verdicts[0], Err(LedgerError::WalletNotFound(wallet)));
         assert!(plan.inserts.is_empty());
     }
 
@@ -205,9 +278,126 @@ mod tests {
             &HashMap::new(),
             Utc::now(),
         );
-        assert!(matches!(plan.verdicts[0], Err(LedgerError::WalletNotFound)));
+        assert_eq!(plan.verdicts[0], Err(LedgerError::WalletNotFound(wallet)));
         assert_eq!(plan.inserts, [1]);
         assert_eq!(plan.balances, [(wallet, Balance::new(3).unwrap())]);
+    }
+
+    #[test]
+    fn a_transfer_moves_money_between_two_locked_wallets() {
+        let (a, b) = (WalletId::new_random(), WalletId::new_random());
+        let requests = [transfer(a, b, 30), request(b, OperationKind::Withdraw, 40)];
+        let plan = plan(
+            &requests,
+            &funded(&[(a, 100), (b, 10)]),
+            &HashMap::new(),
+            Utc::now(),
+        );
+        let Record::Transfer(record) = decided(&plan, 0) else {
+            panic!("a transfer is decided into a transfer record");
+        };
+        assert_eq!(record.status, OperationStatus::Applied);
+        assert_eq!(status(decided(&plan, 1)), OperationStatus::Applied);
+        let mut expected = vec![(a, Balance::new(70).unwrap()), (b, Balance::ZERO)];
+        expected.sort_unstable_by_key(|(id, _)| *id);
+        assert_eq!(plan.balances, expected);
+    }
+
+    #[test]
+    fn a_transfer_names_the_first_missing_wallet_and_is_not_recorded() {
+        let (a, b) = (WalletId::new_random(), WalletId::new_random());
+        let plan = plan(
+            [&transfer(a, b, 1), &transfer(b, a, 1)],
+            &funded(&[(a, 10)]),
+            &HashMap::new(),
+            Utc::now(),
+        );
+        assert_eq!(plan.verdicts[0], Err(LedgerError::WalletNotFound(b)));
+        assert_eq!(plan.verdicts[1], Err(LedgerError::WalletNotFound(b)));
+        assert!(plan.inserts.is_empty());
+        assert!(plan.balances.is_empty());
+    }
+
+    #[test]
+    fn a_transfer_never_creates_its_destination() {
+        let (a, b) = (WalletId::new_random(), WalletId::new_random());
+        let requests = [
+            transfer(a, b, 1),
+            request(b, OperationKind::Deposit, 1),
+            transfer(a, b, 1),
+        ];
+        let plan = plan(&requests, &funded(&[(a, 10)]), &HashMap::new(), Utc::now());
+        assert_eq!(plan.verdicts[0], Err(LedgerError::WalletNotFound(b)));
+        assert!(plan.verdicts[1].is_ok() && plan.verdicts[2].is_ok());
+    }
+
+    #[test]
+    fn ids_are_one_namespace_for_operations_and_transfers() {
+        let (a, b) = (WalletId::new_random(), WalletId::new_random());
+        let deposit = operation(a, OperationKind::Deposit, 5);
+        let amount = Amount::new(5).unwrap();
+        let same_id = TransferRequest::new(deposit.id, a, b, amount, None).unwrap();
+        let requests = [
+            Request::Operation(deposit.clone()),
+            Request::Transfer(same_id.clone()),
+        ];
+        let balances = funded(&[(a, 0), (b, 0)]);
+        let in_batch = plan(&requests, &balances, &HashMap::new(), Utc::now());
+        assert_eq!(in_batch.verdicts[1], Err(LedgerError::IdempotencyKeyReused));
+
+        let stored_record = Record::Operation(deposit.decide(Balance::ZERO, Utc::now()));
+        let stored = HashMap::from([(deposit.id, stored_record)]);
+        let later = plan(
+            [&Request::Transfer(same_id)],
+            &balances,
+            &stored,
+            Utc::now(),
+        );
+        assert_eq!(later.verdicts[0], Err(LedgerError::IdempotencyKeyReused));
+    }
+
+    #[test]
+    fn the_id_of_a_transfers_incoming_side_cannot_name_anything_else() {
+        let (a, b) = (WalletId::new_random(), WalletId::new_random());
+        let first = transfer(a, b, 5);
+        let incoming = first.incoming_side().unwrap();
+        let mut squatter = operation(b, OperationKind::Deposit, 1);
+        squatter.id = incoming;
+        let requests = [first, Request::Operation(squatter.clone())];
+        let balances = funded(&[(a, 10), (b, 0)]);
+        let plan_a = plan(&requests, &balances, &HashMap::new(), Utc::now());
+        assert!(plan_a.verdicts[0].is_ok());
+        assert_eq!(plan_a.verdicts[1], Err(LedgerError::IdempotencyKeyReused));
+
+        // The other way round: the derived id is taken first, the transfer is refused.
+        let later = transfer(a, b, 5);
+        squatter.id = later.incoming_side().unwrap();
+        let requests = [Request::Operation(squatter), later];
+        let plan_b = plan(&requests, &balances, &HashMap::new(), Utc::now());
+        assert!(plan_b.verdicts[0].is_ok());
+        assert_eq!(plan_b.verdicts[1], Err(LedgerError::IdempotencyKeyReused));
+        assert_eq!(plan_b.inserts, [0]);
+    }
+
+    #[test]
+    fn a_stored_rejected_transfer_is_replayed_after_the_source_is_funded() {
+        let (a, b) = (WalletId::new_random(), WalletId::new_random());
+        let request = transfer(a, b, 50);
+        let Request::Transfer(inner) = &request else {
+            unreachable!()
+        };
+        let rejected: TransferRecord = inner.decide(Balance::ZERO, Balance::ZERO, Utc::now());
+        let stored = HashMap::from([(inner.id(), Record::Transfer(rejected.clone()))]);
+        let plan = plan(
+            [&request],
+            &funded(&[(a, 100), (b, 0)]),
+            &stored,
+            Utc::now(),
+        );
+        let outcome = plan.verdicts[0].as_ref().unwrap();
+        assert!(outcome.replayed);
+        assert_eq!(outcome.record, Record::Transfer(rejected));
+        assert!(plan.balances.is_empty());
     }
 
     proptest! {
@@ -225,11 +415,13 @@ mod tests {
                     request(wallet, kind, amount)
                 })
                 .collect();
-            let plan = plan(&requests, &funded(wallet, start), &HashMap::new(), Utc::now());
+            let plan = plan(&requests, &funded(&[(wallet, start)]), &HashMap::new(), Utc::now());
 
             let mut model = start;
             for (&(deposit, amount), verdict) in ops.iter().zip(&plan.verdicts) {
-                let record = &verdict.as_ref().unwrap().record;
+                let Record::Operation(record) = &verdict.as_ref().unwrap().record else {
+                    panic!("an operation is decided into an operation record");
+                };
                 let accepted = deposit || amount <= model;
                 if accepted {
                     model = if deposit { model + amount } else { model - amount };
@@ -239,6 +431,57 @@ mod tests {
             }
             let expected_changes = if model == start { 0 } else { 1 };
             prop_assert_eq!(plan.balances.len(), expected_changes);
+        }
+
+        /// Transfers among a few wallets, mixed with withdrawals, decide like the model and
+        /// never create or destroy money.
+        #[test]
+        fn transfers_conserve_money_and_decide_like_the_model(
+            starts in prop::collection::vec(0_u64..100, 3),
+            ops in prop::collection::vec((0_usize..3, 0_usize..3, 1_u64..60), 1..60),
+        ) {
+            let wallets: Vec<_> = (0..3).map(|_| WalletId::new_random()).collect();
+            let balances = funded(&[
+                (wallets[0], starts[0]),
+                (wallets[1], starts[1]),
+                (wallets[2], starts[2]),
+            ]);
+            let requests: Vec<_> = ops
+                .iter()
+                .map(|&(from, to, amount)| {
+                    if from == to {
+                        request(wallets[from], OperationKind::Withdraw, amount)
+                    } else {
+                        transfer(wallets[from], wallets[to], amount)
+                    }
+                })
+                .collect();
+            let plan = plan(&requests, &balances, &HashMap::new(), Utc::now());
+
+            let mut model = starts.clone();
+            for (&(from, to, amount), verdict) in ops.iter().zip(&plan.verdicts) {
+                let record = &verdict.as_ref().unwrap().record;
+                let accepted = amount <= model[from];
+                if accepted {
+                    model[from] -= amount;
+                    if from != to {
+                        model[to] += amount;
+                    }
+                }
+                prop_assert_eq!(status(record) == OperationStatus::Applied, accepted);
+                if let Record::Transfer(record) = record {
+                    prop_assert_eq!(record.from_balance.get(), model[from]);
+                    prop_assert_eq!(record.to_balance.get(), model[to]);
+                }
+            }
+            let mut finals: HashMap<WalletId, u64> =
+                balances.iter().map(|(&w, b)| (w, b.get())).collect();
+            for (wallet, balance) in &plan.balances {
+                finals.insert(*wallet, balance.get());
+            }
+            for (i, wallet) in wallets.iter().enumerate() {
+                prop_assert_eq!(finals[wallet], model[i]);
+            }
         }
     }
 }

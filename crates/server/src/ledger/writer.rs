@@ -1,8 +1,8 @@
 //! One shard's writer: drain the queue, commit the batch, answer, repeat.
 
 use super::plan::plan;
-use super::{LedgerError, Outcome};
-use crate::domain::{OperationKind, OperationRequest, WalletId};
+use super::{LedgerError, Outcome, Record, Request};
+use crate::domain::{OperationId, OperationKind, OperationRecord, WalletId};
 use crate::store::{StoreError, StoreResult, batch};
 use crate::telemetry::metric;
 use chrono::SubsecRound;
@@ -18,7 +18,7 @@ type Verdicts = Vec<Result<Outcome, LedgerError>>;
 /// A request waiting for its batch.
 #[derive(Debug)]
 pub struct Job {
-    pub request: OperationRequest,
+    pub request: Request,
     pub deadline: Instant,
     pub reply: oneshot::Sender<Result<Outcome, LedgerError>>,
 }
@@ -125,7 +125,7 @@ impl Writer {
                     .map_err(StoreError::Unavailable)?,
             ),
         };
-        let requests: Vec<_> = jobs.iter().map(|job| &job.request).collect();
+        let requests: Vec<&Request> = jobs.iter().map(|job| &job.request).collect();
         for lookup in [Lookup::Skip, Lookup::First] {
             let mut tx = connection.begin().await?;
             if let Some(verdicts) = decide_and_write(&mut tx, &requests, lookup).await? {
@@ -152,12 +152,13 @@ enum Lookup {
 /// did may be committed then.
 async fn decide_and_write(
     tx: &mut Transaction<'_, Postgres>,
-    requests: &[&OperationRequest],
+    requests: &[&Request],
     lookup: Lookup,
 ) -> StoreResult<Option<Verdicts>> {
-    // Locks are taken in ascending wallet id order, so batches from any number of writers
-    // and service instances cannot deadlock.
-    let mut wallets: Vec<WalletId> = requests.iter().map(|r| r.wallet_id).collect();
+    // Every wallet the batch touches, a transfer's two included, is locked in ascending id
+    // order, whichever shard owns it, so batches from any number of writers and service
+    // instances cannot deadlock.
+    let mut wallets: Vec<WalletId> = requests.iter().flat_map(|r| r.wallets()).collect();
     wallets.sort_unstable();
     wallets.dedup();
     let mut balances: HashMap<_, _> = batch::lock_wallets(tx, &wallets).await?;
@@ -165,10 +166,7 @@ async fn decide_and_write(
     // Looked up after the locks: another writer that committed one of these ids on one of
     // these wallets has finished by now, so its record is visible here.
     let stored = match lookup {
-        Lookup::First => {
-            let ids: Vec<_> = requests.iter().map(|r| r.id).collect();
-            batch::find_operations(tx, &ids).await?
-        }
+        Lookup::First => find_stored(tx, requests).await?,
         Lookup::Skip => HashMap::new(),
     };
 
@@ -177,9 +175,12 @@ async fn decide_and_write(
     let mut seen = HashSet::new();
     let mut first_deposits: Vec<WalletId> = requests
         .iter()
-        .filter(|r| seen.insert(r.id) && !stored.contains_key(&r.id))
-        .filter(|r| r.kind == OperationKind::Deposit && !balances.contains_key(&r.wallet_id))
-        .map(|r| r.wallet_id)
+        .filter(|r| seen.insert(r.id()) && !stored.contains_key(&r.id()))
+        .filter_map(|r| match r {
+            Request::Operation(op) if op.kind == OperationKind::Deposit => Some(op.wallet_id),
+            _ => None,
+        })
+        .filter(|wallet| !balances.contains_key(wallet))
         .collect();
     if !first_deposits.is_empty() {
         first_deposits.sort_unstable();
@@ -202,13 +203,46 @@ async fn decide_and_write(
     if lookup == Lookup::Skip && plan.verdicts.iter().any(Result::is_err) {
         return Ok(None);
     }
-    let new_records = plan.inserts.iter().map(|&i| {
-        let record = &plan.verdicts[i]
-            .as_ref()
-            .expect("inserted records are decided")
-            .record;
-        (record, requests[i].idempotency_key.as_ref())
-    });
-    let all_new = batch::write_batch(tx, new_records, &plan.balances).await?;
+    let mut writes = batch::Writes::default();
+    for &i in &plan.inserts {
+        let key = requests[i].idempotency_key();
+        match plan.verdicts[i].as_ref().map(|outcome| &outcome.record) {
+            Ok(Record::Operation(record)) => writes.operation(record, key),
+            Ok(Record::Transfer(record)) => writes.transfer(record, key),
+            Err(_) => {}
+        }
+    }
+    let all_new = writes.write(tx, &plan.balances).await?;
     Ok(all_new.then_some(plan.verdicts))
+}
+
+/// What is stored under the ids the batch's requests would take: their own, and for a
+/// transfer the id of its destination's entry. A transfer's source entry stands for the
+/// transfer, whose record is read in full.
+async fn find_stored(
+    tx: &mut Transaction<'_, Postgres>,
+    requests: &[&Request],
+) -> StoreResult<HashMap<OperationId, Record>> {
+    let ids: Vec<OperationId> = requests
+        .iter()
+        .flat_map(|r| std::iter::once(r.id()).chain(r.incoming_side()))
+        .collect();
+    let operations = batch::find_operations(tx, &ids).await?;
+    let (transfer_sides, operations): (Vec<OperationRecord>, Vec<OperationRecord>) = operations
+        .into_values()
+        .partition(|record| record.kind == OperationKind::TransferOut);
+    let mut stored: HashMap<_, _> = operations
+        .into_iter()
+        .map(|record| (record.id, Record::Operation(record)))
+        .collect();
+    if !transfer_sides.is_empty() {
+        let ids: Vec<_> = transfer_sides.iter().map(|record| record.id).collect();
+        let transfers = batch::find_transfers(tx, &ids).await?;
+        stored.extend(
+            transfers
+                .into_iter()
+                .map(|(id, record)| (id, Record::Transfer(record))),
+        );
+    }
+    Ok(stored)
 }

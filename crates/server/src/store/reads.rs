@@ -1,8 +1,10 @@
 //! Reads: single statements on the pool, by primary key or by index.
 
-use super::rows::{self, OPERATION_COLUMNS, OperationRow, WalletRow};
+use super::rows::{
+    self, OPERATION_COLUMNS, OperationRow, TRANSFER_COLUMNS, TransferRow, WalletRow,
+};
 use super::{StoreResult, connection, uuids};
-use crate::domain::{OperationId, OperationRecord, Wallet, WalletId};
+use crate::domain::{OperationId, OperationRecord, TransferRecord, Wallet, WalletId};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -71,4 +73,13 @@ pub async fn history(
     let next_cursor = rows.last().filter(|_| more).map(|last| last.seq);
     let items = rows::convert(rows.into_iter().map(|row| row.operation).collect())?;
     Ok(HistoryPage { items, next_cursor })
+}
+
+pub async fn transfer(pool: &PgPool, id: OperationId) -> StoreResult<Option<TransferRecord>> {
+    let sql = format!("SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id = $1");
+    let row: Option<TransferRow> = sqlx::query_as(&sql)
+        .bind(Uuid::from(id))
+        .fetch_optional(&mut *connection(pool).await?)
+        .await?;
+    Ok(row.map(TransferRecord::try_from).transpose()?)
 }

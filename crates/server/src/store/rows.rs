@@ -4,14 +4,18 @@
 
 use crate::domain::{
     Amount, Balance, OperationId, OperationKind, OperationRecord, OperationStatus, RejectReason,
-    Wallet, WalletId,
+    TransferLeg, TransferRecord, Wallet, WalletId,
 };
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 /// The columns [`OperationRow`] reads, for every query that returns operations.
-pub(super) const OPERATION_COLUMNS: &str =
-    "id, wallet_id, kind, amount, status, reason, balance_after, created_at";
+pub(super) const OPERATION_COLUMNS: &str = "id, wallet_id, kind, amount, status, reason, \
+     balance_after, created_at, transfer_id, counterparty_wallet_id";
+
+/// The columns [`TransferRow`] reads.
+pub(super) const TRANSFER_COLUMNS: &str = "id, from_wallet_id, to_wallet_id, amount, status, \
+     reason, from_balance, to_balance, created_at";
 
 /// `operations.status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
@@ -40,6 +44,21 @@ pub(super) struct OperationRow {
     reason: Option<RejectReason>,
     balance_after: i64,
     created_at: DateTime<Utc>,
+    transfer_id: Option<Uuid>,
+    counterparty_wallet_id: Option<Uuid>,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct TransferRow {
+    id: Uuid,
+    from_wallet_id: Uuid,
+    to_wallet_id: Uuid,
+    amount: i64,
+    status: StatusColumn,
+    reason: Option<RejectReason>,
+    from_balance: i64,
+    to_balance: i64,
+    created_at: DateTime<Utc>,
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -58,22 +77,63 @@ pub(super) fn balance(value: i64, table: &str) -> sqlx::Result<Balance> {
     Balance::try_from(value).map_err(|_| invalid("balance", table))
 }
 
+fn amount(value: i64, table: &str) -> sqlx::Result<Amount> {
+    Amount::try_from(value).map_err(|_| invalid("amount", table))
+}
+
+fn status(
+    status: StatusColumn,
+    reason: Option<RejectReason>,
+    table: &str,
+) -> sqlx::Result<OperationStatus> {
+    match (status, reason) {
+        (StatusColumn::Applied, None) => Ok(OperationStatus::Applied),
+        (StatusColumn::Rejected, Some(reason)) => Ok(OperationStatus::Rejected(reason)),
+        _ => Err(invalid("status and reason", table)),
+    }
+}
+
 impl TryFrom<OperationRow> for OperationRecord {
     type Error = sqlx::Error;
 
     fn try_from(row: OperationRow) -> sqlx::Result<Self> {
-        let status = match (row.status, row.reason) {
-            (StatusColumn::Applied, None) => OperationStatus::Applied,
-            (StatusColumn::Rejected, Some(reason)) => OperationStatus::Rejected(reason),
-            _ => return Err(invalid("status and reason", "operations")),
+        let is_transfer = matches!(
+            row.kind,
+            OperationKind::TransferOut | OperationKind::TransferIn
+        );
+        let transfer = match (row.transfer_id, row.counterparty_wallet_id) {
+            (Some(transfer_id), Some(counterparty)) if is_transfer => Some(TransferLeg {
+                transfer_id: OperationId::from(transfer_id),
+                counterparty: WalletId::from(counterparty),
+            }),
+            (None, None) if !is_transfer => None,
+            _ => return Err(invalid("transfer columns", "operations")),
         };
         Ok(Self {
             id: OperationId::from(row.id),
             wallet_id: WalletId::from(row.wallet_id),
             kind: row.kind,
-            amount: Amount::try_from(row.amount).map_err(|_| invalid("amount", "operations"))?,
-            status,
+            amount: amount(row.amount, "operations")?,
+            status: status(row.status, row.reason, "operations")?,
             balance_after: balance(row.balance_after, "operations")?,
+            created_at: row.created_at,
+            transfer,
+        })
+    }
+}
+
+impl TryFrom<TransferRow> for TransferRecord {
+    type Error = sqlx::Error;
+
+    fn try_from(row: TransferRow) -> sqlx::Result<Self> {
+        Ok(Self {
+            id: OperationId::from(row.id),
+            from: WalletId::from(row.from_wallet_id),
+            to: WalletId::from(row.to_wallet_id),
+            amount: amount(row.amount, "transfers")?,
+            status: status(row.status, row.reason, "transfers")?,
+            from_balance: balance(row.from_balance, "transfers")?,
+            to_balance: balance(row.to_balance, "transfers")?,
             created_at: row.created_at,
         })
     }

@@ -51,12 +51,13 @@ fn model(requests: &[OperationRequest]) -> Vec<Answer> {
             let (wallet, amount) = (request.wallet_id, request.amount.get());
             let answer = match (request.kind, balances.get(&wallet).copied()) {
                 // Not recorded: a retry is decided afresh, as the ledger does.
-                (OperationKind::Withdraw, None) => return Err(LedgerError::WalletNotFound),
+                (OperationKind::Withdraw, None) => return Err(LedgerError::WalletNotFound(wallet)),
                 (OperationKind::Withdraw, Some(balance)) if balance < amount => {
                     Ok((false, balance))
                 }
                 (OperationKind::Withdraw, Some(balance)) => Ok((true, balance - amount)),
-                (OperationKind::Deposit, balance) => Ok((true, balance.unwrap_or(0) + amount)),
+                // Only deposits and withdrawals are generated.
+                (_, balance) => Ok((true, balance.unwrap_or(0) + amount)),
             };
             if let Ok((true, after)) = answer {
                 balances.insert(wallet, after);

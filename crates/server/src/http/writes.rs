@@ -1,0 +1,131 @@
+//! What every endpoint that moves money shares: reading the amount, naming the request
+//! (a body id or an `Idempotency-Key` header), answering a replay, counting outcomes.
+
+use super::error::{ApiError, ErrorCode};
+use crate::domain::{
+    Amount, IdempotencyKey, MAX_MONEY, MoneyError, OperationId, OperationStatus, RejectReason,
+};
+use crate::ledger::{LedgerError, Outcome};
+use crate::telemetry::metric;
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::response::Response;
+use serde_json::value::RawValue;
+
+const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+/// The `amount` of a body, kept as raw JSON text so that a float, a string or a number of
+/// any size (even past the range of a double) gets `INVALID_AMOUNT` rather than a parse
+/// error.
+pub fn parse_amount(raw: &RawValue) -> Result<Amount, ApiError> {
+    let invalid = |why: &str| ApiError::new(ErrorCode::InvalidAmount, format!("amount {why}"));
+    let text = raw.get().trim();
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid(&format!(
+            "must be an integer number of minor units between 1 and {MAX_MONEY}"
+        )));
+    }
+    if text.starts_with('-') {
+        return Err(invalid("must be at least 1"));
+    }
+    // Too many digits for a u64 is simply too large.
+    let value = text.parse::<u64>().unwrap_or(u64::MAX);
+    Amount::new(value).map_err(|error| match error {
+        MoneyError::NotPositive => invalid("must be at least 1"),
+        MoneyError::TooLarge => invalid(&format!("must not exceed {MAX_MONEY}")),
+    })
+}
+
+/// The id a write is known by: the one in its body (`field`), the one its `Idempotency-Key`
+/// stands for (with the key, which is stored), or a new one. Both at once are refused. A
+/// second `Idempotency-Key` header was refused before (`guard`).
+pub fn request_id(
+    headers: &HeaderMap,
+    body_id: Option<OperationId>,
+    field: &str,
+) -> Result<(OperationId, Option<IdempotencyKey>), ApiError> {
+    let key = headers
+        .get(IDEMPOTENCY_KEY)
+        .map(|value| IdempotencyKey::parse(value.as_bytes()))
+        .transpose()
+        .map_err(ApiError::invalid_request)?;
+    match (body_id, key) {
+        (Some(_), Some(_)) => Err(ApiError::invalid_request(format!(
+            "send either {field} or an Idempotency-Key header, not both"
+        ))),
+        (Some(id), None) => Ok((id, None)),
+        (None, Some(key)) => Ok((key.operation_id(), Some(key))),
+        (None, None) => Ok((OperationId::new_random(), None)),
+    }
+}
+
+/// Marks the answer to a request that had been decided before.
+pub fn mark_replay(mut response: Response, replayed: bool) -> Response {
+    if replayed {
+        response
+            .headers_mut()
+            .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    }
+    response
+}
+
+/// Counts a write by type and outcome. A replay is counted apart: it decided nothing new.
+pub fn count<R>(
+    kind: &'static str,
+    result: &Result<Outcome<R>, LedgerError>,
+    status: impl Fn(&R) -> OperationStatus,
+) {
+    let outcome = match result {
+        Ok(outcome) if outcome.replayed => "replayed",
+        Ok(outcome) => match status(&outcome.record).reason() {
+            None => "applied",
+            Some(RejectReason::InsufficientFunds) => "insufficient_funds",
+            Some(RejectReason::BalanceLimitExceeded) => "balance_limit_exceeded",
+        },
+        Err(LedgerError::WalletNotFound(_)) => "wallet_not_found",
+        Err(LedgerError::IdempotencyKeyReused) => "idempotency_key_reused",
+        Err(LedgerError::Unavailable) => "unavailable",
+        Err(LedgerError::Internal) => "internal",
+    };
+    metrics::counter!(metric::OPERATIONS, "type" => kind, "outcome" => outcome).increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(json: &str) -> &'static str {
+        let raw = RawValue::from_string(json.to_owned()).expect("valid JSON");
+        match parse_amount(&raw) {
+            Ok(_) => "OK",
+            Err(error) if error.code() == ErrorCode::InvalidAmount => "INVALID_AMOUNT",
+            Err(_) => "OTHER",
+        }
+    }
+
+    #[test]
+    fn only_integers_in_range_are_amounts() {
+        assert_eq!(code("1"), "OK");
+        assert_eq!(code(&MAX_MONEY.to_string()), "OK");
+        let too_large = (MAX_MONEY + 1).to_string();
+        for bad in [
+            "0",
+            "-0",
+            "-3",
+            &too_large,
+            "99999999999999999999999",
+            "1e400",
+            "1.5",
+            "10.0",
+            "1e3",
+            "\"10\"",
+            "true",
+            "null",
+            "[1]",
+            "{}",
+        ] {
+            assert_eq!(code(bad), "INVALID_AMOUNT", "{bad}");
+        }
+    }
+}
