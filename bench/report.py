@@ -24,6 +24,13 @@ SCENARIOS = {
     "reads": "ours: balance reads, 1,000 wallets",
     "open-loop": "ours: open loop 1000/s, one hot wallet",
 }
+# bench/run.sh runs each transfer pattern as `transfers-<pattern>-c<clients>`, and the hot wallet
+# at 64 clients as `hot-wallet-c64`, for the ratio at the same number of clients.
+TRANSFERS = {
+    "hot-merchant": "ours: transfers, hot merchant, 1,000 payers",
+    "hot-payer": "ours: transfers, hot payer, 1,000 payees",
+    "random": "ours: transfers, random pairs, 10,000 wallets",
+}
 
 
 @dataclass(frozen=True)
@@ -148,7 +155,7 @@ def pgbench_run(results, clients):
     return Run(f"A: pgbench, {clients} clients", tps, ms(0.50), ms(0.99), errors, None, cpu)
 
 
-def loadtest_run(results, name):
+def loadtest_run(results, name, label):
     load = LoadReport.read(os.path.join(results, f"{name}.json"))
     start, end = load.started_at, load.started_at + load.duration
     samples = read_samples(os.path.join(results, f"{name}.samples.jsonl"))
@@ -156,9 +163,32 @@ def loadtest_run(results, name):
     # sampling interval, the ones that overlap it.
     inside = [s for s in samples if s["start"] >= start - 0.5 and s["end"] <= end + 0.5]
     inside = inside or [s for s in samples if s["end"] > start and s["start"] < end]
-    run = Run(SCENARIOS[name], load.ok_per_second, load.p50_ms, load.p99_ms, load.errors,
+    run = Run(label, load.ok_per_second, load.p50_ms, load.p99_ms, load.errors,
               load.consistent, cpu_split(inside), ledger_delta(samples, start, end))
     return load, run
+
+
+def hot_label(clients):
+    return f"ours: one hot wallet, {clients} clients"
+
+
+def transfer_rows(results, hot_wallet):
+    """The transfers table's runs with their ratio to the hot wallet: at each number of clients
+    the transfers ran with, the hot wallet (ratio None), then each pattern."""
+    hot_load, hot_run = hot_wallet
+    hot = {hot_load.concurrency: hot_run}
+    if os.path.exists(os.path.join(results, "hot-wallet-c64.json")):
+        hot[64] = loadtest_run(results, "hot-wallet-c64", hot_label(64))[1]
+    found = glob.glob(os.path.join(results, "transfers-*-c*.json"))
+    rows = []
+    for clients in sorted({int(re.search(r"-c(\d+)\.json$", path)[1]) for path in found}):
+        reference = hot[clients]
+        rows.append((replace(reference, label=hot_label(clients)), None))
+        for pattern, label in TRANSFERS.items():
+            name, label = f"transfers-{pattern}-c{clients}", f"{label}, {clients} clients"
+            run = loadtest_run(results, name, label)[1]
+            rows.append((run, run.per_second / reference.per_second))
+    return rows
 
 
 def table(header, rows, align=None):
@@ -194,7 +224,7 @@ def tables(results, doc_dir):
     clients = sorted(int(re.search(r"-c(\d+)\.txt$", path)[1]) for path in found)
     pgbench = [pgbench_run(results, n) for n in clients]
     peak = max(pgbench, key=lambda run: run.per_second)
-    loads = {name: loadtest_run(results, name) for name in SCENARIOS}
+    loads = {name: loadtest_run(results, name, label) for name, label in SCENARIOS.items()}
     r = {name: run for name, (_, run) in loads.items()}
     hot_load = loads["hot-wallet"][0]
     runs = [replace(peak, label=f"{peak.label} (peak)"), *r.values()]
@@ -203,7 +233,7 @@ def tables(results, doc_dir):
 
     out = [(f"Measured by `bench/run.sh`, finished {dict(machine)['run finished']}: "
             f"{hot_load.duration:g} s per measurement, closed loops with {hot_load.concurrency} "
-            "clients.")]
+            "clients unless a table says otherwise.")]
     verdict = {None: "n/a", True: "CONSISTENT", False: "DISCREPANCIES"}
     out += ["## Results", table(
         ["scenario", "ok req/s", "p50 ms", "p99 ms", "errors", "ledger check"],
@@ -218,6 +248,17 @@ def tables(results, doc_dir):
         ["10,000 wallets / one hot wallet", f"{r['many-wallets'].per_second / hot:.1f}x"],
         ["balance reads / ceiling C", f"{100 * r['reads'].per_second / c:.0f}%"],
     ])]
+    if rows := transfer_rows(results, loads["hot-wallet"]):
+        out += ["## Transfers", ("Transfers alone (`--mix transfer=100`); at each number of "
+                                 "clients, the one hot wallet first, as the reference."), table(
+            ["scenario", "ok req/s", "p50 ms", "p99 ms", "errors", "ledger check",
+             "/ one hot wallet (target ≥ 0.5x)"],
+            [[x.label, f"{x.per_second:.0f}", f"{x.p50:.2f}", f"{x.p99:.2f}", x.errors,
+              verdict[x.consistent], "-" if ratio is None else f"{ratio:.2f}x"]
+             for x, ratio in rows], "lrrrrlr")]
+        # In the CPU tables too, but the hot wallet at the usual count only once.
+        runs += [x for x, _ in rows if x.label != hot_label(hot_load.concurrency)]
+
     if doc_dir and os.path.exists(os.path.join(doc_dir, CHART)):
         out += ["## Chart: one hot wallet",
                 f"![throughput and latency per second, one hot wallet]({CHART})"]

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # One run, every number side by side: baseline A (pgbench, one transaction per operation),
 # baseline B (the service with batching off), ceiling C (the service's HTTP layer alone) and
-# the service itself on one hot wallet, 10,000 wallets, balance reads and an open loop. Writes
-# their tables to bench/results/tables.md and into the generated block of docs/benchmarks.md
-# (bench/report.py); the analysis around that block is written by hand.
+# the service itself on one hot wallet, 10,000 wallets, balance reads, an open loop and
+# transfers (a hot merchant, a hot payer, random pairs), the transfers and the hot wallet at 64
+# clients as well. Writes their tables to bench/results/tables.md and into the generated block
+# of docs/benchmarks.md (bench/report.py); the analysis around that block is written by hand.
 #
-#   bench/run.sh                     # 15 s per measurement, about 5 minutes in all
+#   bench/run.sh                     # 15 s per measurement, about 8 minutes in all
 #   BENCH_DURATION=3 bench/run.sh    # smoke test
 #   BENCH_PROFILE=1 bench/run.sh     # and a CPU flamegraph of the service on one hot wallet,
 #                                    # from an extra run after the measured ones
@@ -240,6 +241,17 @@ loadtest hot-wallet --concurrency "$CONCURRENCY" "${WRITES[@]}" \
     --plot "$ROOT/docs/benchmarks-hot-wallet.svg"
 stop_service
 
+# Transfers are compared with the hot wallet at the same number of clients: 64, and
+# $CONCURRENCY as everything else.
+TRANSFER_CLIENTS=(64)
+if ((CONCURRENCY != 64)); then
+    TRANSFER_CLIENTS+=("$CONCURRENCY")
+    say "ours: one hot wallet, 64 clients"
+    start_service hot-wallet-c64
+    loadtest hot-wallet-c64 --concurrency 64 "${WRITES[@]}"
+    stop_service
+fi
+
 say "ours: 10,000 wallets, uniform, $CONCURRENCY clients"
 start_service many-wallets
 loadtest many-wallets --concurrency "$CONCURRENCY" --wallets 10000 --distribution uniform \
@@ -255,6 +267,21 @@ say "ours: open loop, 1000 requests/s on one hot wallet"
 start_service open-loop
 loadtest open-loop --rate 1000 "${WRITES[@]}"
 stop_service
+
+# One merchant paid by 1,000 payers, one payer paying 1,000 payees (wallet-loadtest funds it
+# for the whole run), random pairs among 10,000 wallets.
+for clients in "${TRANSFER_CLIENTS[@]}"; do
+    for pattern in hot-merchant hot-payer random; do
+        wallets=1001
+        [[ $pattern == random ]] && wallets=10000
+        name=transfers-$pattern-c$clients
+        say "ours: transfers, $pattern, $wallets wallets, $clients clients"
+        start_service "$name"
+        loadtest "$name" --concurrency "$clients" --wallets "$wallets" --distribution uniform \
+            --mix transfer=100 --transfers "$pattern"
+        stop_service
+    done
+done
 
 {
     echo "load average at end|$(cut -d ' ' -f 1-3 /proc/loadavg)"

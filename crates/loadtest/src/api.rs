@@ -15,7 +15,8 @@ use crate::workload::{Op, Write, WriteKind};
 pub enum Outcome {
     /// `200` with status `APPLIED`: the write is durable and must show in the balance.
     Applied,
-    /// `409 INSUFFICIENT_FUNDS` for a withdrawal: a legitimate refusal, the balance is unchanged.
+    /// `409 INSUFFICIENT_FUNDS` for a withdrawal or a transfer: a legitimate refusal, the
+    /// balances are unchanged.
     Rejected,
     /// `200` for a balance read.
     Read,
@@ -49,7 +50,8 @@ impl Outcome {
     }
 }
 
-/// An operation record as the API returns it; unknown fields (such as `createdAt`) are ignored.
+/// An operation record (a history item) as the API returns it; unknown fields (such as
+/// `createdAt`) are ignored.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OperationRecord {
@@ -59,21 +61,39 @@ pub struct OperationRecord {
     pub amount: u64,
     pub status: OperationStatus,
     pub balance: i64,
+    /// Only on a side of a transfer.
+    pub transfer_id: Option<Uuid>,
+    /// Only on a side of a transfer: the other wallet.
+    pub counterparty_wallet_id: Option<Uuid>,
+}
+
+impl OperationRecord {
+    /// The id the client chose for the write this item records. A transfer's incoming side
+    /// has an `operationId` of the server's making, so both sides are known by `transferId`.
+    pub fn client_id(&self) -> Uuid {
+        self.transfer_id.unwrap_or(self.operation_id)
+    }
 }
 
 /// `operationType` of a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OperationType {
     Deposit,
     Withdraw,
+    /// The source's side of a transfer.
+    TransferOut,
+    /// The destination's side of a transfer.
+    TransferIn,
 }
 
-impl From<WriteKind> for OperationType {
-    fn from(kind: WriteKind) -> Self {
-        match kind {
-            WriteKind::Deposit => OperationType::Deposit,
-            WriteKind::Withdraw => OperationType::Withdraw,
+impl OperationType {
+    /// The change an applied item of this type and amount makes to its wallet's balance. Wide
+    /// integers, so that no sum of valid amounts can overflow.
+    pub fn delta(self, amount: u64) -> i128 {
+        match self {
+            OperationType::Deposit | OperationType::TransferIn => i128::from(amount),
+            OperationType::Withdraw | OperationType::TransferOut => -i128::from(amount),
         }
     }
 }
@@ -84,6 +104,18 @@ impl From<WriteKind> for OperationType {
 pub enum OperationStatus {
     Applied,
     Rejected,
+}
+
+/// A transfer record as `GET /api/v1/transfers/{id}` returns it; balances, `reason` and
+/// `createdAt` are ignored.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransferRecord {
+    pub transfer_id: Uuid,
+    pub from_wallet_id: Uuid,
+    pub to_wallet_id: Uuid,
+    pub amount: u64,
+    pub status: OperationStatus,
 }
 
 /// One page of a wallet's history, newest first.
@@ -101,6 +133,15 @@ struct WriteBody {
     operation_type: &'static str,
     amount: u64,
     operation_id: Uuid,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TransferBody {
+    transfer_id: Uuid,
+    from_wallet_id: Uuid,
+    to_wallet_id: Uuid,
+    amount: u64,
 }
 
 #[derive(Deserialize)]
@@ -124,6 +165,7 @@ pub struct Api {
     http: Client,
     base: Url,
     write_url: Url,
+    transfer_url: Url,
     live_url: Url,
     wallets: Vec<Uuid>,
     wallet_urls: Vec<Url>,
@@ -153,6 +195,7 @@ impl Api {
             .context("building the liveness URL")?;
         let base = base.join("api/v1/").context("building the API URL")?;
         let write_url = base.join("wallet")?;
+        let transfer_url = base.join("transfers")?;
         let wallet_urls = wallets
             .iter()
             .map(|id| base.join(&format!("wallets/{id}")))
@@ -161,13 +204,14 @@ impl Api {
             http,
             base,
             write_url,
+            transfer_url,
             live_url,
             wallets,
             wallet_urls,
         })
     }
 
-    /// The wallets of this run, indexed as in [`Op`] and [`Write`].
+    /// The wallets of this run, indexed as in [`Op`] and [`WriteKind`].
     pub fn wallets(&self) -> &[Uuid] {
         &self.wallets
     }
@@ -197,15 +241,31 @@ impl Api {
         }
     }
 
-    /// Submits a deposit or withdrawal with its operation id.
+    /// Submits a deposit or withdrawal with its operation id, or a transfer with its transfer
+    /// id.
     pub async fn submit(&self, write: &Write) -> Outcome {
-        let body = WriteBody {
-            wallet_id: self.wallets[write.wallet as usize],
-            operation_type: write.kind.as_api_str(),
-            amount: write.amount,
-            operation_id: write.id,
+        let operation = |wallet: u32, operation_type| {
+            self.http.post(self.write_url.clone()).json(&WriteBody {
+                wallet_id: self.wallets[wallet as usize],
+                operation_type,
+                amount: write.amount,
+                operation_id: write.id,
+            })
         };
-        let request = self.http.post(self.write_url.clone()).json(&body);
+        let request = match write.kind {
+            WriteKind::Deposit { wallet } => operation(wallet, "DEPOSIT"),
+            WriteKind::Withdraw { wallet } => operation(wallet, "WITHDRAW"),
+            WriteKind::Transfer { from, to } => {
+                self.http
+                    .post(self.transfer_url.clone())
+                    .json(&TransferBody {
+                        transfer_id: write.id,
+                        from_wallet_id: self.wallets[from as usize],
+                        to_wallet_id: self.wallets[to as usize],
+                        amount: write.amount,
+                    })
+            }
+        };
         match fetch(request).await {
             Ok((status, body)) => classify_write(write.kind, status.as_u16(), &body),
             Err(failure) => failure,
@@ -238,25 +298,51 @@ impl Api {
             .balance)
     }
 
-    /// Looks up one operation by id: `Some(record)` if the server knows it, `None` for
-    /// `404 OPERATION_NOT_FOUND`.
-    pub async fn operation(&self, write: &Write) -> anyhow::Result<Option<OperationRecord>> {
-        let mut url = self.wallet_urls[write.wallet as usize].clone();
+    /// Looks up one operation of a wallet by id: `Some(record)` if the server knows it, `None`
+    /// for `404 OPERATION_NOT_FOUND`.
+    pub async fn operation(
+        &self,
+        wallet: u32,
+        id: Uuid,
+    ) -> anyhow::Result<Option<OperationRecord>> {
+        let mut url = self.wallet_urls[wallet as usize].clone();
         url.path_segments_mut()
             .map_err(|()| anyhow::anyhow!("base URL cannot have a path"))?
             .push("operations")
-            .push(&write.id.to_string());
+            .push(&id.to_string());
+        self.stored_record(url, "OPERATION_NOT_FOUND", "operation", id)
+            .await
+    }
+
+    /// Looks up one transfer by id: `Some(record)` if the server knows it, `None` for
+    /// `404 TRANSFER_NOT_FOUND`.
+    pub async fn transfer(&self, id: Uuid) -> anyhow::Result<Option<TransferRecord>> {
+        let mut url = self.transfer_url.clone();
+        url.path_segments_mut()
+            .map_err(|()| anyhow::anyhow!("base URL cannot have a path"))?
+            .push(&id.to_string());
+        self.stored_record(url, "TRANSFER_NOT_FOUND", "transfer", id)
+            .await
+    }
+
+    /// Reads a record that may not exist: `None` for a `404` with the given problem code, which
+    /// is how the server says it never stored that id.
+    async fn stored_record<T: serde::de::DeserializeOwned>(
+        &self,
+        url: Url,
+        not_found: &str,
+        what: &str,
+        id: Uuid,
+    ) -> anyhow::Result<Option<T>> {
         let (status, body) = self.call(self.http.get(url)).await?;
         match status {
-            StatusCode::OK => Ok(Some(
-                serde_json::from_slice(&body).context("parsing an operation record")?,
-            )),
-            StatusCode::NOT_FOUND if problem_code(&body) == Some("OPERATION_NOT_FOUND") => Ok(None),
-            _ => bail!(
-                "looking up operation {}: {}",
-                write.id,
-                describe(status, &body)
-            ),
+            StatusCode::OK => {
+                Ok(Some(serde_json::from_slice(&body).with_context(|| {
+                    format!("parsing the record of {what} {id}")
+                })?))
+            }
+            StatusCode::NOT_FOUND if problem_code(&body) == Some(not_found) => Ok(None),
+            _ => bail!("looking up {what} {id}: {}", describe(status, &body)),
         }
     }
 
@@ -308,16 +394,17 @@ async fn fetch(request: reqwest::RequestBuilder) -> Result<(StatusCode, bytes::B
     Ok((status, body))
 }
 
-/// Decides what a write's answer means. Only a `200` whose record says `APPLIED`, or a
-/// withdrawal's `409 INSUFFICIENT_FUNDS`, settles the write; anything else leaves its effect
-/// unknown.
+/// Decides what a write's answer means. Only a `200` whose record says `APPLIED`, or
+/// `409 INSUFFICIENT_FUNDS` for a withdrawal or a transfer, settles the write; anything else
+/// (`BALANCE_LIMIT_EXCEEDED` included: the run's amounts never reach the limit) leaves its
+/// effect unknown.
 pub fn classify_write(kind: WriteKind, status: u16, body: &[u8]) -> Outcome {
     match status {
         200 => match serde_json::from_slice::<StatusField>(body) {
             Ok(record) if record.status == "APPLIED" => Outcome::Applied,
             _ => Outcome::Other(status),
         },
-        409 if kind == WriteKind::Withdraw && problem_code(body) == Some("INSUFFICIENT_FUNDS") => {
+        409 if kind.debits() && problem_code(body) == Some("INSUFFICIENT_FUNDS") => {
             Outcome::Rejected
         }
         _ => Outcome::Other(status),
@@ -344,47 +431,80 @@ mod tests {
     const APPLIED: &[u8] = br#"{"operationId":"6f1c7c1e-2a8f-4a55-9a4e-0d7c3c1b2a10","walletId":"0b0e5a55-7f1e-4f0c-8d7d-5c7f1a2b3c4d","operationType":"DEPOSIT","amount":5,"status":"APPLIED","balance":105,"createdAt":"2025-01-01T00:00:00Z"}"#;
     const NO_FUNDS: &[u8] =
         br#"{"type":"about:blank","title":"Conflict","status":409,"code":"INSUFFICIENT_FUNDS"}"#;
+    const TRANSFER_APPLIED: &[u8] = br#"{"transferId":"6f1c7c1e-2a8f-4a55-9a4e-0d7c3c1b2a11","fromWalletId":"0b0e5a55-7f1e-4f0c-8d7d-5c7f1a2b3c4d","toWalletId":"0b0e5a55-7f1e-4f0c-8d7d-5c7f1a2b3c4e","amount":5,"status":"APPLIED","fromBalance":95,"toBalance":5,"createdAt":"2025-01-01T00:00:00Z"}"#;
+    const TRANSFER_IN: &[u8] = br#"{"operationId":"1d0c7c1e-2a8f-5a55-9a4e-0d7c3c1b2a12","walletId":"0b0e5a55-7f1e-4f0c-8d7d-5c7f1a2b3c4e","operationType":"TRANSFER_IN","transferId":"6f1c7c1e-2a8f-4a55-9a4e-0d7c3c1b2a11","counterpartyWalletId":"0b0e5a55-7f1e-4f0c-8d7d-5c7f1a2b3c4d","amount":5,"status":"APPLIED","balance":5,"createdAt":"2025-01-01T00:00:00Z"}"#;
+    const DEPOSIT: WriteKind = WriteKind::Deposit { wallet: 0 };
+    const WITHDRAW: WriteKind = WriteKind::Withdraw { wallet: 0 };
+    const TRANSFER: WriteKind = WriteKind::Transfer { from: 0, to: 1 };
 
     #[test]
     fn applied_record_settles_a_write() {
+        assert_eq!(classify_write(DEPOSIT, 200, APPLIED), Outcome::Applied);
+    }
+
+    #[test]
+    fn insufficient_funds_is_a_legitimate_rejection_of_a_withdrawal() {
+        assert_eq!(classify_write(WITHDRAW, 409, NO_FUNDS), Outcome::Rejected);
+    }
+
+    #[test]
+    fn insufficient_funds_on_a_deposit_is_unexpected() {
+        assert_eq!(classify_write(DEPOSIT, 409, NO_FUNDS), Outcome::Other(409));
+    }
+
+    #[test]
+    fn applied_transfer_record_settles_a_transfer() {
         assert_eq!(
-            classify_write(WriteKind::Deposit, 200, APPLIED),
+            classify_write(TRANSFER, 200, TRANSFER_APPLIED),
             Outcome::Applied
         );
     }
 
     #[test]
-    fn insufficient_funds_is_a_legitimate_rejection_of_a_withdrawal() {
-        assert_eq!(
-            classify_write(WriteKind::Withdraw, 409, NO_FUNDS),
-            Outcome::Rejected
-        );
+    fn insufficient_funds_is_a_legitimate_rejection_of_a_transfer() {
+        assert_eq!(classify_write(TRANSFER, 409, NO_FUNDS), Outcome::Rejected);
     }
 
     #[test]
-    fn insufficient_funds_on_a_deposit_is_unexpected() {
-        assert_eq!(
-            classify_write(WriteKind::Deposit, 409, NO_FUNDS),
-            Outcome::Other(409)
-        );
+    fn other_refusals_of_a_transfer_leave_it_unsettled() {
+        let problem = |status, code: &str| {
+            format!(r#"{{"type":"about:blank","status":{status},"code":"{code}"}}"#)
+        };
+        for (status, code) in [
+            (409, "BALANCE_LIMIT_EXCEEDED"),
+            (404, "WALLET_NOT_FOUND"),
+            (400, "SAME_WALLET"),
+            (422, "IDEMPOTENCY_KEY_REUSED"),
+            (503, "SERVICE_UNAVAILABLE"),
+        ] {
+            let body = problem(status, code);
+            assert_eq!(
+                classify_write(TRANSFER, status, body.as_bytes()),
+                Outcome::Other(status),
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn rejected_transfer_record_on_a_200_is_unexpected() {
+        let rejected = br#"{"status":"REJECTED","reason":"INSUFFICIENT_FUNDS"}"#;
+        assert_eq!(classify_write(TRANSFER, 200, rejected), Outcome::Other(200));
     }
 
     #[test]
     fn ok_status_without_an_applied_record_is_unexpected() {
         let rejected = br#"{"status":"REJECTED"}"#;
+        assert_eq!(classify_write(WITHDRAW, 200, rejected), Outcome::Other(200));
         assert_eq!(
-            classify_write(WriteKind::Withdraw, 200, rejected),
-            Outcome::Other(200)
-        );
-        assert_eq!(
-            classify_write(WriteKind::Deposit, 200, b"not json"),
+            classify_write(DEPOSIT, 200, b"not json"),
             Outcome::Other(200)
         );
     }
 
     #[test]
     fn server_errors_leave_the_write_unsettled() {
-        let outcome = classify_write(WriteKind::Deposit, 503, b"{}");
+        let outcome = classify_write(DEPOSIT, 503, b"{}");
         assert_eq!(outcome, Outcome::Other(503));
         assert!(!outcome.is_ok());
         assert_eq!(outcome.status(), Some(503));
@@ -397,6 +517,41 @@ mod tests {
         assert_eq!(record.status, OperationStatus::Applied);
         assert_eq!(record.amount, 5);
         assert_eq!(record.balance, 105);
+        assert_eq!(record.transfer_id, None);
+        assert_eq!(record.client_id(), record.operation_id);
+    }
+
+    #[test]
+    fn incoming_side_of_a_transfer_is_known_by_its_transfer_id() {
+        let record: OperationRecord = serde_json::from_slice(TRANSFER_IN).unwrap();
+        assert_eq!(record.operation_type, OperationType::TransferIn);
+        let transfer_id = Uuid::parse_str("6f1c7c1e-2a8f-4a55-9a4e-0d7c3c1b2a11").unwrap();
+        assert_ne!(record.operation_id, transfer_id);
+        assert_eq!(record.client_id(), transfer_id);
+        assert_eq!(
+            record.counterparty_wallet_id,
+            Some(Uuid::parse_str("0b0e5a55-7f1e-4f0c-8d7d-5c7f1a2b3c4d").unwrap())
+        );
+    }
+
+    #[test]
+    fn operation_types_move_the_balance_in_their_direction() {
+        assert_eq!(OperationType::Deposit.delta(7), 7);
+        assert_eq!(OperationType::TransferIn.delta(7), 7);
+        assert_eq!(OperationType::Withdraw.delta(7), -7);
+        assert_eq!(OperationType::TransferOut.delta(7), -7);
+    }
+
+    #[test]
+    fn transfer_record_parses_from_the_documented_shape() {
+        let record: TransferRecord = serde_json::from_slice(TRANSFER_APPLIED).unwrap();
+        assert_eq!(record.status, OperationStatus::Applied);
+        assert_eq!(record.amount, 5);
+        let rejected: TransferRecord = serde_json::from_slice(
+            br#"{"transferId":"6f1c7c1e-2a8f-4a55-9a4e-0d7c3c1b2a11","fromWalletId":"0b0e5a55-7f1e-4f0c-8d7d-5c7f1a2b3c4d","toWalletId":"0b0e5a55-7f1e-4f0c-8d7d-5c7f1a2b3c4e","amount":5,"status":"REJECTED","reason":"INSUFFICIENT_FUNDS","fromBalance":1,"toBalance":0,"createdAt":"2025-01-01T00:00:00Z"}"#,
+        )
+        .unwrap();
+        assert_eq!(rejected.status, OperationStatus::Rejected);
     }
 
     #[test]
@@ -406,6 +561,10 @@ mod tests {
         assert_eq!(
             api.write_url.as_str(),
             "http://127.0.0.1:18080/gateway/api/v1/wallet"
+        );
+        assert_eq!(
+            api.transfer_url.as_str(),
+            "http://127.0.0.1:18080/gateway/api/v1/transfers"
         );
         assert_eq!(
             api.live_url.as_str(),

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use clap::ValueEnum;
 use rand::rngs::SmallRng;
 
 use crate::api::Api;
@@ -29,9 +30,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
         Distribution::Zipf if wallets > 0 => WalletChoice::Zipf(Zipf::new(wallets, cli.zipf_s)),
         _ => WalletChoice::Uniform { wallets },
     };
+    let transfers = cli.transfer_pattern();
     let workload = Arc::new(Workload::new(
         cli.mix,
         choice,
+        transfers,
         cli.amount_min..=cli.amount_max,
     ));
 
@@ -41,9 +44,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
             &format!("creating and funding {wallets} wallets at {}", cli.url),
         );
     }
-    let funding = setup::prepare(&api, cli.initial_balance, &mut rng)
-        .await
-        .context("setting up wallets")?;
+    let funding = setup::prepare(
+        &api,
+        |wallet| transfers.funding(wallet, cli.initial_balance),
+        &mut rng,
+    )
+    .await
+    .context("setting up wallets")?;
 
     let plan = Plan {
         mode: cli.mode(),
@@ -58,7 +65,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
     let recorder = runner::run(plan, Arc::clone(&api), workload, progress.counter()).await;
     progress.finish();
 
-    let summary = Summary::new(&plan, wallets, cli.mix.to_string(), &recorder);
+    let summary = Summary::new(
+        &plan,
+        wallets,
+        cli.mix.to_string(),
+        cli.mix.has_transfers().then(|| {
+            let name = transfers.to_possible_value().expect("no pattern is hidden");
+            name.get_name().to_owned()
+        }),
+        &recorder,
+    );
     let timeline = report::timeline(&recorder);
     status(&cli, "verifying balances and histories");
     let sample = verify::history_sample(wallets, cli.verify_history_sample, &mut rng);

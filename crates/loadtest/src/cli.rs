@@ -9,7 +9,7 @@ use anyhow::{Context, anyhow, ensure};
 use clap::{Args, Parser, ValueEnum};
 use reqwest::Url;
 
-use crate::workload::{MAX_AMOUNT, Mix};
+use crate::workload::{MAX_AMOUNT, Mix, TransferPattern};
 
 /// Load generator and consistency checker for the wallet HTTP API.
 ///
@@ -30,8 +30,8 @@ pub struct Cli {
     #[arg(long, value_parser = parse_duration)]
     pub duration: Duration,
 
-    /// Number of fresh wallets to spread the load over (1 = a single hot wallet); none are
-    /// created when the mix is liveness checks alone.
+    /// Number of fresh wallets to spread the load over (1 = a single hot wallet; transfers
+    /// need 2 or more); none are created when the mix is liveness checks alone.
     #[arg(long, default_value = "1")]
     pub wallets: NonZeroU32,
 
@@ -44,20 +44,27 @@ pub struct Cli {
     pub zipf_s: f64,
 
     /// Share of each request kind, as percentages or relative weights: `deposit`, `withdraw`,
-    /// `read` (a balance) and `live` (`GET /health/live`, which does no database work:
-    /// `--mix live=100` measures the ceiling of the service's HTTP layer).
+    /// `transfer` (between two of the wallets, see `--transfers`), `read` (a balance) and `live`
+    /// (`GET /health/live`, which does no database work: `--mix live=100` measures the ceiling
+    /// of the service's HTTP layer).
     #[arg(long, default_value = "deposit=45,withdraw=45,read=10")]
     pub mix: Mix,
 
-    /// Smallest amount of a deposit or withdrawal, in minor units.
+    /// Which wallets transfers move money between; only with `transfer` in `--mix`, where it
+    /// defaults to `random`.
+    #[arg(long, value_enum)]
+    pub transfers: Option<TransferPattern>,
+
+    /// Smallest amount of a deposit, withdrawal or transfer, in minor units.
     #[arg(long, default_value_t = 1)]
     pub amount_min: u64,
 
-    /// Largest amount of a deposit or withdrawal, in minor units.
+    /// Largest amount of a deposit, withdrawal or transfer, in minor units.
     #[arg(long, default_value_t = 100)]
     pub amount_max: u64,
 
-    /// Deposit made into every wallet before the run (0 = start empty).
+    /// Deposit made into every wallet before the run (0 = start empty); the payer of
+    /// `--transfers hot-payer` gets at least 10^12 so that it cannot run dry.
     #[arg(long, default_value_t = 1_000_000)]
     pub initial_balance: u64,
 
@@ -134,6 +141,11 @@ impl Cli {
         }
     }
 
+    /// Which wallets the run's transfers move money between.
+    pub fn transfer_pattern(&self) -> TransferPattern {
+        self.transfers.unwrap_or(TransferPattern::Random)
+    }
+
     /// Checks the rules that span several flags or that clap cannot express.
     pub fn validate(&self) -> anyhow::Result<()> {
         ensure!(
@@ -156,6 +168,14 @@ impl Cli {
         ensure!(
             self.initial_balance <= MAX_AMOUNT,
             "--initial-balance must be at most {MAX_AMOUNT}"
+        );
+        ensure!(
+            self.transfers.is_none() || self.mix.has_transfers(),
+            "--transfers needs a `transfer` weight in --mix"
+        );
+        ensure!(
+            !self.mix.has_transfers() || self.wallets.get() >= 2,
+            "transfers need two distinct wallets: --wallets 2 or more"
         );
         Ok(())
     }
@@ -254,6 +274,75 @@ mod tests {
         .unwrap();
         cli.validate().unwrap();
         assert!(!cli.mix.touches_wallets());
+    }
+
+    #[test]
+    fn transfers_default_to_random_pairs() {
+        let cli = parse(&[
+            "--rate",
+            "1",
+            "--duration",
+            "1",
+            "--wallets",
+            "10",
+            "--mix",
+            "transfer=100",
+        ])
+        .unwrap();
+        cli.validate().unwrap();
+        assert_eq!(cli.transfer_pattern(), TransferPattern::Random);
+    }
+
+    #[test]
+    fn transfer_pattern_is_chosen_by_name() {
+        let cli = parse(&[
+            "--concurrency",
+            "64",
+            "--duration",
+            "1",
+            "--wallets",
+            "1001",
+            "--mix",
+            "transfer=100",
+            "--transfers",
+            "hot-merchant",
+        ])
+        .unwrap();
+        cli.validate().unwrap();
+        assert_eq!(cli.transfer_pattern(), TransferPattern::HotMerchant);
+        assert!(
+            parse(&[
+                "--rate",
+                "1",
+                "--duration",
+                "1",
+                "--transfers",
+                "hot-wallet"
+            ])
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn transfer_pattern_without_transfers_in_the_mix_is_refused() {
+        let cli = parse(&[
+            "--rate",
+            "1",
+            "--duration",
+            "1",
+            "--wallets",
+            "10",
+            "--transfers",
+            "hot-payer",
+        ])
+        .unwrap();
+        assert!(cli.validate().is_err());
+    }
+
+    #[test]
+    fn transfers_on_a_single_wallet_are_refused() {
+        let cli = parse(&["--rate", "1", "--duration", "1", "--mix", "transfer=1"]).unwrap();
+        assert!(cli.validate().is_err());
     }
 
     #[test]

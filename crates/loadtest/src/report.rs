@@ -40,17 +40,21 @@ pub struct Summary {
     pub threads: usize,
     pub wallets: u32,
     pub mix: String,
+    /// The `--transfers` pattern, when the mix has transfers.
+    pub transfers: Option<String>,
     /// Seconds from the start of the run to the last answer.
     pub elapsed_seconds: f64,
     pub requests: u64,
-    /// Requests answered as the API documents (200, or 409 INSUFFICIENT_FUNDS).
+    /// Requests answered as the API documents (200, or 409 INSUFFICIENT_FUNDS for a withdrawal
+    /// or a transfer).
     pub ok: u64,
     pub ok_per_second: f64,
     pub requests_per_second: f64,
     /// True in open loop, where latency counts from the intended start rather than the send.
     pub latency_from_intended_start: bool,
     pub latency_ms: Percentiles,
-    /// Latency per request kind that occurred (`deposit`, `withdraw`, `read`, `live`).
+    /// Latency per request kind that occurred (`deposit`, `withdraw`, `transfer`, `read`,
+    /// `live`).
     pub latency_by_kind_ms: BTreeMap<&'static str, Percentiles>,
     /// Answers by HTTP status code.
     pub statuses: BTreeMap<u16, u64>,
@@ -58,6 +62,8 @@ pub struct Summary {
     pub timeouts: u64,
     pub transport_errors: u64,
     pub rejected_withdrawals: u64,
+    pub rejected_transfers: u64,
+    /// Deposits, withdrawals and transfers answered `200 APPLIED`.
     pub acknowledged_writes: u64,
     /// Writes without a settling answer, looked up before verifying.
     pub unsettled_writes: u64,
@@ -105,7 +111,13 @@ pub struct SecondSummary {
 
 impl Summary {
     /// Condenses a finished run.
-    pub fn new(plan: &Plan, wallets: u32, mix: String, recorder: &Recorder) -> Self {
+    pub fn new(
+        plan: &Plan,
+        wallets: u32,
+        mix: String,
+        transfers: Option<String>,
+        recorder: &Recorder,
+    ) -> Self {
         let elapsed = recorder
             .last_completion
             .map_or(Duration::ZERO, |last| last - recorder.origin());
@@ -134,6 +146,7 @@ impl Summary {
             threads: plan.runners,
             wallets,
             mix,
+            transfers,
             elapsed_seconds: elapsed.as_secs_f64(),
             requests: recorder.completed(),
             ok: recorder.ok(),
@@ -152,6 +165,7 @@ impl Summary {
             timeouts: recorder.timeouts,
             transport_errors: recorder.transport_errors,
             rejected_withdrawals: recorder.rejected_withdrawals,
+            rejected_transfers: recorder.rejected_transfers,
             acknowledged_writes: recorder.acknowledged.len() as u64,
             unsettled_writes: recorder.unsettled.len() as u64,
             late_sends: recorder.late_sends,
@@ -160,7 +174,8 @@ impl Summary {
     }
 
     /// Answers that are neither documented outcomes nor transport failures: 4xx other than a
-    /// rejected withdrawal, 5xx, or a 200 without an applied record.
+    /// withdrawal or transfer rejected for insufficient funds, 5xx, or a 200 without an applied
+    /// record.
     pub fn unexpected(&self) -> u64 {
         self.requests - self.ok - self.timeouts - self.transport_errors
     }
@@ -240,7 +255,11 @@ impl fmt::Display for Report {
             " for {} s on {} thread(s)",
             s.duration_seconds, s.threads
         )?;
-        writeln!(f, "wallets {}, mix {}", s.wallets, s.mix)?;
+        write!(f, "wallets {}, mix {}", s.wallets, s.mix)?;
+        match &s.transfers {
+            Some(pattern) => writeln!(f, ", transfers {pattern}")?,
+            None => writeln!(f)?,
+        }
         writeln!(
             f,
             "requests   {} in {:.2} s: {:.0}/s total, {:.0}/s ok",
@@ -260,8 +279,9 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "writes     {} acknowledged, {} withdrawals rejected for insufficient funds, {} unsettled",
-            s.acknowledged_writes, s.rejected_withdrawals, s.unsettled_writes
+            "writes     {} acknowledged, {} withdrawals and {} transfers rejected for insufficient \
+             funds, {} unsettled",
+            s.acknowledged_writes, s.rejected_withdrawals, s.rejected_transfers, s.unsettled_writes
         )?;
         let l = &s.latency_ms;
         writeln!(
@@ -317,16 +337,24 @@ impl fmt::Display for Report {
 mod tests {
     use super::*;
     use crate::api::Outcome;
-    use crate::workload::Op;
+    use crate::workload::{Op, Write, WriteKind};
     use std::num::NonZeroU32;
     use std::time::Instant;
 
     fn report(outcomes: &[Outcome], verification: Verdict) -> Report {
+        let reads: Vec<_> = outcomes
+            .iter()
+            .map(|&outcome| (Op::Read { wallet: 0 }, outcome))
+            .collect();
+        report_of(&reads, verification)
+    }
+
+    fn report_of(requests: &[(Op, Outcome)], verification: Verdict) -> Report {
         let origin = Instant::now();
         let mut recorder = Recorder::new(origin);
-        for (i, outcome) in outcomes.iter().enumerate() {
+        for (i, (op, outcome)) in requests.iter().enumerate() {
             let end = origin + Duration::from_millis(10 * i as u64 + 1);
-            recorder.record(&Op::Read { wallet: 0 }, *outcome, origin, end);
+            recorder.record(op, *outcome, origin, end);
         }
         let plan = Plan {
             mode: Mode::Closed {
@@ -337,7 +365,7 @@ mod tests {
             runners: 1,
         };
         Report {
-            summary: Summary::new(&plan, 1, "read=1".to_owned(), &recorder),
+            summary: Summary::new(&plan, 1, "read=1".to_owned(), None, &recorder),
             timeline: timeline(&recorder),
             verification,
         }
@@ -378,6 +406,35 @@ mod tests {
         assert_eq!(
             report.summary.statuses,
             BTreeMap::from([(200, 1), (404, 1), (503, 1)])
+        );
+    }
+
+    #[test]
+    fn transfers_count_like_the_other_writes() {
+        let write = |kind| {
+            Op::Write(Write {
+                kind,
+                amount: 1,
+                id: uuid::Uuid::nil(),
+            })
+        };
+        let transfer = write(WriteKind::Transfer { from: 1, to: 0 });
+        let requests = [
+            (transfer, Outcome::Applied),
+            (transfer, Outcome::Rejected),
+            (write(WriteKind::Deposit { wallet: 0 }), Outcome::Applied),
+        ];
+        let report = report_of(&requests, consistent());
+        assert!(report.passed(), "{:?}", report.failures());
+        let s = &report.summary;
+        assert_eq!((s.ok, s.acknowledged_writes), (3, 2));
+        assert_eq!((s.rejected_withdrawals, s.rejected_transfers), (0, 1));
+        assert!(s.latency_by_kind_ms.contains_key("transfer"));
+        assert!(
+            report
+                .to_string()
+                .contains("0 withdrawals and 1 transfers rejected"),
+            "{report}"
         );
     }
 

@@ -11,43 +11,45 @@ use crate::workload::{Write, WriteKind, random_uuid};
 /// Setup requests in flight at once; this also leaves that many warm keep-alive connections.
 const PARALLEL_SETUP: usize = 32;
 
-/// Creates every wallet of `api` and deposits `initial_balance` into each (nothing if 0).
-/// Returns the funding deposits, which count as acknowledged writes for verification.
+/// Creates every wallet of `api` and deposits `funding(wallet)` into each (nothing where that
+/// is 0). Returns the funding deposits, which count as acknowledged writes for verification.
 pub async fn prepare(
     api: &Api,
-    initial_balance: u64,
+    funding: impl Fn(u32) -> u64,
     rng: &mut impl rand::Rng,
 ) -> anyhow::Result<Vec<Write>> {
-    let deposits: Vec<Write> = (0..api.wallets().len() as u32)
-        .map(|wallet| Write {
-            wallet,
-            kind: WriteKind::Deposit,
-            amount: initial_balance,
-            id: random_uuid(rng),
+    let deposits: Vec<(u32, Write)> = (0..api.wallets().len() as u32)
+        .map(|wallet| {
+            let deposit = Write {
+                kind: WriteKind::Deposit { wallet },
+                amount: funding(wallet),
+                id: random_uuid(rng),
+            };
+            (wallet, deposit)
         })
         .collect();
     stream::iter(&deposits)
-        .map(|deposit| async move {
-            api.create_wallet(deposit.wallet).await?;
-            if initial_balance == 0 {
+        .map(|(wallet, deposit)| async move {
+            api.create_wallet(*wallet).await?;
+            if deposit.amount == 0 {
                 return Ok(());
             }
             match api.submit(deposit).await {
                 Outcome::Applied => Ok(()),
                 other => bail!(
                     "funding wallet {}: {other:?}",
-                    api.wallets()[deposit.wallet as usize]
+                    api.wallets()[*wallet as usize]
                 ),
             }
         })
         .buffer_unordered(PARALLEL_SETUP)
         .try_collect::<()>()
         .await?;
-    Ok(if initial_balance == 0 {
-        Vec::new()
-    } else {
-        deposits
-    })
+    Ok(deposits
+        .into_iter()
+        .map(|(_, deposit)| deposit)
+        .filter(|deposit| deposit.amount > 0)
+        .collect())
 }
 
 /// Opens about `connections` keep-alive connections by sending that many balance reads at once

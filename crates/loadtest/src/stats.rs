@@ -16,7 +16,7 @@ const STATUS_SLOTS: usize = 1000;
 /// resolution of the runtime's timer, well below any latency worth reporting.
 pub const LATE: Duration = Duration::from_millis(5);
 /// Names of the request kinds, in the order of [`Recorder::latency_by_kind`].
-pub const KINDS: [&str; 4] = ["deposit", "withdraw", "read", "live"];
+pub const KINDS: [&str; 5] = ["deposit", "withdraw", "transfer", "read", "live"];
 
 fn histogram<T: hdrhistogram::Counter>(significant_digits: u8) -> Histogram<T> {
     Histogram::new_with_bounds(1, MAX_LATENCY_MICROS, significant_digits)
@@ -58,6 +58,7 @@ pub struct Recorder {
     pub timeouts: u64,
     pub transport_errors: u64,
     pub rejected_withdrawals: u64,
+    pub rejected_transfers: u64,
     /// Writes answered `200 APPLIED`: they must all be in the ledger.
     pub acknowledged: Vec<Write>,
     /// Writes without a settling answer: they must be looked up before verifying.
@@ -84,6 +85,7 @@ impl Recorder {
             timeouts: 0,
             transport_errors: 0,
             rejected_withdrawals: 0,
+            rejected_transfers: 0,
             acknowledged: Vec::new(),
             unsettled: Vec::new(),
             max_send_lag: Duration::ZERO,
@@ -99,10 +101,13 @@ impl Recorder {
             u64::try_from(end.saturating_duration_since(start).as_micros()).unwrap_or(u64::MAX);
         self.latency.saturating_record(micros);
         let kind = match op {
-            Op::Write(write) if write.kind == WriteKind::Deposit => 0,
-            Op::Write(_) => 1,
-            Op::Read { .. } => 2,
-            Op::Live => 3,
+            Op::Write(write) => match write.kind {
+                WriteKind::Deposit { .. } => 0,
+                WriteKind::Withdraw { .. } => 1,
+                WriteKind::Transfer { .. } => 2,
+            },
+            Op::Read { .. } => 3,
+            Op::Live => 4,
         };
         self.latency_by_kind[kind].saturating_record(micros);
 
@@ -114,6 +119,9 @@ impl Recorder {
         if let Op::Write(write) = op {
             match outcome {
                 Outcome::Applied => self.acknowledged.push(*write),
+                Outcome::Rejected if matches!(write.kind, WriteKind::Transfer { .. }) => {
+                    self.rejected_transfers += 1;
+                }
                 Outcome::Rejected => self.rejected_withdrawals += 1,
                 _ => self.unsettled.push(*write),
             }
@@ -161,6 +169,7 @@ impl Recorder {
         self.timeouts += other.timeouts;
         self.transport_errors += other.transport_errors;
         self.rejected_withdrawals += other.rejected_withdrawals;
+        self.rejected_transfers += other.rejected_transfers;
         self.acknowledged.extend(other.acknowledged);
         self.unsettled.extend(other.unsettled);
         self.max_send_lag = self.max_send_lag.max(other.max_send_lag);
@@ -198,9 +207,12 @@ mod tests {
     use super::*;
     use uuid::Uuid;
 
+    const DEPOSIT: WriteKind = WriteKind::Deposit { wallet: 0 };
+    const WITHDRAW: WriteKind = WriteKind::Withdraw { wallet: 0 };
+    const TRANSFER: WriteKind = WriteKind::Transfer { from: 0, to: 1 };
+
     fn write(kind: WriteKind) -> Op {
         Op::Write(Write {
-            wallet: 0,
             kind,
             amount: 3,
             id: Uuid::nil(),
@@ -211,36 +223,30 @@ mod tests {
     fn writes_are_sorted_into_acknowledged_rejected_and_unsettled() {
         let origin = Instant::now();
         let mut recorder = Recorder::new(origin);
-        recorder.record(&write(WriteKind::Deposit), Outcome::Applied, origin, origin);
-        recorder.record(
-            &write(WriteKind::Withdraw),
-            Outcome::Rejected,
-            origin,
-            origin,
-        );
-        recorder.record(
-            &write(WriteKind::Deposit),
-            Outcome::Other(503),
-            origin,
-            origin,
-        );
-        recorder.record(&write(WriteKind::Deposit), Outcome::Timeout, origin, origin);
+        recorder.record(&write(DEPOSIT), Outcome::Applied, origin, origin);
+        recorder.record(&write(WITHDRAW), Outcome::Rejected, origin, origin);
+        recorder.record(&write(DEPOSIT), Outcome::Other(503), origin, origin);
+        recorder.record(&write(DEPOSIT), Outcome::Timeout, origin, origin);
+        recorder.record(&write(TRANSFER), Outcome::Applied, origin, origin);
+        recorder.record(&write(TRANSFER), Outcome::Rejected, origin, origin);
+        recorder.record(&write(TRANSFER), Outcome::Transport, origin, origin);
         recorder.record(&Op::Read { wallet: 0 }, Outcome::Transport, origin, origin);
         recorder.record(&Op::Live, Outcome::Alive, origin, origin);
 
-        assert_eq!(recorder.acknowledged.len(), 1);
+        assert_eq!(recorder.acknowledged.len(), 2);
         assert_eq!(recorder.rejected_withdrawals, 1);
-        assert_eq!(recorder.unsettled.len(), 2);
+        assert_eq!(recorder.rejected_transfers, 1);
+        assert_eq!(recorder.unsettled.len(), 3);
         assert_eq!(recorder.timeouts, 1);
-        assert_eq!(recorder.transport_errors, 1);
+        assert_eq!(recorder.transport_errors, 2);
         assert_eq!(
             recorder.status_counts().collect::<Vec<_>>(),
-            [(200, 2), (409, 1), (503, 1)]
+            [(200, 3), (409, 2), (503, 1)]
         );
-        assert_eq!(recorder.completed(), 6);
+        assert_eq!(recorder.completed(), 9);
         let by_kind = recorder.latency_by_kind.each_ref().map(|h| h.len());
-        assert_eq!(by_kind, [3, 1, 1, 1]);
-        assert_eq!(recorder.ok(), 3);
+        assert_eq!(by_kind, [3, 1, 3, 1, 1]);
+        assert_eq!(recorder.ok(), 5);
     }
 
     #[test]

@@ -6,47 +6,60 @@ use std::ops::RangeInclusive;
 use std::str::FromStr;
 
 use anyhow::{Context, bail, ensure};
+use clap::ValueEnum;
 use rand::RngExt;
 use uuid::Uuid;
 
 /// Largest amount (and balance) the API accepts: 2^53-1, exact in every JSON client.
 pub const MAX_AMOUNT: u64 = (1 << 53) - 1;
 
-/// The two kinds of money movement.
+/// The wallet the hot transfer patterns centre on: the merchant or the payer. Wallet 0 is also
+/// the hottest under zipf and always in the history sample, so the hot wallet is always checked.
+pub const HOT_WALLET: u32 = 0;
+
+/// What the payer of `--transfers hot-payer` starts with, at least: every transfer draws on it,
+/// so `--initial-balance` would run out within seconds. 10^12 lasts a 15 s run at 20,000
+/// transfers/s of up to 100 (3 * 10^7 at most) thirty thousand times over, so the run measures
+/// transfers rather than `409 INSUFFICIENT_FUNDS`.
+pub const HOT_PAYER_BALANCE: u64 = 1_000_000_000_000;
+// The claim above, checked when compiling; and the payer is funded with one valid deposit.
+const _: () = assert!(HOT_PAYER_BALANCE >= 15 * 20_000 * 100 && HOT_PAYER_BALANCE <= MAX_AMOUNT);
+
+/// The money movements, with the wallets each one touches. Wallets index the run's wallet
+/// list, which keeps a [`Write`] `Copy` and small.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteKind {
-    Deposit,
-    Withdraw,
+    Deposit {
+        wallet: u32,
+    },
+    Withdraw {
+        wallet: u32,
+    },
+    /// Money moved from one wallet to another in one commit.
+    Transfer {
+        from: u32,
+        to: u32,
+    },
 }
 
 impl WriteKind {
-    /// The `operationType` value of the API.
-    pub fn as_api_str(self) -> &'static str {
-        match self {
-            WriteKind::Deposit => "DEPOSIT",
-            WriteKind::Withdraw => "WITHDRAW",
-        }
+    /// Whether the write takes money out of a wallet, and so may be refused with
+    /// `409 INSUFFICIENT_FUNDS` without anything being wrong.
+    pub fn debits(self) -> bool {
+        matches!(
+            self,
+            WriteKind::Withdraw { .. } | WriteKind::Transfer { .. }
+        )
     }
 }
 
-/// One deposit or withdrawal, with the client-chosen id that makes it traceable and
-/// idempotent. `wallet` indexes the run's wallet list, which keeps this `Copy` and small.
+/// One deposit, withdrawal or transfer, with the client-chosen id (`operationId` or
+/// `transferId`) that makes it traceable and idempotent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Write {
-    pub wallet: u32,
     pub kind: WriteKind,
     pub amount: u64,
     pub id: Uuid,
-}
-
-impl Write {
-    /// The change this write makes to its wallet's balance when applied.
-    pub fn delta(&self) -> i128 {
-        match self.kind {
-            WriteKind::Deposit => i128::from(self.amount),
-            WriteKind::Withdraw => -i128::from(self.amount),
-        }
-    }
 }
 
 /// One request of the workload.
@@ -61,47 +74,59 @@ pub enum Op {
     Live,
 }
 
-/// Relative weights of deposits, withdrawals, balance reads and liveness checks, e.g.
-/// `deposit=45,withdraw=45,read=10`. Missing kinds weigh zero.
+/// Relative weights of deposits, withdrawals, transfers, balance reads and liveness checks,
+/// e.g. `deposit=45,withdraw=45,read=10`. Missing kinds weigh zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Mix {
     deposit: u32,
     withdraw: u32,
+    transfer: u32,
     read: u32,
     live: u32,
 }
 
 /// Which kind of request a mix roll chose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+enum Kind {
     Deposit,
     Withdraw,
+    Transfer,
     Read,
     Live,
 }
 
 impl Mix {
     fn total(&self) -> u32 {
-        self.deposit + self.withdraw + self.read + self.live
+        self.deposit + self.withdraw + self.transfer + self.read + self.live
     }
 
     /// Whether any request of the mix names a wallet. A mix of liveness checks alone needs no
     /// wallets: nothing to set up and nothing to verify.
     pub fn touches_wallets(&self) -> bool {
-        self.deposit + self.withdraw + self.read > 0
+        self.deposit + self.withdraw + self.transfer + self.read > 0
+    }
+
+    /// Whether the mix sends transfers, which need two wallets and a pattern.
+    pub fn has_transfers(&self) -> bool {
+        self.transfer > 0
     }
 
     /// Maps a roll in `0..total` onto a kind, in proportion to the weights.
     fn pick(&self, roll: u32) -> Kind {
-        if roll < self.deposit {
-            Kind::Deposit
-        } else if roll < self.deposit + self.withdraw {
-            Kind::Withdraw
-        } else if roll < self.deposit + self.withdraw + self.read {
-            Kind::Read
-        } else {
-            Kind::Live
+        let kinds = [
+            (self.deposit, Kind::Deposit),
+            (self.withdraw, Kind::Withdraw),
+            (self.transfer, Kind::Transfer),
+            (self.read, Kind::Read),
+        ];
+        let mut bound = 0;
+        for (weight, kind) in kinds {
+            bound += weight;
+            if roll < bound {
+                return kind;
+            }
         }
+        Kind::Live
     }
 }
 
@@ -109,7 +134,7 @@ impl FromStr for Mix {
     type Err = anyhow::Error;
 
     fn from_str(text: &str) -> anyhow::Result<Self> {
-        let mut weights = [None; 4];
+        let mut weights = [None; 5];
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (name, weight) = part
                 .split_once('=')
@@ -117,11 +142,12 @@ impl FromStr for Mix {
             let slot = match name.trim().to_ascii_lowercase().as_str() {
                 "deposit" => 0,
                 "withdraw" => 1,
-                "read" => 2,
-                "live" => 3,
-                other => {
-                    bail!("unknown request kind `{other}` (use deposit, withdraw, read, live)")
-                }
+                "transfer" => 2,
+                "read" => 3,
+                "live" => 4,
+                other => bail!(
+                    "unknown request kind `{other}` (use deposit, withdraw, transfer, read, live)"
+                ),
             };
             let weight: u32 = weight
                 .trim()
@@ -133,10 +159,11 @@ impl FromStr for Mix {
                 "`{name}` is given twice"
             );
         }
-        let [deposit, withdraw, read, live] = weights.map(|w| w.unwrap_or(0));
+        let [deposit, withdraw, transfer, read, live] = weights.map(|w| w.unwrap_or(0));
         let mix = Mix {
             deposit,
             withdraw,
+            transfer,
             read,
             live,
         };
@@ -150,12 +177,13 @@ impl FromStr for Mix {
 
 impl fmt::Display for Mix {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "deposit={},withdraw={},read={}",
-            self.deposit, self.withdraw, self.read
-        )?;
-        // Shown only when used, so the usual mixes read as they always have.
+        write!(f, "deposit={},withdraw={}", self.deposit, self.withdraw)?;
+        // Transfers and liveness checks are shown only when used, so the usual mixes read as
+        // they always have.
+        if self.transfer > 0 {
+            write!(f, ",transfer={}", self.transfer)?;
+        }
+        write!(f, ",read={}", self.read)?;
         if self.live > 0 {
             write!(f, ",live={}", self.live)?;
         }
@@ -190,6 +218,32 @@ impl Zipf {
         // `u * total` can round up to `total` itself; clamp into range.
         index.min(self.cumulative.len() - 1) as u32
     }
+
+    /// Maps a uniform draw `u` in `[0, 1)` onto a rank other than `excluded`, each with its
+    /// zipf weight: the distribution given that the rank is not `excluded`. The draw lands on
+    /// the table with `excluded`'s interval cut out, so it takes one draw however heavy that
+    /// rank is, where redrawing could take thousands under a steep exponent. Needs two ranks.
+    pub fn rank_excluding(&self, u: f64, excluded: u32) -> u32 {
+        let last = self.cumulative.len() - 1;
+        let excluded = excluded as usize;
+        let start = excluded
+            .checked_sub(1)
+            .map_or(0.0, |below| self.cumulative[below]);
+        let end = self.cumulative[excluded];
+        let total = self.cumulative[last];
+        let x = u * (total - (end - start));
+        let index = if x < start {
+            // Below the cut: every rank's interval is where it was.
+            self.cumulative.partition_point(|&c| c <= x)
+        } else {
+            // Above the cut: skip `excluded`'s interval. Adding to `end`, rather than adding
+            // the interval's width to `x`, keeps rounding from landing back inside it.
+            self.cumulative.partition_point(|&c| c <= end + (x - start))
+        };
+        // Rounding can reach past the last rank, which may itself be the excluded one.
+        let index = index.min(last);
+        (if index == excluded { index - 1 } else { index }) as u32
+    }
 }
 
 /// How a request chooses its wallet.
@@ -199,41 +253,111 @@ pub enum WalletChoice {
     Zipf(Zipf),
 }
 
-/// The request generator: a mix, a wallet choice and an amount range.
+impl WalletChoice {
+    /// Draws a wallet.
+    fn pick(&self, rng: &mut impl rand::Rng) -> u32 {
+        match self {
+            WalletChoice::Uniform { wallets } => rng.random_range(0..*wallets),
+            WalletChoice::Zipf(zipf) => zipf.rank(rng.random()),
+        }
+    }
+
+    /// Draws a wallet other than `excluded`, in the same proportions as [`Self::pick`] among
+    /// the others. Needs two wallets.
+    fn pick_other(&self, excluded: u32, rng: &mut impl rand::Rng) -> u32 {
+        match self {
+            WalletChoice::Uniform { wallets } => {
+                let other = rng.random_range(0..*wallets - 1);
+                other + u32::from(other >= excluded)
+            }
+            WalletChoice::Zipf(zipf) => zipf.rank_excluding(rng.random(), excluded),
+        }
+    }
+}
+
+/// Which wallets transfers move money between (`--transfers`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TransferPattern {
+    /// A payer and a payee drawn as `--distribution` says, never the same wallet.
+    Random,
+    /// Every other wallet (drawn as `--distribution` says) pays wallet 0, the merchant: one
+    /// hot destination.
+    HotMerchant,
+    /// Wallet 0 pays every other wallet (drawn as `--distribution` says): one hot source,
+    /// funded with at least 10^12 so that it cannot run dry.
+    HotPayer,
+}
+
+impl TransferPattern {
+    /// Draws the `(from, to)` wallets of the next transfer; they always differ, as the API
+    /// requires (`400 SAME_WALLET` otherwise).
+    fn pair(self, wallets: &WalletChoice, rng: &mut impl rand::Rng) -> (u32, u32) {
+        match self {
+            TransferPattern::Random => {
+                let from = wallets.pick(rng);
+                (from, wallets.pick_other(from, rng))
+            }
+            TransferPattern::HotMerchant => (wallets.pick_other(HOT_WALLET, rng), HOT_WALLET),
+            TransferPattern::HotPayer => (HOT_WALLET, wallets.pick_other(HOT_WALLET, rng)),
+        }
+    }
+
+    /// The deposit that funds `wallet` before the run: `initial_balance`, or for the payer of
+    /// hot-payer at least [`HOT_PAYER_BALANCE`].
+    pub fn funding(self, wallet: u32, initial_balance: u64) -> u64 {
+        if self == TransferPattern::HotPayer && wallet == HOT_WALLET {
+            initial_balance.max(HOT_PAYER_BALANCE)
+        } else {
+            initial_balance
+        }
+    }
+}
+
+/// The request generator: a mix, a wallet choice, a transfer pattern and an amount range.
 #[derive(Debug, Clone)]
 pub struct Workload {
     mix: Mix,
     wallets: WalletChoice,
+    transfers: TransferPattern,
     amounts: RangeInclusive<u64>,
 }
 
 impl Workload {
-    pub fn new(mix: Mix, wallets: WalletChoice, amounts: RangeInclusive<u64>) -> Self {
+    pub fn new(
+        mix: Mix,
+        wallets: WalletChoice,
+        transfers: TransferPattern,
+        amounts: RangeInclusive<u64>,
+    ) -> Self {
         Workload {
             mix,
             wallets,
+            transfers,
             amounts,
         }
     }
 
     /// Draws the next request; write ids come from `rng` too, so no system call per request.
     pub fn next(&self, rng: &mut impl rand::Rng) -> Op {
-        // `None` for a read; a liveness check names no wallet, so it returns before the draw.
-        let write_kind = match self.mix.pick(rng.random_range(0..self.mix.total())) {
+        let kind = match self.mix.pick(rng.random_range(0..self.mix.total())) {
             Kind::Live => return Op::Live,
-            Kind::Read => None,
-            Kind::Deposit => Some(WriteKind::Deposit),
-            Kind::Withdraw => Some(WriteKind::Withdraw),
-        };
-        let wallet = match &self.wallets {
-            WalletChoice::Uniform { wallets } => rng.random_range(0..*wallets),
-            WalletChoice::Zipf(zipf) => zipf.rank(rng.random()),
-        };
-        let Some(kind) = write_kind else {
-            return Op::Read { wallet };
+            Kind::Read => {
+                return Op::Read {
+                    wallet: self.wallets.pick(rng),
+                };
+            }
+            Kind::Deposit => WriteKind::Deposit {
+                wallet: self.wallets.pick(rng),
+            },
+            Kind::Withdraw => WriteKind::Withdraw {
+                wallet: self.wallets.pick(rng),
+            },
+            Kind::Transfer => {
+                let (from, to) = self.transfers.pair(&self.wallets, rng);
+                WriteKind::Transfer { from, to }
+            }
         };
         Op::Write(Write {
-            wallet,
             kind,
             amount: rng.random_range(self.amounts.clone()),
             id: random_uuid(rng),
@@ -265,6 +389,7 @@ mod tests {
             Mix {
                 deposit: 45,
                 withdraw: 45,
+                transfer: 0,
                 read: 10,
                 live: 0
             }
@@ -279,6 +404,7 @@ mod tests {
             Mix {
                 deposit: 3,
                 withdraw: 0,
+                transfer: 0,
                 read: 1,
                 live: 0
             }
@@ -287,7 +413,7 @@ mod tests {
 
     #[test]
     fn mix_rejects_unknown_duplicate_malformed_and_all_zero() {
-        assert!("transfer=1".parse::<Mix>().is_err());
+        assert!("hold=1".parse::<Mix>().is_err());
         assert!("deposit=1,deposit=2".parse::<Mix>().is_err());
         assert!("deposit".parse::<Mix>().is_err());
         assert!("deposit=-1".parse::<Mix>().is_err());
@@ -301,14 +427,21 @@ mod tests {
         assert_eq!(mix.to_string().parse::<Mix>().unwrap(), mix);
         let with_live: Mix = "live=3,deposit=1".parse().unwrap();
         assert_eq!(with_live.to_string().parse::<Mix>().unwrap(), with_live);
+        let with_transfers: Mix = "transfer=5,read=1,live=1".parse().unwrap();
+        assert_eq!(
+            with_transfers.to_string().parse::<Mix>().unwrap(),
+            with_transfers
+        );
     }
 
     #[test]
-    fn mix_shows_live_only_when_used() {
+    fn mix_shows_transfers_and_live_only_when_used() {
         let mix: Mix = "deposit=1".parse().unwrap();
         assert_eq!(mix.to_string(), "deposit=1,withdraw=0,read=0");
         let mix: Mix = "live=100".parse().unwrap();
         assert_eq!(mix.to_string(), "deposit=0,withdraw=0,read=0,live=100");
+        let mix: Mix = "transfer=100".parse().unwrap();
+        assert_eq!(mix.to_string(), "deposit=0,withdraw=0,transfer=100,read=0");
     }
 
     #[test]
@@ -316,19 +449,27 @@ mod tests {
         assert!(!"live=100".parse::<Mix>().unwrap().touches_wallets());
         assert!("live=99,read=1".parse::<Mix>().unwrap().touches_wallets());
         assert!("withdraw=1".parse::<Mix>().unwrap().touches_wallets());
+        assert!("transfer=1".parse::<Mix>().unwrap().touches_wallets());
     }
 
     #[test]
     fn live_mix_draws_only_liveness_checks() {
         let mix: Mix = "live=1".parse().unwrap();
-        let workload = Workload::new(mix, WalletChoice::Uniform { wallets: 1 }, 1..=1);
+        let workload = Workload::new(
+            mix,
+            WalletChoice::Uniform { wallets: 1 },
+            TransferPattern::Random,
+            1..=1,
+        );
         let mut rng = rng();
         assert!((0..100).all(|_| workload.next(&mut rng) == Op::Live));
     }
 
     #[test]
     fn mix_pick_follows_the_weights_exactly() {
-        let mix: Mix = "deposit=2,withdraw=1,read=1,live=1".parse().unwrap();
+        let mix: Mix = "deposit=2,withdraw=1,transfer=2,read=1,live=1"
+            .parse()
+            .unwrap();
         let kinds: Vec<Kind> = (0..mix.total()).map(|roll| mix.pick(roll)).collect();
         assert_eq!(
             kinds,
@@ -336,6 +477,8 @@ mod tests {
                 Kind::Deposit,
                 Kind::Deposit,
                 Kind::Withdraw,
+                Kind::Transfer,
+                Kind::Transfer,
                 Kind::Read,
                 Kind::Live
             ]
@@ -384,13 +527,23 @@ mod tests {
 
     #[test]
     fn workload_draws_amounts_and_wallets_in_range() {
-        let mix: Mix = "deposit=1,withdraw=1".parse().unwrap();
-        let workload = Workload::new(mix, WalletChoice::Uniform { wallets: 3 }, 5..=7);
+        let mix: Mix = "deposit=1,withdraw=1,transfer=1".parse().unwrap();
+        let workload = Workload::new(
+            mix,
+            WalletChoice::Uniform { wallets: 3 },
+            TransferPattern::Random,
+            5..=7,
+        );
         let mut rng = rng();
         for _ in 0..1000 {
             match workload.next(&mut rng) {
                 Op::Write(w) => {
-                    assert!(w.wallet < 3);
+                    match w.kind {
+                        WriteKind::Deposit { wallet } | WriteKind::Withdraw { wallet } => {
+                            assert!(wallet < 3);
+                        }
+                        WriteKind::Transfer { from, to } => assert!(from < 3 && to < 3),
+                    }
                     assert!((5..=7).contains(&w.amount));
                     assert_eq!(w.id.get_version_num(), 4);
                 }
@@ -399,19 +552,168 @@ mod tests {
         }
     }
 
+    /// The `(from, to)` pairs of `draws` transfers of a transfer-only workload.
+    fn pairs(pattern: TransferPattern, wallets: WalletChoice, draws: usize) -> Vec<(u32, u32)> {
+        let workload = Workload::new("transfer=1".parse().unwrap(), wallets, pattern, 1..=100);
+        let mut rng = rng();
+        (0..draws)
+            .map(|_| match workload.next(&mut rng) {
+                Op::Write(Write {
+                    kind: WriteKind::Transfer { from, to },
+                    ..
+                }) => (from, to),
+                other => panic!("a transfer-only mix drew {other:?}"),
+            })
+            .collect()
+    }
+
     #[test]
-    fn write_delta_is_signed_by_kind() {
-        let write = Write {
-            wallet: 0,
-            kind: WriteKind::Withdraw,
-            amount: 5,
-            id: Uuid::nil(),
-        };
-        assert_eq!(write.delta(), -5);
-        let deposit = Write {
-            kind: WriteKind::Deposit,
-            ..write
-        };
-        assert_eq!(deposit.delta(), 5);
+    fn random_pairs_are_distinct_and_cover_every_ordered_pair() {
+        let drawn = pairs(
+            TransferPattern::Random,
+            WalletChoice::Uniform { wallets: 4 },
+            10_000,
+        );
+        assert!(
+            drawn
+                .iter()
+                .all(|&(from, to)| from != to && from < 4 && to < 4)
+        );
+        let distinct: std::collections::HashSet<_> = drawn.into_iter().collect();
+        assert_eq!(distinct.len(), 4 * 3);
+    }
+
+    #[test]
+    fn random_pairs_between_two_wallets_go_both_ways() {
+        let drawn = pairs(
+            TransferPattern::Random,
+            WalletChoice::Uniform { wallets: 2 },
+            100,
+        );
+        assert!(drawn.iter().all(|&pair| pair == (0, 1) || pair == (1, 0)));
+        assert!(drawn.contains(&(0, 1)) && drawn.contains(&(1, 0)));
+    }
+
+    #[test]
+    fn random_pairs_follow_zipf_and_stay_distinct_even_when_steep() {
+        let drawn = pairs(
+            TransferPattern::Random,
+            WalletChoice::Zipf(Zipf::new(100, 1.0)),
+            10_000,
+        );
+        assert!(
+            drawn
+                .iter()
+                .all(|&(from, to)| from != to && from < 100 && to < 100)
+        );
+        let from_hottest = drawn.iter().filter(|&&(from, _)| from == 0).count();
+        // Rank 0 weighs 1 / H(100) = 19% of a zipf draw with s = 1.
+        assert!((1700..2100).contains(&from_hottest), "{from_hottest}");
+        let steep = pairs(
+            TransferPattern::Random,
+            WalletChoice::Zipf(Zipf::new(10, 40.0)),
+            1000,
+        );
+        assert!(steep.iter().all(|&(from, to)| from != to));
+    }
+
+    #[test]
+    fn hot_merchant_is_paid_by_every_other_wallet() {
+        let drawn = pairs(
+            TransferPattern::HotMerchant,
+            WalletChoice::Uniform { wallets: 5 },
+            1000,
+        );
+        assert!(
+            drawn
+                .iter()
+                .all(|&(from, to)| to == HOT_WALLET && from != HOT_WALLET)
+        );
+        let payers: std::collections::HashSet<_> = drawn.iter().map(|&(from, _)| from).collect();
+        assert_eq!(payers, (1..5).collect());
+    }
+
+    #[test]
+    fn hot_payer_pays_every_other_wallet() {
+        let drawn = pairs(
+            TransferPattern::HotPayer,
+            WalletChoice::Uniform { wallets: 5 },
+            1000,
+        );
+        assert!(
+            drawn
+                .iter()
+                .all(|&(from, to)| from == HOT_WALLET && to != HOT_WALLET)
+        );
+        let payees: std::collections::HashSet<_> = drawn.iter().map(|&(_, to)| to).collect();
+        assert_eq!(payees, (1..5).collect());
+    }
+
+    #[test]
+    fn only_the_hot_payer_gets_the_large_funding() {
+        assert_eq!(
+            TransferPattern::HotPayer.funding(HOT_WALLET, 1_000),
+            HOT_PAYER_BALANCE
+        );
+        assert_eq!(TransferPattern::HotPayer.funding(1, 1_000), 1_000);
+        assert_eq!(
+            TransferPattern::HotMerchant.funding(HOT_WALLET, 1_000),
+            1_000
+        );
+        assert_eq!(TransferPattern::Random.funding(HOT_WALLET, 0), 0);
+        let huge = HOT_PAYER_BALANCE * 2;
+        assert_eq!(TransferPattern::HotPayer.funding(HOT_WALLET, huge), huge);
+    }
+
+    #[test]
+    fn uniform_choice_of_another_wallet_skips_only_the_excluded_one() {
+        let choice = WalletChoice::Uniform { wallets: 4 };
+        let mut rng = rng();
+        for excluded in 0..4 {
+            let mut counts = [0u32; 4];
+            for _ in 0..4000 {
+                counts[choice.pick_other(excluded, &mut rng) as usize] += 1;
+            }
+            assert_eq!(counts[excluded as usize], 0, "{counts:?}");
+            assert!(
+                counts
+                    .iter()
+                    .enumerate()
+                    .all(|(w, &n)| w == excluded as usize || (1200..1470).contains(&n)),
+                "{counts:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn zipf_excluding_a_rank_keeps_the_others_in_proportion() {
+        // Weights 1, 1/2, 1/3, 1/4; without rank 1 the rest share 19/12: 12/19, 4/19, 3/19.
+        let zipf = Zipf::new(4, 1.0);
+        let mut rng = rng();
+        let mut counts = [0u32; 4];
+        for _ in 0..100_000 {
+            counts[zipf.rank_excluding(rng.random(), 1) as usize] += 1;
+        }
+        assert_eq!(counts[1], 0);
+        let share = |rank: usize| f64::from(counts[rank]) / 100_000.0;
+        assert!((share(0) - 12.0 / 19.0).abs() < 0.01, "{counts:?}");
+        assert!((share(2) - 4.0 / 19.0).abs() < 0.01, "{counts:?}");
+        assert!((share(3) - 3.0 / 19.0).abs() < 0.01, "{counts:?}");
+    }
+
+    #[test]
+    fn zipf_excluding_a_rank_never_draws_it_even_at_the_edges() {
+        let zipf = Zipf::new(3, 1.0);
+        for excluded in 0..3 {
+            for u in [0.0, 0.25, 0.5, 0.75, 0.999_999_999_999, 1.0] {
+                let rank = zipf.rank_excluding(u, excluded);
+                assert!(rank != excluded && rank < 3, "u {u}, excluded {excluded}");
+            }
+        }
+        let two = Zipf::new(2, 3.0);
+        assert_eq!(two.rank_excluding(0.0, 0), 1);
+        assert_eq!(two.rank_excluding(1.0, 0), 1);
+        assert_eq!(two.rank_excluding(0.0, 1), 0);
+        assert_eq!(two.rank_excluding(1.0, 1), 0);
     }
 }
