@@ -7,7 +7,8 @@
 
 use super::error::{ApiError, ErrorCode, Problem};
 use crate::domain::{
-    Amount, Balance, MAX_MONEY, OperationId, OperationKind, OperationRequest, WalletId,
+    Amount, Balance, MAX_MONEY, OperationId, OperationKind, OperationRequest, TransferRequest,
+    WalletId,
 };
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
@@ -66,8 +67,11 @@ pub fn swagger_ui<S: Clone + Send + Sync + 'static>(
 }
 
 /// The problem responses of an endpoint that can fail with `codes`, one per status, each
-/// with the real body of every code as a named example.
-pub fn problem_responses(codes: &[ErrorCode]) -> BTreeMap<String, RefOr<Response>> {
+/// with the real body of every code as a named example, as `sample` renders it.
+pub fn problem_responses(
+    codes: &[ErrorCode],
+    sample: fn(ErrorCode) -> ApiError,
+) -> BTreeMap<String, RefOr<Response>> {
     let mut by_status: BTreeMap<u16, Vec<ErrorCode>> = BTreeMap::new();
     for &code in codes {
         by_status
@@ -115,9 +119,13 @@ pub fn problem_responses(codes: &[ErrorCode]) -> BTreeMap<String, RefOr<Response
 }
 
 /// Declares `$name` as the documented problem responses of one endpoint, for
-/// `#[utoipa::path(responses(..., $name))]`.
+/// `#[utoipa::path(responses(..., $name))]`. The examples are rendered by [`sample`], or by
+/// the endpoint's own function given before the codes.
 macro_rules! problems {
     ($name:ident: $($code:ident),+ $(,)?) => {
+        problems!($name, super::openapi::sample: $($code),+);
+    };
+    ($name:ident, $sample:path: $($code:ident),+ $(,)?) => {
         /// Problem responses of one endpoint, for its OpenAPI description.
         pub(super) struct $name;
 
@@ -126,7 +134,7 @@ macro_rules! problems {
                 String,
                 utoipa::openapi::RefOr<utoipa::openapi::response::Response>,
             > {
-                super::openapi::problem_responses(&[$(super::error::ErrorCode::$code),+])
+                super::openapi::problem_responses(&[$(super::error::ErrorCode::$code),+], $sample)
             }
         }
     };
@@ -135,7 +143,7 @@ pub(super) use problems;
 
 /// An error with `code`, as a request about the example wallet would meet it. A code not
 /// named here is shown with its default detail, so a new code needs nothing here.
-fn sample(code: ErrorCode) -> ApiError {
+pub fn sample(code: ErrorCode) -> ApiError {
     match code {
         ErrorCode::InvalidRequest => {
             ApiError::invalid_request("walletId must be a UUID, got \"42\"")
@@ -145,6 +153,26 @@ fn sample(code: ErrorCode) -> ApiError {
         ErrorCode::BalanceLimitExceeded => rejected(OperationKind::Deposit, 10, MAX_MONEY - 4),
         _ => code.into(),
     }
+}
+
+/// An error with `code`, as a transfer from the example wallet to the example payee would
+/// meet it: a rejection names the transfer.
+pub fn transfer_sample(code: ErrorCode) -> ApiError {
+    let (amount, from, to) = match code {
+        ErrorCode::InsufficientFunds => (5000, 1000, 0),
+        ErrorCode::BalanceLimitExceeded => (10, 1000, MAX_MONEY - 4),
+        _ => return sample(code),
+    };
+    let request = TransferRequest::new(
+        OperationId::from(EXAMPLE_OPERATION),
+        WalletId::from(EXAMPLE_WALLET),
+        WalletId::from(EXAMPLE_PAYEE),
+        Amount::new(amount).expect("example amounts are in range"),
+        None,
+    )
+    .expect("the example wallets differ");
+    let balance = |value| Balance::new(value).expect("example balances are in range");
+    ApiError::rejected_transfer(&request.decide(balance(from), balance(to), EXAMPLE_TIME))
 }
 
 /// The rejection of `amount` of `kind` against a wallet holding `balance`, decided by the

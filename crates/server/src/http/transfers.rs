@@ -91,7 +91,7 @@ impl From<&TransferRecord> for TransferJson {
     }
 }
 
-problems!(TransferProblems: InvalidRequest, InvalidAmount, SameWallet, WalletNotFound,
+problems!(TransferProblems, super::openapi::transfer_sample: InvalidRequest, InvalidAmount, SameWallet, WalletNotFound,
     InsufficientFunds, BalanceLimitExceeded, PayloadTooLarge, UnsupportedMediaType,
     IdempotencyKeyReused, ServiceUnavailable, Unauthorized, RequestTimeout);
 
