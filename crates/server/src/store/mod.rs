@@ -78,6 +78,12 @@ pub fn connect_options(url: &str, statement_timeout: Duration) -> anyhow::Result
         // planning every execution with its real parameters costs microseconds and always
         // finds the index.
         ("plan_cache_mode", "force_custom_plan"),
+        // Every statement of the service reads or writes rows by key. While a table is small
+        // (a few thousand wallets) the planner prices a sequential scan below a hundred index
+        // lookups, and a batch's balance update then reads every wallet: measured on 10,000
+        // wallets, 2.4 ms instead of 0.9 ms for 128 rows. Its estimate is right only once
+        // the table is big enough for the index to win anyway.
+        ("enable_seqscan", "off"),
         // A statement stuck behind a lock held elsewhere fails instead of holding its
         // connection, and its request gets a 503.
         ("statement_timeout", statement_timeout.as_str()),
