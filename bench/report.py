@@ -30,6 +30,7 @@ TRANSFERS = {
     "hot-merchant": "ours: transfers, hot merchant, 1,000 payers",
     "hot-payer": "ours: transfers, hot payer, 1,000 payees",
     "random": "ours: transfers, random pairs, 10,000 wallets",
+    "hot-merchant-source": "ours: transfers, hot merchant, each on its source's writer",
 }
 
 

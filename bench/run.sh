@@ -269,14 +269,18 @@ loadtest open-loop --rate 1000 "${WRITES[@]}"
 stop_service
 
 # One merchant paid by 1,000 payers, one payer paying 1,000 payees (wallet-loadtest funds it
-# for the whole run), random pairs among 10,000 wallets.
+# for the whole run), random pairs among 10,000 wallets; and the hot merchant again with every
+# transfer sent to its source's writer, the routing the service does not use by default.
 for clients in "${TRANSFER_CLIENTS[@]}"; do
-    for pattern in hot-merchant hot-payer random; do
+    for run in hot-merchant hot-payer random hot-merchant-source; do
+        pattern=${run%-source}
+        routing=busier
+        [[ $run == *-source ]] && routing=source
         wallets=1001
         [[ $pattern == random ]] && wallets=10000
-        name=transfers-$pattern-c$clients
-        say "ours: transfers, $pattern, $wallets wallets, $clients clients"
-        start_service "$name"
+        name=transfers-$run-c$clients
+        say "ours: transfers, $pattern, $wallets wallets, $clients clients, $routing routing"
+        start_service "$name" --transfer-routing "$routing"
         loadtest "$name" --concurrency "$clients" --wallets "$wallets" --distribution uniform \
             --mix transfer=100 --transfers "$pattern"
         stop_service

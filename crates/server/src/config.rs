@@ -2,7 +2,7 @@
 //! later source overrides the earlier ones.
 
 use crate::http::{ApiTokens, ConnectionLimits, HttpPolicy};
-use crate::ledger::LedgerConfig;
+use crate::ledger::{LedgerConfig, TransferRouting};
 use crate::telemetry::LogFormat;
 use clap::{Args, Parser};
 use secrecy::{ExposeSecret, SecretString};
@@ -114,6 +114,11 @@ pub struct LedgerArgs {
           value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
     pub queue_capacity: u32,
 
+    /// Which writer takes a transfer between wallets of two writers
+    #[arg(long, env = "WALLET_TRANSFER_ROUTING", value_enum,
+          default_value_t = TransferRouting::Busier)]
+    pub transfer_routing: TransferRouting,
+
     /// Longest a request waits for the database, retries included, before a 503 [default: 5s]
     #[arg(long = "request-timeout", env = "WALLET_REQUEST_TIMEOUT", value_parser = duration)]
     request_timeout: Option<Duration>,
@@ -134,6 +139,7 @@ impl From<&LedgerArgs> for LedgerConfig {
             shards: usize::from(args.shards),
             max_batch: args.max_batch as usize,
             queue_capacity: args.queue_capacity as usize,
+            transfer_routing: args.transfer_routing,
             request_timeout: args.request_timeout(),
         }
     }

@@ -33,6 +33,8 @@ pub struct LedgerConfig {
     pub max_batch: usize,
     /// Requests waiting per shard before submitters wait for room (backpressure).
     pub queue_capacity: usize,
+    /// Which writer takes a transfer whose wallets belong to two writers.
+    pub transfer_routing: TransferRouting,
     /// How long a request may wait for its commit, retries included.
     pub request_timeout: Duration,
 }
@@ -149,6 +151,19 @@ impl Submission for TransferRequest {
     }
 }
 
+/// Which writer takes a transfer whose two wallets belong to different writers. Any writer
+/// may decide any request (the row locks make them agree); the choice decides only which
+/// wallet's requests end up batched together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum TransferRouting {
+    /// The writer of whichever wallet has more requests in flight, the source's on a tie:
+    /// a hot wallet keeps its group commit on either side of its transfers.
+    #[default]
+    Busier,
+    /// Always the source's writer: a hot destination is locked by every writer in turn.
+    Source,
+}
+
 /// A decided request and whether it had been decided before (a replay).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome<R = Record> {
@@ -180,6 +195,7 @@ pub enum LedgerError {
 pub struct Ledger {
     shards: Arc<[mpsc::Sender<Job>]>,
     heat: Arc<Heat>,
+    transfer_routing: TransferRouting,
     request_timeout: Duration,
 }
 
@@ -199,6 +215,7 @@ impl Ledger {
         let ledger = Self {
             shards,
             heat: Arc::new(Heat::default()),
+            transfer_routing: config.transfer_routing,
             request_timeout: config.request_timeout,
         };
         (ledger, tasks)
@@ -241,15 +258,15 @@ impl Ledger {
             .map(|queue| queue.max_capacity() - queue.capacity())
     }
 
-    /// The writer that decides `request`: its wallet's, or for a transfer, the writer of
-    /// whichever wallet has more requests in flight (the source's on a tie). Any writer
-    /// could decide any request (the locks make them agree); this choice only keeps a hot
-    /// wallet's requests, and so its row lock, on one writer, which batches them.
+    /// The writer that decides `request`: its wallet's, or for a transfer, as
+    /// [`TransferRouting`] says. Keeping a hot wallet's requests, and so its row lock, on one
+    /// writer lets that writer batch them.
     fn shard_for(&self, request: &Request) -> usize {
         let wallet = match request {
             Request::Operation(request) => request.wallet_id,
             Request::Transfer(request)
-                if self.heat.of(request.to()) > self.heat.of(request.from()) =>
+                if self.transfer_routing == TransferRouting::Busier
+                    && self.heat.of(request.to()) > self.heat.of(request.from()) =>
             {
                 request.to()
             }

@@ -19,7 +19,7 @@ use uuid::Uuid;
 use wallet_server::domain::{
     Amount, OperationId, OperationKind, OperationRequest, OperationStatus, WalletId,
 };
-use wallet_server::ledger::{Ledger, LedgerConfig, LedgerError};
+use wallet_server::ledger::{Ledger, LedgerConfig, LedgerError, TransferRouting};
 use wallet_server::store;
 
 /// One step of a generated scenario.
@@ -172,6 +172,7 @@ fn the_ledger_decides_like_the_in_memory_model() {
             shards: 2,
             max_batch: 16,
             queue_capacity: 1000,
+            transfer_routing: TransferRouting::default(),
             request_timeout: Duration::from_secs(10),
         };
         Ledger::start(&config, options)
