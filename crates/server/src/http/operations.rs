@@ -4,7 +4,7 @@ use super::AppState;
 use super::error::{ApiError, ErrorCode};
 use super::extract::{JsonBody, parse_id};
 use super::openapi::{EXAMPLE_OPERATION, EXAMPLE_WALLET, problems};
-use super::writes::{count, mark_replay, parse_amount, request_id};
+use super::writes::{Answer, parse_amount, request_id, submit as submit_write};
 use crate::domain::{
     OperationId, OperationKind, OperationRecord, OperationRequest, OperationStatus, RejectReason,
     WalletId,
@@ -214,17 +214,21 @@ async fn submit(
         idempotency_key: key,
     };
 
-    let kind = request.kind;
-    let result = state.ledger.submit(request).await;
-    count(kind.as_str(), &result, |record| record.status);
-    let outcome = result?;
-    let response = match outcome.record.status {
-        OperationStatus::Applied => Json(OperationJson::from(&outcome.record)).into_response(),
-        OperationStatus::Rejected(_) => {
-            ApiError::rejected_operation(&outcome.record).into_response()
-        }
-    };
-    Ok(mark_replay(response, outcome.replayed))
+    submit_write(&state.ledger, request.kind.as_str(), request).await
+}
+
+impl Answer for OperationRecord {
+    fn status(&self) -> OperationStatus {
+        self.status
+    }
+
+    fn applied(&self) -> Response {
+        Json(OperationJson::from(self)).into_response()
+    }
+
+    fn rejected(&self) -> ApiError {
+        ApiError::rejected_operation(self)
+    }
 }
 
 problems!(OneProblems: InvalidRequest, OperationNotFound, ServiceUnavailable, Unauthorized);

@@ -5,7 +5,7 @@ use super::error::{ApiError, ErrorCode};
 use super::extract::{JsonBody, parse_id};
 use super::openapi::{EXAMPLE_OPERATION, EXAMPLE_PAYEE, EXAMPLE_WALLET, problems};
 use super::operations::{Reason, Status};
-use super::writes::{count, mark_replay, parse_amount, request_id};
+use super::writes::{Answer, parse_amount, request_id, submit};
 use crate::domain::{OperationId, OperationStatus, TransferRecord, TransferRequest, WalletId};
 use crate::store::reads;
 use axum::Json;
@@ -132,16 +132,21 @@ async fn transfer(
     let request = TransferRequest::new(id, body.from_wallet_id, body.to_wallet_id, amount, key)
         .map_err(|_| ApiError::from(ErrorCode::SameWallet))?;
 
-    let result = state.ledger.submit(request).await;
-    count("TRANSFER", &result, |record| record.status);
-    let outcome = result?;
-    let response = match outcome.record.status {
-        OperationStatus::Applied => Json(TransferJson::from(&outcome.record)).into_response(),
-        OperationStatus::Rejected(_) => {
-            ApiError::rejected_transfer(&outcome.record).into_response()
-        }
-    };
-    Ok(mark_replay(response, outcome.replayed))
+    submit(&state.ledger, "TRANSFER", request).await
+}
+
+impl Answer for TransferRecord {
+    fn status(&self) -> OperationStatus {
+        self.status
+    }
+
+    fn applied(&self) -> Response {
+        Json(TransferJson::from(self)).into_response()
+    }
+
+    fn rejected(&self) -> ApiError {
+        ApiError::rejected_transfer(self)
+    }
 }
 
 problems!(OneProblems: InvalidRequest, TransferNotFound, ServiceUnavailable, Unauthorized);

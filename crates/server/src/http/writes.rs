@@ -1,14 +1,14 @@
 //! What every endpoint that moves money shares: reading the amount, naming the request
-//! (a body id or an `Idempotency-Key` header), answering a replay, counting outcomes.
+//! (a body id or an `Idempotency-Key` header), submitting it, counting and answering it.
 
 use super::error::{ApiError, ErrorCode};
 use crate::domain::{
     Amount, IdempotencyKey, MAX_MONEY, MoneyError, OperationId, OperationStatus, RejectReason,
 };
-use crate::ledger::{LedgerError, Outcome};
+use crate::ledger::{Ledger, LedgerError, Outcome, Submission};
 use crate::telemetry::metric;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::value::RawValue;
 
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
@@ -60,25 +60,44 @@ pub fn request_id(
     }
 }
 
-/// Marks the answer to a request that had been decided before.
-pub fn mark_replay(mut response: Response, replayed: bool) -> Response {
-    if replayed {
+/// How a decided record is answered: itself when applied, a problem when rejected.
+pub trait Answer {
+    fn status(&self) -> OperationStatus;
+    fn applied(&self) -> Response;
+    fn rejected(&self) -> ApiError;
+}
+
+/// Submits a write to the ledger, counts it by `kind` and outcome, and answers it: the
+/// record, or the stored rejection as a problem, marked when it replays an earlier answer.
+pub async fn submit<S>(
+    ledger: &Ledger,
+    kind: &'static str,
+    request: S,
+) -> Result<Response, ApiError>
+where
+    S: Submission,
+    S::Record: Answer,
+{
+    let result = ledger.submit(request).await;
+    count(kind, &result);
+    let outcome = result?;
+    let mut response = match outcome.record.status() {
+        OperationStatus::Applied => outcome.record.applied(),
+        OperationStatus::Rejected(_) => outcome.record.rejected().into_response(),
+    };
+    if outcome.replayed {
         response
             .headers_mut()
             .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
     }
-    response
+    Ok(response)
 }
 
 /// Counts a write by type and outcome. A replay is counted apart: it decided nothing new.
-pub fn count<R>(
-    kind: &'static str,
-    result: &Result<Outcome<R>, LedgerError>,
-    status: impl Fn(&R) -> OperationStatus,
-) {
+fn count<R: Answer>(kind: &'static str, result: &Result<Outcome<R>, LedgerError>) {
     let outcome = match result {
         Ok(outcome) if outcome.replayed => "replayed",
-        Ok(outcome) => match status(&outcome.record).reason() {
+        Ok(outcome) => match outcome.record.status().reason() {
             None => "applied",
             Some(RejectReason::InsufficientFunds) => "insufficient_funds",
             Some(RejectReason::BalanceLimitExceeded) => "balance_limit_exceeded",
