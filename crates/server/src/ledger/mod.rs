@@ -79,11 +79,16 @@ impl Request {
 
     /// The wallets whose balances decide this request.
     fn wallets(&self) -> impl Iterator<Item = WalletId> {
-        let (first, second) = match self {
+        let (first, second) = self.wallet_pair();
+        std::iter::once(first).chain(second)
+    }
+
+    /// Its wallet, or a transfer's source and destination.
+    fn wallet_pair(&self) -> (WalletId, Option<WalletId>) {
+        match self {
             Self::Operation(request) => (request.wallet_id, None),
             Self::Transfer(request) => (request.from(), Some(request.to())),
-        };
-        std::iter::once(first).chain(second)
+        }
     }
 }
 
@@ -231,7 +236,8 @@ impl Ledger {
         let (reply, answer) = oneshot::channel();
         let queue = &self.shards[self.shard_for(&request)];
         // Counted until answered (or given up on), so that transfers see this wallet as busy.
-        let _in_flight = self.heat.enter(request.wallets());
+        let (wallet, other) = request.wallet_pair();
+        let _in_flight = self.heat.enter(wallet, other);
         let job = Job {
             request,
             deadline,
