@@ -1,6 +1,7 @@
 //! The wallet API as the load generator sees it: one shared keep-alive client, URLs built once,
 //! and every answer classified into the few outcomes the report and the verifier care about.
 
+use std::fmt;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -8,21 +9,28 @@ use reqwest::{Client, StatusCode, Url};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::workload::{Op, Write, WriteKind};
+use crate::workload::{Op, Settle, Write, WriteKind};
+
+/// `timeoutSeconds` of every hold a payment places: far longer than any run, so no hold the
+/// workload confirms or voids expires first, yet a hold left pending by a failed request does
+/// not reserve its wallet's money forever.
+pub const HOLD_TIMEOUT_SECONDS: u32 = 600;
 
 /// How one request of the workload ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// `200` with status `APPLIED`: the write is durable and must show in the balance.
+    /// `200` with status `APPLIED`: the write is durable and must show in the balance. For a
+    /// payment: its hold was placed (`PENDING`) and then `CONFIRMED` or `VOIDED` as asked.
     Applied,
-    /// `409 INSUFFICIENT_FUNDS` for a withdrawal or a transfer: a legitimate refusal, the
-    /// balances are unchanged.
+    /// `409 INSUFFICIENT_FUNDS` for a withdrawal, a transfer or a payment's hold: a legitimate
+    /// refusal, the balances are unchanged.
     Rejected,
     /// `200` for a balance read.
     Read,
     /// `200` for a liveness check.
     Alive,
-    /// Any other HTTP answer, 5xx included. For a write its effect is unknown until looked up.
+    /// Any other HTTP answer, 5xx included. For a write its effect is unknown until looked up;
+    /// for a payment, the answer to whichever of its two requests went wrong.
     Other(u16),
     /// No complete answer within `--timeout`.
     Timeout,
@@ -61,17 +69,24 @@ pub struct OperationRecord {
     pub amount: u64,
     pub status: OperationStatus,
     pub balance: i64,
+    /// The wallet's balance minus its holds, after this item.
+    pub available: i64,
     /// Only on a side of a transfer.
     pub transfer_id: Option<Uuid>,
     /// Only on a side of a transfer: the other wallet.
     pub counterparty_wallet_id: Option<Uuid>,
+    /// Only on a hold and on its confirmation, release or expiry.
+    pub hold_id: Option<Uuid>,
 }
 
 impl OperationRecord {
     /// The id the client chose for the write this item records. A transfer's incoming side
-    /// has an `operationId` of the server's making, so both sides are known by `transferId`.
+    /// and a hold's resolution have an `operationId` of the server's making, so they are
+    /// known by `transferId` and `holdId`.
     pub fn client_id(&self) -> Uuid {
-        self.transfer_id.unwrap_or(self.operation_id)
+        self.transfer_id
+            .or(self.hold_id)
+            .unwrap_or(self.operation_id)
     }
 }
 
@@ -104,6 +119,25 @@ impl OperationType {
 pub enum OperationStatus {
     Applied,
     Rejected,
+    /// A hold, as placed; the item stays so when the hold is resolved.
+    Pending,
+    /// A hold's release by a void.
+    Voided,
+    /// A hold's release at its `expiresAt`.
+    Expired,
+}
+
+impl fmt::Display for OperationStatus {
+    /// As the API spells it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OperationStatus::Applied => "APPLIED",
+            OperationStatus::Rejected => "REJECTED",
+            OperationStatus::Pending => "PENDING",
+            OperationStatus::Voided => "VOIDED",
+            OperationStatus::Expired => "EXPIRED",
+        })
+    }
 }
 
 /// A transfer record as `GET /api/v1/transfers/{id}` returns it; balances, `reason` and
@@ -116,6 +150,42 @@ pub struct TransferRecord {
     pub to_wallet_id: Uuid,
     pub amount: u64,
     pub status: OperationStatus,
+}
+
+/// A hold record as `GET /api/v1/holds/{id}` returns it; `holdType`, dates and the
+/// destination of a transfer's hold are ignored.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HoldRecord {
+    pub hold_id: Uuid,
+    pub wallet_id: Uuid,
+    /// The amount held.
+    pub amount: u64,
+    pub status: HoldStatus,
+    /// Only once `CONFIRMED`.
+    pub confirmed_amount: Option<u64>,
+}
+
+/// `status` of a hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HoldStatus {
+    Pending,
+    Confirmed,
+    Voided,
+    Expired,
+}
+
+/// A wallet's money as `GET /api/v1/wallets/{id}` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Funds {
+    /// Posted: what deposits, withdrawals, transfers and confirmed holds left.
+    pub balance: i64,
+    /// Reserved by pending holds.
+    pub held: i64,
+    /// `balance - held`: what a new withdrawal, transfer or hold may take.
+    pub available: i64,
 }
 
 /// One page of a wallet's history, newest first.
@@ -133,6 +203,17 @@ struct WriteBody {
     operation_type: &'static str,
     amount: u64,
     operation_id: Uuid,
+    /// Sent only for a hold, so that plain writes stay as they always were.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pending: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timeout_seconds: Option<u32>,
+}
+
+/// The body of a confirmation of part of a hold.
+#[derive(Serialize)]
+struct ConfirmBody {
+    amount: u64,
 }
 
 #[derive(Serialize)]
@@ -154,18 +235,14 @@ struct ProblemCode<'a> {
     code: &'a str,
 }
 
-#[derive(Deserialize)]
-struct Balance {
-    balance: i64,
-}
-
 /// Client for the wallets of one run. Holds the wallet ids so that requests can name a wallet
-/// by its index, and the URLs so that the hot path never formats or parses one.
+/// by its index, and the URLs so that the hot path formats none but those of a payment's hold.
 pub struct Api {
     http: Client,
     base: Url,
     write_url: Url,
     transfer_url: Url,
+    holds_url: Url,
     live_url: Url,
     wallets: Vec<Uuid>,
     wallet_urls: Vec<Url>,
@@ -196,6 +273,7 @@ impl Api {
         let base = base.join("api/v1/").context("building the API URL")?;
         let write_url = base.join("wallet")?;
         let transfer_url = base.join("transfers")?;
+        let holds_url = base.join("holds")?;
         let wallet_urls = wallets
             .iter()
             .map(|id| base.join(&format!("wallets/{id}")))
@@ -205,6 +283,7 @@ impl Api {
             base,
             write_url,
             transfer_url,
+            holds_url,
             live_url,
             wallets,
             wallet_urls,
@@ -241,20 +320,24 @@ impl Api {
         }
     }
 
-    /// Submits a deposit or withdrawal with its operation id, or a transfer with its transfer
-    /// id.
+    /// Submits a deposit or withdrawal with its operation id, a transfer with its transfer id,
+    /// or a payment: its hold with its operation id, then, once the hold is placed, the
+    /// confirmation or void of that hold.
     pub async fn submit(&self, write: &Write) -> Outcome {
-        let operation = |wallet: u32, operation_type| {
+        let operation = |wallet: u32, operation_type, pending: bool| {
             self.http.post(self.write_url.clone()).json(&WriteBody {
                 wallet_id: self.wallets[wallet as usize],
                 operation_type,
                 amount: write.amount,
                 operation_id: write.id,
+                pending,
+                timeout_seconds: pending.then_some(HOLD_TIMEOUT_SECONDS),
             })
         };
         let request = match write.kind {
-            WriteKind::Deposit { wallet } => operation(wallet, "DEPOSIT"),
-            WriteKind::Withdraw { wallet } => operation(wallet, "WITHDRAW"),
+            WriteKind::Deposit { wallet } => operation(wallet, "DEPOSIT", false),
+            WriteKind::Withdraw { wallet } => operation(wallet, "WITHDRAW", false),
+            WriteKind::Capture { wallet, .. } => operation(wallet, "WITHDRAW", true),
             WriteKind::Transfer { from, to } => {
                 self.http
                     .post(self.transfer_url.clone())
@@ -266,8 +349,35 @@ impl Api {
                     })
             }
         };
-        match fetch(request).await {
+        let outcome = match fetch(request).await {
             Ok((status, body)) => classify_write(write.kind, status.as_u16(), &body),
+            Err(failure) => failure,
+        };
+        match write.kind {
+            WriteKind::Capture { settle, .. } if outcome == Outcome::Applied => {
+                self.settle(write.id, settle).await
+            }
+            _ => outcome,
+        }
+    }
+
+    /// Confirms (in full or in part) or voids a placed hold as `settle` says.
+    async fn settle(&self, hold: Uuid, settle: Settle) -> Outcome {
+        let (action, amount, done) = match settle {
+            Settle::Confirm => ("confirm", None, "CONFIRMED"),
+            Settle::ConfirmPart(amount) => ("confirm", Some(amount), "CONFIRMED"),
+            Settle::Void => ("void", None, "VOIDED"),
+            // Nothing to send: the hold is left to expire, or to stay pending.
+            Settle::Expired | Settle::Pending => return Outcome::Applied,
+        };
+        let mut request = self
+            .http
+            .post(with_segments(&self.holds_url, &[&hold.to_string(), action]));
+        if let Some(amount) = amount {
+            request = request.json(&ConfirmBody { amount });
+        }
+        match fetch(request).await {
+            Ok((status, body)) => classify(status.as_u16(), &body, done, false),
             Err(failure) => failure,
         }
     }
@@ -286,16 +396,14 @@ impl Api {
         Ok(())
     }
 
-    /// Reads a wallet's balance.
-    pub async fn balance(&self, wallet: u32) -> anyhow::Result<i64> {
+    /// Reads a wallet's balance, held and available amounts.
+    pub async fn funds(&self, wallet: u32) -> anyhow::Result<Funds> {
         let url = self.wallet_urls[wallet as usize].clone();
         let (status, body) = self.call(self.http.get(url)).await?;
         if status != StatusCode::OK {
             bail!("reading the balance: {}", describe(status, &body));
         }
-        Ok(serde_json::from_slice::<Balance>(&body)
-            .context("parsing the balance")?
-            .balance)
+        serde_json::from_slice(&body).context("parsing the balance")
     }
 
     /// Looks up one operation of a wallet by id: `Some(record)` if the server knows it, `None`
@@ -305,11 +413,10 @@ impl Api {
         wallet: u32,
         id: Uuid,
     ) -> anyhow::Result<Option<OperationRecord>> {
-        let mut url = self.wallet_urls[wallet as usize].clone();
-        url.path_segments_mut()
-            .map_err(|()| anyhow::anyhow!("base URL cannot have a path"))?
-            .push("operations")
-            .push(&id.to_string());
+        let url = with_segments(
+            &self.wallet_urls[wallet as usize],
+            &["operations", &id.to_string()],
+        );
         self.stored_record(url, "OPERATION_NOT_FOUND", "operation", id)
             .await
     }
@@ -317,12 +424,16 @@ impl Api {
     /// Looks up one transfer by id: `Some(record)` if the server knows it, `None` for
     /// `404 TRANSFER_NOT_FOUND`.
     pub async fn transfer(&self, id: Uuid) -> anyhow::Result<Option<TransferRecord>> {
-        let mut url = self.transfer_url.clone();
-        url.path_segments_mut()
-            .map_err(|()| anyhow::anyhow!("base URL cannot have a path"))?
-            .push(&id.to_string());
+        let url = with_segments(&self.transfer_url, &[&id.to_string()]);
         self.stored_record(url, "TRANSFER_NOT_FOUND", "transfer", id)
             .await
+    }
+
+    /// Looks up one hold by id: `Some(record)` if the server holds or held it, `None` for
+    /// `404 HOLD_NOT_FOUND` (never placed, or refused).
+    pub async fn hold(&self, id: Uuid) -> anyhow::Result<Option<HoldRecord>> {
+        let url = with_segments(&self.holds_url, &[&id.to_string()]);
+        self.stored_record(url, "HOLD_NOT_FOUND", "hold", id).await
     }
 
     /// Reads a record that may not exist: `None` for a `404` with the given problem code, which
@@ -352,10 +463,7 @@ impl Api {
         wallet: u32,
         cursor: Option<&str>,
     ) -> anyhow::Result<HistoryPage> {
-        let mut url = self.wallet_urls[wallet as usize].clone();
-        url.path_segments_mut()
-            .map_err(|()| anyhow::anyhow!("base URL cannot have a path"))?
-            .push("operations");
+        let mut url = with_segments(&self.wallet_urls[wallet as usize], &["operations"]);
         url.query_pairs_mut().append_pair("limit", "500");
         if let Some(cursor) = cursor {
             url.query_pairs_mut().append_pair("cursor", cursor);
@@ -378,6 +486,16 @@ impl Api {
     }
 }
 
+/// `url` with path segments appended. Every URL here descends from a base that `join` accepted,
+/// which a URL that cannot take a path would not have been.
+fn with_segments(url: &Url, segments: &[&str]) -> Url {
+    let mut url = url.clone();
+    url.path_segments_mut()
+        .expect("URLs under the API base have a path")
+        .extend(segments);
+    url
+}
+
 /// Sends a request and reads the whole body (so the connection can be reused), mapping
 /// transport failures onto [`Outcome`].
 async fn fetch(request: reqwest::RequestBuilder) -> Result<(StatusCode, bytes::Bytes), Outcome> {
@@ -394,19 +512,27 @@ async fn fetch(request: reqwest::RequestBuilder) -> Result<(StatusCode, bytes::B
     Ok((status, body))
 }
 
-/// Decides what a write's answer means. Only a `200` whose record says `APPLIED`, or
-/// `409 INSUFFICIENT_FUNDS` for a withdrawal or a transfer, settles the write; anything else
-/// (`BALANCE_LIMIT_EXCEEDED` included: the run's amounts never reach the limit) leaves its
-/// effect unknown.
+/// Decides what a write's answer means. Only a `200` whose record says `APPLIED` (`PENDING`
+/// for a payment's hold), or `409 INSUFFICIENT_FUNDS` for a withdrawal, a transfer or a hold,
+/// settles the write; anything else (`BALANCE_LIMIT_EXCEEDED` included: the run's amounts
+/// never reach the limit) leaves its effect unknown.
 pub fn classify_write(kind: WriteKind, status: u16, body: &[u8]) -> Outcome {
+    let done = match kind {
+        WriteKind::Capture { .. } => "PENDING",
+        _ => "APPLIED",
+    };
+    classify(status, body, done, kind.debits())
+}
+
+/// `Applied` for a `200` whose record has the status `done`; `Rejected` for
+/// `409 INSUFFICIENT_FUNDS` where a refusal is legitimate; the status otherwise.
+fn classify(status: u16, body: &[u8], done: &str, refusable: bool) -> Outcome {
     match status {
         200 => match serde_json::from_slice::<StatusField>(body) {
-            Ok(record) if record.status == "APPLIED" => Outcome::Applied,
+            Ok(record) if record.status == done => Outcome::Applied,
             _ => Outcome::Other(status),
         },
-        409 if kind.debits() && problem_code(body) == Some("INSUFFICIENT_FUNDS") => {
-            Outcome::Rejected
-        }
+        409 if refusable && problem_code(body) == Some("INSUFFICIENT_FUNDS") => Outcome::Rejected,
         _ => Outcome::Other(status),
     }
 }
@@ -428,14 +554,22 @@ fn describe(status: StatusCode, body: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    const APPLIED: &[u8] = br#"{"operationId":"6f1c7c1e-2a8f-4a55-9a4e-0d7c3c1b2a10","walletId":"0b0e5a55-7f1e-4f0c-8d7d-5c7f1a2b3c4d","operationType":"DEPOSIT","amount":5,"status":"APPLIED","balance":105,"createdAt":"2025-01-01T00:00:00Z"}"#;
+    const APPLIED: &[u8] = br#"{"operationId":"6f1c7c1e-2a8f-4a55-9a4e-0d7c3c1b2a10","walletId":"0b0e5a55-7f1e-4f0c-8d7d-5c7f1a2b3c4d","operationType":"DEPOSIT","amount":5,"status":"APPLIED","balance":105,"available":105,"createdAt":"2025-01-01T00:00:00Z"}"#;
     const NO_FUNDS: &[u8] =
         br#"{"type":"about:blank","title":"Conflict","status":409,"code":"INSUFFICIENT_FUNDS"}"#;
     const TRANSFER_APPLIED: &[u8] = br#"{"transferId":"6f1c7c1e-2a8f-4a55-9a4e-0d7c3c1b2a11","fromWalletId":"0b0e5a55-7f1e-4f0c-8d7d-5c7f1a2b3c4d","toWalletId":"0b0e5a55-7f1e-4f0c-8d7d-5c7f1a2b3c4e","amount":5,"status":"APPLIED","fromBalance":95,"toBalance":5,"createdAt":"2025-01-01T00:00:00Z"}"#;
-    const TRANSFER_IN: &[u8] = br#"{"operationId":"1d0c7c1e-2a8f-5a55-9a4e-0d7c3c1b2a12","walletId":"0b0e5a55-7f1e-4f0c-8d7d-5c7f1a2b3c4e","operationType":"TRANSFER_IN","transferId":"6f1c7c1e-2a8f-4a55-9a4e-0d7c3c1b2a11","counterpartyWalletId":"0b0e5a55-7f1e-4f0c-8d7d-5c7f1a2b3c4d","amount":5,"status":"APPLIED","balance":5,"createdAt":"2025-01-01T00:00:00Z"}"#;
+    const TRANSFER_IN: &[u8] = br#"{"operationId":"1d0c7c1e-2a8f-5a55-9a4e-0d7c3c1b2a12","walletId":"0b0e5a55-7f1e-4f0c-8d7d-5c7f1a2b3c4e","operationType":"TRANSFER_IN","transferId":"6f1c7c1e-2a8f-4a55-9a4e-0d7c3c1b2a11","counterpartyWalletId":"0b0e5a55-7f1e-4f0c-8d7d-5c7f1a2b3c4d","amount":5,"status":"APPLIED","balance":5,"available":5,"createdAt":"2025-01-01T00:00:00Z"}"#;
+    const HOLD_PLACED: &[u8] = br#"{"operationId":"6f1c7c1e-2a8f-4a55-9a4e-0d7c3c1b2a13","walletId":"0b0e5a55-7f1e-4f0c-8d7d-5c7f1a2b3c4d","operationType":"WITHDRAW","amount":40,"status":"PENDING","balance":100,"available":60,"holdId":"6f1c7c1e-2a8f-4a55-9a4e-0d7c3c1b2a13","expiresAt":"2025-01-01T00:10:00Z","createdAt":"2025-01-01T00:00:00Z"}"#;
+    const HOLD_CONFIRMED: &[u8] = br#"{"holdId":"6f1c7c1e-2a8f-4a55-9a4e-0d7c3c1b2a13","holdType":"WITHDRAW","walletId":"0b0e5a55-7f1e-4f0c-8d7d-5c7f1a2b3c4d","amount":40,"confirmedAmount":25,"status":"CONFIRMED","expiresAt":"2025-01-01T00:10:00Z","createdAt":"2025-01-01T00:00:00Z","resolvedAt":"2025-01-01T00:00:01Z"}"#;
+    const HOLD_VOIDED: &[u8] = br#"{"holdId":"6f1c7c1e-2a8f-4a55-9a4e-0d7c3c1b2a13","holdType":"WITHDRAW","walletId":"0b0e5a55-7f1e-4f0c-8d7d-5c7f1a2b3c4d","amount":40,"status":"VOIDED","createdAt":"2025-01-01T00:00:00Z","resolvedAt":"2025-01-01T00:00:01Z"}"#;
+    const HOLD_NOT_PENDING: &[u8] = br#"{"type":"about:blank","status":409,"code":"HOLD_NOT_PENDING","holdId":"6f1c7c1e-2a8f-4a55-9a4e-0d7c3c1b2a13"}"#;
     const DEPOSIT: WriteKind = WriteKind::Deposit { wallet: 0 };
     const WITHDRAW: WriteKind = WriteKind::Withdraw { wallet: 0 };
     const TRANSFER: WriteKind = WriteKind::Transfer { from: 0, to: 1 };
+    const CAPTURE: WriteKind = WriteKind::Capture {
+        wallet: 0,
+        settle: Settle::Confirm,
+    };
 
     #[test]
     fn applied_record_settles_a_write() {
@@ -511,6 +645,118 @@ mod tests {
     }
 
     #[test]
+    fn placed_hold_lets_a_payment_go_on_to_its_confirmation() {
+        assert_eq!(classify_write(CAPTURE, 200, HOLD_PLACED), Outcome::Applied);
+    }
+
+    #[test]
+    fn payment_whose_hold_was_applied_at_once_is_unexpected() {
+        assert_eq!(classify_write(CAPTURE, 200, APPLIED), Outcome::Other(200));
+    }
+
+    #[test]
+    fn insufficient_funds_is_a_legitimate_rejection_of_a_hold() {
+        assert_eq!(classify_write(CAPTURE, 409, NO_FUNDS), Outcome::Rejected);
+    }
+
+    #[test]
+    fn hold_in_the_state_asked_for_completes_the_payment() {
+        assert_eq!(
+            classify(200, HOLD_CONFIRMED, "CONFIRMED", false),
+            Outcome::Applied
+        );
+        assert_eq!(
+            classify(200, HOLD_VOIDED, "VOIDED", false),
+            Outcome::Applied
+        );
+    }
+
+    #[test]
+    fn hold_in_another_state_or_refused_leaves_the_payment_unsettled() {
+        assert_eq!(
+            classify(200, HOLD_VOIDED, "CONFIRMED", false),
+            Outcome::Other(200)
+        );
+        assert_eq!(
+            classify(409, HOLD_NOT_PENDING, "CONFIRMED", false),
+            Outcome::Other(409)
+        );
+        // A confirmation takes money already reserved: insufficient funds is no answer to it.
+        assert_eq!(
+            classify(409, NO_FUNDS, "CONFIRMED", false),
+            Outcome::Other(409)
+        );
+    }
+
+    #[test]
+    fn only_a_hold_is_sent_pending_with_a_timeout() {
+        let body = |pending| {
+            serde_json::to_value(WriteBody {
+                wallet_id: Uuid::nil(),
+                operation_type: "WITHDRAW",
+                amount: 5,
+                operation_id: Uuid::nil(),
+                pending,
+                timeout_seconds: pending.then_some(HOLD_TIMEOUT_SECONDS),
+            })
+            .unwrap()
+        };
+        let plain = body(false);
+        assert!(plain.get("pending").is_none() && plain.get("timeoutSeconds").is_none());
+        let hold = body(true);
+        assert_eq!(hold["pending"], true);
+        assert_eq!(hold["timeoutSeconds"], 600);
+        assert_eq!(hold["operationType"], "WITHDRAW");
+        assert_eq!(
+            serde_json::to_value(ConfirmBody { amount: 7 }).unwrap(),
+            serde_json::json!({ "amount": 7 })
+        );
+    }
+
+    #[test]
+    fn hold_record_parses_from_the_documented_shape() {
+        let confirmed: HoldRecord = serde_json::from_slice(HOLD_CONFIRMED).unwrap();
+        assert_eq!(confirmed.status, HoldStatus::Confirmed);
+        assert_eq!(
+            (confirmed.amount, confirmed.confirmed_amount),
+            (40, Some(25))
+        );
+        let voided: HoldRecord = serde_json::from_slice(HOLD_VOIDED).unwrap();
+        assert_eq!(voided.status, HoldStatus::Voided);
+        assert_eq!(voided.confirmed_amount, None);
+    }
+
+    #[test]
+    fn wallet_shows_balance_held_and_available() {
+        let funds: Funds = serde_json::from_slice(
+            br#"{"walletId":"0b0e5a55-7f1e-4f0c-8d7d-5c7f1a2b3c4d","balance":100,"held":40,"available":60,"createdAt":"2025-01-01T00:00:00Z","updatedAt":"2025-01-01T00:00:00Z"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            funds,
+            Funds {
+                balance: 100,
+                held: 40,
+                available: 60
+            }
+        );
+    }
+
+    #[test]
+    fn hold_and_its_resolution_are_known_by_the_hold_id() {
+        let hold: OperationRecord = serde_json::from_slice(HOLD_PLACED).unwrap();
+        assert_eq!(hold.status, OperationStatus::Pending);
+        assert_eq!((hold.balance, hold.available), (100, 60));
+        let resolution = OperationRecord {
+            operation_id: Uuid::from_u128(1),
+            status: OperationStatus::Applied,
+            ..hold.clone()
+        };
+        assert_eq!(resolution.client_id(), hold.operation_id);
+        assert_eq!(hold.client_id(), hold.operation_id);
+    }
+
+    #[test]
     fn operation_record_parses_from_the_documented_shape() {
         let record: OperationRecord = serde_json::from_slice(APPLIED).unwrap();
         assert_eq!(record.operation_type, OperationType::Deposit);
@@ -565,6 +811,10 @@ mod tests {
         assert_eq!(
             api.transfer_url.as_str(),
             "http://127.0.0.1:18080/gateway/api/v1/transfers"
+        );
+        assert_eq!(
+            with_segments(&api.holds_url, &["h1", "confirm"]).as_str(),
+            "http://127.0.0.1:18080/gateway/api/v1/holds/h1/confirm"
         );
         assert_eq!(
             api.live_url.as_str(),

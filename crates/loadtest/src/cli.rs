@@ -44,9 +44,12 @@ pub struct Cli {
     pub zipf_s: f64,
 
     /// Share of each request kind, as percentages or relative weights: `deposit`, `withdraw`,
-    /// `transfer` (between two of the wallets, see `--transfers`), `read` (a balance) and `live`
-    /// (`GET /health/live`, which does no database work: `--mix live=100` measures the ceiling
-    /// of the service's HTTP layer).
+    /// `transfer` (between two of the wallets, see `--transfers`), `capture` (a payment: a
+    /// pending withdrawal that holds the amount, then `confirm` of that hold, of part of it one
+    /// time in 10, or `void` one time in 20; the two requests count as one, timed together),
+    /// `read` (a balance) and `live` (`GET /health/live`, which does no database work:
+    /// `--mix live=100` measures the ceiling of the service's HTTP layer). Payments drain their
+    /// wallets: fund them with `--initial-balance` for a long run.
     #[arg(long, default_value = "deposit=45,withdraw=45,read=10")]
     pub mix: Mix,
 
@@ -274,6 +277,24 @@ mod tests {
         .unwrap();
         cli.validate().unwrap();
         assert!(!cli.mix.touches_wallets());
+    }
+
+    #[test]
+    fn payments_on_one_hot_wallet_are_accepted() {
+        let cli = parse(&[
+            "--concurrency",
+            "64",
+            "--duration",
+            "15s",
+            "--mix",
+            "capture=100",
+            "--initial-balance",
+            "1000000000000",
+        ])
+        .unwrap();
+        cli.validate().unwrap();
+        assert_eq!(cli.mix, "capture=100".parse().unwrap());
+        assert_eq!(cli.wallets.get(), 1);
     }
 
     #[test]

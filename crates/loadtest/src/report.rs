@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::cli::Mode;
 use crate::runner::Plan;
-use crate::stats::{KINDS, LATE, Recorder};
+use crate::stats::{CAPTURE, KINDS, LATE, Recorder};
 use crate::verify::Verdict;
 
 /// The whole report, as written by `--json`.
@@ -44,17 +44,21 @@ pub struct Summary {
     pub transfers: Option<String>,
     /// Seconds from the start of the run to the last answer.
     pub elapsed_seconds: f64,
+    /// Requests made; a payment, its hold and the hold's confirmation or void, counts as one.
     pub requests: u64,
-    /// Requests answered as the API documents (200, or 409 INSUFFICIENT_FUNDS for a withdrawal
-    /// or a transfer).
+    /// Of the requests, payments (`capture` in the mix).
+    pub payments: u64,
+    /// Requests answered as the API documents (200, or 409 INSUFFICIENT_FUNDS for a
+    /// withdrawal, a transfer or a payment's hold).
     pub ok: u64,
     pub ok_per_second: f64,
     pub requests_per_second: f64,
     /// True in open loop, where latency counts from the intended start rather than the send.
     pub latency_from_intended_start: bool,
     pub latency_ms: Percentiles,
-    /// Latency per request kind that occurred (`deposit`, `withdraw`, `transfer`, `read`,
-    /// `live`).
+    /// Latency per request kind that occurred (`deposit`, `withdraw`, `transfer`, `capture`,
+    /// `read`, `live`); a payment's from the start of its hold to the answer to its second
+    /// request.
     pub latency_by_kind_ms: BTreeMap<&'static str, Percentiles>,
     /// Answers by HTTP status code.
     pub statuses: BTreeMap<u16, u64>,
@@ -63,7 +67,10 @@ pub struct Summary {
     pub transport_errors: u64,
     pub rejected_withdrawals: u64,
     pub rejected_transfers: u64,
-    /// Deposits, withdrawals and transfers answered `200 APPLIED`.
+    /// Payments whose hold was refused for insufficient funds.
+    pub rejected_payments: u64,
+    /// Deposits, withdrawals and transfers answered `200 APPLIED`, and payments confirmed or
+    /// voided as asked.
     pub acknowledged_writes: u64,
     /// Writes without a settling answer, looked up before verifying.
     pub unsettled_writes: u64,
@@ -149,6 +156,7 @@ impl Summary {
             transfers,
             elapsed_seconds: elapsed.as_secs_f64(),
             requests: recorder.completed(),
+            payments: recorder.latency_by_kind[CAPTURE].len(),
             ok: recorder.ok(),
             ok_per_second: per_second(recorder.ok()),
             requests_per_second: per_second(recorder.completed()),
@@ -166,6 +174,7 @@ impl Summary {
             transport_errors: recorder.transport_errors,
             rejected_withdrawals: recorder.rejected_withdrawals,
             rejected_transfers: recorder.rejected_transfers,
+            rejected_payments: recorder.rejected_payments,
             acknowledged_writes: recorder.acknowledged.len() as u64,
             unsettled_writes: recorder.unsettled.len() as u64,
             late_sends: recorder.late_sends,
@@ -174,8 +183,8 @@ impl Summary {
     }
 
     /// Answers that are neither documented outcomes nor transport failures: 4xx other than a
-    /// withdrawal or transfer rejected for insufficient funds, 5xx, or a 200 without an applied
-    /// record.
+    /// withdrawal, transfer or hold rejected for insufficient funds, 5xx, or a 200 without the
+    /// record asked for.
     pub fn unexpected(&self) -> u64 {
         self.requests - self.ok - self.timeouts - self.transport_errors
     }
@@ -260,9 +269,21 @@ impl fmt::Display for Report {
             Some(pattern) => writeln!(f, ", transfers {pattern}")?,
             None => writeln!(f)?,
         }
+        // A run of payments alone is measured in payments; in a mix, say how they count.
+        let (unit, note) = match s.payments {
+            0 => ("requests", String::new()),
+            n if n == s.requests => (
+                "payments",
+                " (each a hold, then its confirm or void)".into(),
+            ),
+            n => (
+                "requests",
+                format!(" ({n} payments among them, each a hold and its confirm or void as one)"),
+            ),
+        };
         writeln!(
             f,
-            "requests   {} in {:.2} s: {:.0}/s total, {:.0}/s ok",
+            "{unit:<10} {} in {:.2} s: {:.0}/s total, {:.0}/s ok{note}",
             s.requests, s.elapsed_seconds, s.requests_per_second, s.ok_per_second
         )?;
         let statuses: Vec<String> = s
@@ -279,9 +300,13 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "writes     {} acknowledged, {} withdrawals and {} transfers rejected for insufficient \
-             funds, {} unsettled",
-            s.acknowledged_writes, s.rejected_withdrawals, s.rejected_transfers, s.unsettled_writes
+            "writes     {} acknowledged, {} withdrawals, {} transfers and {} payments rejected for \
+             insufficient funds, {} unsettled",
+            s.acknowledged_writes,
+            s.rejected_withdrawals,
+            s.rejected_transfers,
+            s.rejected_payments,
+            s.unsettled_writes
         )?;
         let l = &s.latency_ms;
         writeln!(
@@ -433,9 +458,44 @@ mod tests {
         assert!(
             report
                 .to_string()
-                .contains("0 withdrawals and 1 transfers rejected"),
+                .contains("0 withdrawals, 1 transfers and 0 payments rejected"),
             "{report}"
         );
+    }
+
+    #[test]
+    fn payments_count_once_and_a_run_of_them_alone_is_measured_in_payments() {
+        let payment = Op::Write(Write {
+            kind: WriteKind::Capture {
+                wallet: 0,
+                settle: crate::workload::Settle::Void,
+            },
+            amount: 5,
+            id: uuid::Uuid::nil(),
+        });
+        let report = report_of(
+            &[(payment, Outcome::Applied), (payment, Outcome::Rejected)],
+            consistent(),
+        );
+        assert!(report.passed(), "{:?}", report.failures());
+        let s = &report.summary;
+        assert_eq!((s.requests, s.payments, s.ok), (2, 2, 2));
+        assert_eq!((s.acknowledged_writes, s.rejected_payments), (1, 1));
+        assert!(s.latency_by_kind_ms.contains_key("capture"));
+        let text = report.to_string();
+        assert!(text.contains("\npayments   2 in "), "{text}");
+        assert!(text.contains("1 payments rejected"), "{text}");
+
+        let mixed = report_of(
+            &[
+                (payment, Outcome::Applied),
+                (Op::Read { wallet: 0 }, Outcome::Read),
+            ],
+            consistent(),
+        );
+        let text = mixed.to_string();
+        assert!(text.contains("\nrequests   2 in "), "{text}");
+        assert!(text.contains("(1 payments among them"), "{text}");
     }
 
     #[test]

@@ -60,7 +60,7 @@ pub async fn warm_up(api: &Api, connections: usize) -> anyhow::Result<()> {
     stream::iter(0..connections)
         .map(|i| async move {
             if wallets > 0 {
-                return api.balance((i % wallets) as u32).await.map(drop);
+                return api.funds((i % wallets) as u32).await.map(drop);
             }
             match api.live().await {
                 Outcome::Alive => Ok(()),

@@ -15,8 +15,11 @@ const STATUS_SLOTS: usize = 1000;
 /// How far behind schedule a send may be before it counts as late: well above the 1 ms
 /// resolution of the runtime's timer, well below any latency worth reporting.
 pub const LATE: Duration = Duration::from_millis(5);
-/// Names of the request kinds, in the order of [`Recorder::latency_by_kind`].
-pub const KINDS: [&str; 5] = ["deposit", "withdraw", "transfer", "read", "live"];
+/// Names of the request kinds, in the order of [`Recorder::latency_by_kind`]; a `capture` is a
+/// payment, its hold and its confirmation or void timed together.
+pub const KINDS: [&str; 6] = ["deposit", "withdraw", "transfer", "capture", "read", "live"];
+/// Index of payments in [`KINDS`].
+pub const CAPTURE: usize = 3;
 
 fn histogram<T: hdrhistogram::Counter>(significant_digits: u8) -> Histogram<T> {
     Histogram::new_with_bounds(1, MAX_LATENCY_MICROS, significant_digits)
@@ -59,7 +62,10 @@ pub struct Recorder {
     pub transport_errors: u64,
     pub rejected_withdrawals: u64,
     pub rejected_transfers: u64,
-    /// Writes answered `200 APPLIED`: they must all be in the ledger.
+    /// Payments whose hold was refused for insufficient funds.
+    pub rejected_payments: u64,
+    /// Writes answered `200 APPLIED` (payments: confirmed or voided as asked): they must all be
+    /// in the ledger.
     pub acknowledged: Vec<Write>,
     /// Writes without a settling answer: they must be looked up before verifying.
     pub unsettled: Vec<Write>,
@@ -86,6 +92,7 @@ impl Recorder {
             transport_errors: 0,
             rejected_withdrawals: 0,
             rejected_transfers: 0,
+            rejected_payments: 0,
             acknowledged: Vec::new(),
             unsettled: Vec::new(),
             max_send_lag: Duration::ZERO,
@@ -105,9 +112,10 @@ impl Recorder {
                 WriteKind::Deposit { .. } => 0,
                 WriteKind::Withdraw { .. } => 1,
                 WriteKind::Transfer { .. } => 2,
+                WriteKind::Capture { .. } => CAPTURE,
             },
-            Op::Read { .. } => 3,
-            Op::Live => 4,
+            Op::Read { .. } => 4,
+            Op::Live => 5,
         };
         self.latency_by_kind[kind].saturating_record(micros);
 
@@ -117,12 +125,11 @@ impl Recorder {
             None => self.transport_errors += 1,
         }
         if let Op::Write(write) = op {
-            match outcome {
-                Outcome::Applied => self.acknowledged.push(*write),
-                Outcome::Rejected if matches!(write.kind, WriteKind::Transfer { .. }) => {
-                    self.rejected_transfers += 1;
-                }
-                Outcome::Rejected => self.rejected_withdrawals += 1,
+            match (outcome, write.kind) {
+                (Outcome::Applied, _) => self.acknowledged.push(*write),
+                (Outcome::Rejected, WriteKind::Transfer { .. }) => self.rejected_transfers += 1,
+                (Outcome::Rejected, WriteKind::Capture { .. }) => self.rejected_payments += 1,
+                (Outcome::Rejected, _) => self.rejected_withdrawals += 1,
                 _ => self.unsettled.push(*write),
             }
         }
@@ -170,6 +177,7 @@ impl Recorder {
         self.transport_errors += other.transport_errors;
         self.rejected_withdrawals += other.rejected_withdrawals;
         self.rejected_transfers += other.rejected_transfers;
+        self.rejected_payments += other.rejected_payments;
         self.acknowledged.extend(other.acknowledged);
         self.unsettled.extend(other.unsettled);
         self.max_send_lag = self.max_send_lag.max(other.max_send_lag);
@@ -210,6 +218,10 @@ mod tests {
     const DEPOSIT: WriteKind = WriteKind::Deposit { wallet: 0 };
     const WITHDRAW: WriteKind = WriteKind::Withdraw { wallet: 0 };
     const TRANSFER: WriteKind = WriteKind::Transfer { from: 0, to: 1 };
+    const CAPTURE: WriteKind = WriteKind::Capture {
+        wallet: 0,
+        settle: crate::workload::Settle::Confirm,
+    };
 
     fn write(kind: WriteKind) -> Op {
         Op::Write(Write {
@@ -230,23 +242,27 @@ mod tests {
         recorder.record(&write(TRANSFER), Outcome::Applied, origin, origin);
         recorder.record(&write(TRANSFER), Outcome::Rejected, origin, origin);
         recorder.record(&write(TRANSFER), Outcome::Transport, origin, origin);
+        recorder.record(&write(CAPTURE), Outcome::Applied, origin, origin);
+        recorder.record(&write(CAPTURE), Outcome::Rejected, origin, origin);
+        recorder.record(&write(CAPTURE), Outcome::Other(500), origin, origin);
         recorder.record(&Op::Read { wallet: 0 }, Outcome::Transport, origin, origin);
         recorder.record(&Op::Live, Outcome::Alive, origin, origin);
 
-        assert_eq!(recorder.acknowledged.len(), 2);
+        assert_eq!(recorder.acknowledged.len(), 3);
         assert_eq!(recorder.rejected_withdrawals, 1);
         assert_eq!(recorder.rejected_transfers, 1);
-        assert_eq!(recorder.unsettled.len(), 3);
+        assert_eq!(recorder.rejected_payments, 1);
+        assert_eq!(recorder.unsettled.len(), 4);
         assert_eq!(recorder.timeouts, 1);
         assert_eq!(recorder.transport_errors, 2);
         assert_eq!(
             recorder.status_counts().collect::<Vec<_>>(),
-            [(200, 3), (409, 2), (503, 1)]
+            [(200, 4), (409, 3), (500, 1), (503, 1)]
         );
-        assert_eq!(recorder.completed(), 9);
+        assert_eq!(recorder.completed(), 12);
         let by_kind = recorder.latency_by_kind.each_ref().map(|h| h.len());
-        assert_eq!(by_kind, [3, 1, 3, 1, 1]);
-        assert_eq!(recorder.ok(), 5);
+        assert_eq!(by_kind, [3, 1, 3, 3, 1, 1]);
+        assert_eq!(recorder.ok(), 7);
     }
 
     #[test]

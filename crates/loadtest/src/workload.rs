@@ -4,6 +4,7 @@
 use std::fmt;
 use std::ops::RangeInclusive;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, bail, ensure};
 use clap::ValueEnum;
@@ -25,6 +26,57 @@ pub const HOT_PAYER_BALANCE: u64 = 1_000_000_000_000;
 // The claim above, checked when compiling; and the payer is funded with one valid deposit.
 const _: () = assert!(HOT_PAYER_BALANCE >= 15 * 20_000 * 100 && HOT_PAYER_BALANCE <= MAX_AMOUNT);
 
+/// One payment in this many voids its hold instead of confirming it, so that released holds
+/// are exercised too.
+pub const VOID_EVERY: u64 = 20;
+/// One payment in this many (none of the voided ones) confirms only part of its hold, which
+/// releases the rest.
+pub const PARTIAL_EVERY: u64 = 10;
+// Payment `n` is voided when `n % VOID_EVERY == 0` and confirmed in part when
+// `n % PARTIAL_EVERY == PARTIAL_EVERY / 2`: the two never meet, so the shares are exact.
+const _: () = assert!(VOID_EVERY.is_multiple_of(PARTIAL_EVERY) && PARTIAL_EVERY >= 2);
+
+/// How a payment's hold ends. The workload confirms or voids every hold it places (the first
+/// three); the last two are what the server may report for a hold whose second request failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settle {
+    /// Confirmed without a body: the whole held amount is withdrawn.
+    Confirm,
+    /// Confirmed with `{"amount"}` below the held amount: that much is withdrawn, the rest
+    /// released.
+    ConfirmPart(u64),
+    /// Voided: the whole hold is released, nothing withdrawn.
+    Void,
+    /// Reached its `expiresAt` unresolved: released like a void.
+    Expired,
+    /// Still reserved, counted in its wallet's `held`.
+    Pending,
+}
+
+impl Settle {
+    /// What a hold of `held` ending this way takes out of its wallet's balance.
+    pub fn withdrawn(self, held: u64) -> u64 {
+        match self {
+            Settle::Confirm => held,
+            Settle::ConfirmPart(amount) => amount,
+            Settle::Void | Settle::Expired | Settle::Pending => 0,
+        }
+    }
+
+    /// How the workload ends payment number `n` (counted from 0 across the run) of `held`:
+    /// every [`VOID_EVERY`]-th is voided, every [`PARTIAL_EVERY`]-th of the others confirmed
+    /// in part (a random share, whenever `held` can be split), the rest confirmed in full.
+    fn planned(n: u64, held: u64, rng: &mut impl rand::Rng) -> Self {
+        if n.is_multiple_of(VOID_EVERY) {
+            Settle::Void
+        } else if n % PARTIAL_EVERY == PARTIAL_EVERY / 2 && held >= 2 {
+            Settle::ConfirmPart(rng.random_range(1..held))
+        } else {
+            Settle::Confirm
+        }
+    }
+}
+
 /// The money movements, with the wallets each one touches. Wallets index the run's wallet
 /// list, which keeps a [`Write`] `Copy` and small.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,24 +92,32 @@ pub enum WriteKind {
         from: u32,
         to: u32,
     },
+    /// A payment, authorised then captured: a hold on the wallet (a pending withdrawal), then
+    /// its confirmation or void, two requests counted as one.
+    Capture {
+        wallet: u32,
+        settle: Settle,
+    },
 }
 
 impl WriteKind {
     /// Whether the write takes money out of a wallet, and so may be refused with
-    /// `409 INSUFFICIENT_FUNDS` without anything being wrong.
+    /// `409 INSUFFICIENT_FUNDS` without anything being wrong (a payment at its hold).
     pub fn debits(self) -> bool {
         matches!(
             self,
-            WriteKind::Withdraw { .. } | WriteKind::Transfer { .. }
+            WriteKind::Withdraw { .. } | WriteKind::Transfer { .. } | WriteKind::Capture { .. }
         )
     }
 }
 
-/// One deposit, withdrawal or transfer, with the client-chosen id (`operationId` or
-/// `transferId`) that makes it traceable and idempotent.
+/// One deposit, withdrawal, transfer or payment, with the client-chosen id (`operationId` or
+/// `transferId`; a payment's `operationId` names its hold as well) that makes it traceable and
+/// idempotent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Write {
     pub kind: WriteKind,
+    /// The amount moved; for a payment, the amount held.
     pub amount: u64,
     pub id: Uuid,
 }
@@ -74,13 +134,14 @@ pub enum Op {
     Live,
 }
 
-/// Relative weights of deposits, withdrawals, transfers, balance reads and liveness checks,
-/// e.g. `deposit=45,withdraw=45,read=10`. Missing kinds weigh zero.
+/// Relative weights of deposits, withdrawals, transfers, payments (`capture`), balance reads
+/// and liveness checks, e.g. `deposit=45,withdraw=45,read=10`. Missing kinds weigh zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Mix {
     deposit: u32,
     withdraw: u32,
     transfer: u32,
+    capture: u32,
     read: u32,
     live: u32,
 }
@@ -91,19 +152,20 @@ enum Kind {
     Deposit,
     Withdraw,
     Transfer,
+    Capture,
     Read,
     Live,
 }
 
 impl Mix {
     fn total(&self) -> u32 {
-        self.deposit + self.withdraw + self.transfer + self.read + self.live
+        self.deposit + self.withdraw + self.transfer + self.capture + self.read + self.live
     }
 
     /// Whether any request of the mix names a wallet. A mix of liveness checks alone needs no
     /// wallets: nothing to set up and nothing to verify.
     pub fn touches_wallets(&self) -> bool {
-        self.deposit + self.withdraw + self.transfer + self.read > 0
+        self.total() > self.live
     }
 
     /// Whether the mix sends transfers, which need two wallets and a pattern.
@@ -117,6 +179,7 @@ impl Mix {
             (self.deposit, Kind::Deposit),
             (self.withdraw, Kind::Withdraw),
             (self.transfer, Kind::Transfer),
+            (self.capture, Kind::Capture),
             (self.read, Kind::Read),
         ];
         let mut bound = 0;
@@ -134,7 +197,7 @@ impl FromStr for Mix {
     type Err = anyhow::Error;
 
     fn from_str(text: &str) -> anyhow::Result<Self> {
-        let mut weights = [None; 5];
+        let mut weights = [None; 6];
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (name, weight) = part
                 .split_once('=')
@@ -143,10 +206,12 @@ impl FromStr for Mix {
                 "deposit" => 0,
                 "withdraw" => 1,
                 "transfer" => 2,
-                "read" => 3,
-                "live" => 4,
+                "capture" => 3,
+                "read" => 4,
+                "live" => 5,
                 other => bail!(
-                    "unknown request kind `{other}` (use deposit, withdraw, transfer, read, live)"
+                    "unknown request kind `{other}` (use deposit, withdraw, transfer, capture, \
+                     read, live)"
                 ),
             };
             let weight: u32 = weight
@@ -159,11 +224,12 @@ impl FromStr for Mix {
                 "`{name}` is given twice"
             );
         }
-        let [deposit, withdraw, transfer, read, live] = weights.map(|w| w.unwrap_or(0));
+        let [deposit, withdraw, transfer, capture, read, live] = weights.map(|w| w.unwrap_or(0));
         let mix = Mix {
             deposit,
             withdraw,
             transfer,
+            capture,
             read,
             live,
         };
@@ -178,10 +244,13 @@ impl FromStr for Mix {
 impl fmt::Display for Mix {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "deposit={},withdraw={}", self.deposit, self.withdraw)?;
-        // Transfers and liveness checks are shown only when used, so the usual mixes read as
-        // they always have.
+        // Transfers, payments and liveness checks are shown only when used, so the usual mixes
+        // read as they always have.
         if self.transfer > 0 {
             write!(f, ",transfer={}", self.transfer)?;
+        }
+        if self.capture > 0 {
+            write!(f, ",capture={}", self.capture)?;
         }
         write!(f, ",read={}", self.read)?;
         if self.live > 0 {
@@ -314,12 +383,15 @@ impl TransferPattern {
 }
 
 /// The request generator: a mix, a wallet choice, a transfer pattern and an amount range.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Workload {
     mix: Mix,
     wallets: WalletChoice,
     transfers: TransferPattern,
     amounts: RangeInclusive<u64>,
+    /// Payments drawn so far by every runner: their number decides how each ends, so the
+    /// shares of partial confirmations and voids are exact rather than likely.
+    payments: AtomicU64,
 }
 
 impl Workload {
@@ -334,11 +406,14 @@ impl Workload {
             wallets,
             transfers,
             amounts,
+            payments: AtomicU64::new(0),
         }
     }
 
     /// Draws the next request; write ids come from `rng` too, so no system call per request.
     pub fn next(&self, rng: &mut impl rand::Rng) -> Op {
+        // Drawn first because how a payment ends depends on its amount.
+        let amount = rng.random_range(self.amounts.clone());
         let kind = match self.mix.pick(rng.random_range(0..self.mix.total())) {
             Kind::Live => return Op::Live,
             Kind::Read => {
@@ -356,10 +431,17 @@ impl Workload {
                 let (from, to) = self.transfers.pair(&self.wallets, rng);
                 WriteKind::Transfer { from, to }
             }
+            Kind::Capture => {
+                let n = self.payments.fetch_add(1, Ordering::Relaxed);
+                WriteKind::Capture {
+                    wallet: self.wallets.pick(rng),
+                    settle: Settle::planned(n, amount, rng),
+                }
+            }
         };
         Op::Write(Write {
             kind,
-            amount: rng.random_range(self.amounts.clone()),
+            amount,
             id: random_uuid(rng),
         })
     }
@@ -390,6 +472,7 @@ mod tests {
                 deposit: 45,
                 withdraw: 45,
                 transfer: 0,
+                capture: 0,
                 read: 10,
                 live: 0
             }
@@ -405,6 +488,7 @@ mod tests {
                 deposit: 3,
                 withdraw: 0,
                 transfer: 0,
+                capture: 0,
                 read: 1,
                 live: 0
             }
@@ -432,6 +516,11 @@ mod tests {
             with_transfers.to_string().parse::<Mix>().unwrap(),
             with_transfers
         );
+        let with_captures: Mix = "capture=9,transfer=1,deposit=1".parse().unwrap();
+        assert_eq!(
+            with_captures.to_string().parse::<Mix>().unwrap(),
+            with_captures
+        );
     }
 
     #[test]
@@ -442,6 +531,26 @@ mod tests {
         assert_eq!(mix.to_string(), "deposit=0,withdraw=0,read=0,live=100");
         let mix: Mix = "transfer=100".parse().unwrap();
         assert_eq!(mix.to_string(), "deposit=0,withdraw=0,transfer=100,read=0");
+        let mix: Mix = "capture=100".parse().unwrap();
+        assert_eq!(mix.to_string(), "deposit=0,withdraw=0,capture=100,read=0");
+    }
+
+    #[test]
+    fn capture_is_a_mix_kind_of_its_own() {
+        let mix: Mix = "Capture=3,read=1".parse().unwrap();
+        assert_eq!(
+            mix,
+            Mix {
+                deposit: 0,
+                withdraw: 0,
+                transfer: 0,
+                capture: 3,
+                read: 1,
+                live: 0
+            }
+        );
+        assert!("capture=1,capture=1".parse::<Mix>().is_err());
+        assert!("captures=1".parse::<Mix>().is_err());
     }
 
     #[test]
@@ -450,6 +559,7 @@ mod tests {
         assert!("live=99,read=1".parse::<Mix>().unwrap().touches_wallets());
         assert!("withdraw=1".parse::<Mix>().unwrap().touches_wallets());
         assert!("transfer=1".parse::<Mix>().unwrap().touches_wallets());
+        assert!("capture=1,live=5".parse::<Mix>().unwrap().touches_wallets());
     }
 
     #[test]
@@ -467,7 +577,7 @@ mod tests {
 
     #[test]
     fn mix_pick_follows_the_weights_exactly() {
-        let mix: Mix = "deposit=2,withdraw=1,transfer=2,read=1,live=1"
+        let mix: Mix = "deposit=2,withdraw=1,transfer=2,capture=1,read=1,live=1"
             .parse()
             .unwrap();
         let kinds: Vec<Kind> = (0..mix.total()).map(|roll| mix.pick(roll)).collect();
@@ -479,6 +589,7 @@ mod tests {
                 Kind::Withdraw,
                 Kind::Transfer,
                 Kind::Transfer,
+                Kind::Capture,
                 Kind::Read,
                 Kind::Live
             ]
@@ -543,12 +654,84 @@ mod tests {
                             assert!(wallet < 3);
                         }
                         WriteKind::Transfer { from, to } => assert!(from < 3 && to < 3),
+                        WriteKind::Capture { .. } => panic!("the mix has no payments"),
                     }
                     assert!((5..=7).contains(&w.amount));
                     assert_eq!(w.id.get_version_num(), 4);
                 }
                 Op::Read { .. } | Op::Live => panic!("the mix has no reads"),
             }
+        }
+    }
+
+    /// The payments of a payment-only workload: how each of `draws` ends, with its amount.
+    fn captures(amounts: RangeInclusive<u64>, draws: usize) -> Vec<(Settle, u64)> {
+        let workload = Workload::new(
+            "capture=1".parse().unwrap(),
+            WalletChoice::Uniform { wallets: 2 },
+            TransferPattern::Random,
+            amounts,
+        );
+        let mut rng = rng();
+        (0..draws)
+            .map(|_| match workload.next(&mut rng) {
+                Op::Write(Write {
+                    kind: WriteKind::Capture { wallet, settle },
+                    amount,
+                    ..
+                }) => {
+                    assert!(wallet < 2);
+                    (settle, amount)
+                }
+                other => panic!("a payment-only mix drew {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn one_payment_in_twenty_is_voided_and_one_in_ten_confirmed_in_part() {
+        let drawn = captures(1..=100, 2000);
+        let voids = drawn.iter().filter(|(s, _)| *s == Settle::Void).count();
+        let parts: Vec<_> = drawn
+            .iter()
+            .filter_map(|&(settle, held)| match settle {
+                Settle::ConfirmPart(amount) => Some((amount, held)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(voids, 100);
+        // Amounts of 1 cannot be split; they are confirmed in full.
+        let unsplittable = drawn
+            .iter()
+            .enumerate()
+            .filter(|&(n, &(_, held))| n % 10 == 5 && held == 1)
+            .count();
+        assert_eq!(parts.len(), 200 - unsplittable);
+        assert!(
+            parts
+                .iter()
+                .all(|&(amount, held)| amount >= 1 && amount < held)
+        );
+        let full = drawn.iter().filter(|(s, _)| *s == Settle::Confirm).count();
+        assert_eq!(full + voids + parts.len(), 2000);
+    }
+
+    #[test]
+    fn holds_of_one_unit_are_never_confirmed_in_part() {
+        let drawn = captures(1..=1, 100);
+        assert!(
+            drawn
+                .iter()
+                .all(|&(settle, _)| matches!(settle, Settle::Confirm | Settle::Void))
+        );
+    }
+
+    #[test]
+    fn a_hold_withdraws_what_was_confirmed_and_nothing_otherwise() {
+        assert_eq!(Settle::Confirm.withdrawn(70), 70);
+        assert_eq!(Settle::ConfirmPart(30).withdrawn(70), 30);
+        for released in [Settle::Void, Settle::Expired, Settle::Pending] {
+            assert_eq!(released.withdrawn(70), 0);
         }
     }
 
