@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # One run, every number side by side: baseline A (pgbench, one transaction per operation),
 # baseline B (the service with batching off), ceiling C (the service's HTTP layer alone) and
-# the service itself on one hot wallet, 10,000 wallets, balance reads, an open loop and
-# transfers (a hot merchant, a hot payer, random pairs), the transfers and the hot wallet at 64
-# clients as well. Writes their tables to bench/results/tables.md and into the generated block
-# of docs/benchmarks.md (bench/report.py); the analysis around that block is written by hand.
+# the service itself on one hot wallet, 10,000 wallets, balance reads, an open loop, transfers
+# (a hot merchant, a hot payer, random pairs) and payments on one hot wallet (a hold, then its
+# confirmation or void), the transfers, the payments and the hot wallet at 64 clients as well.
+# Writes their tables to bench/results/tables.md and into the generated block of
+# docs/benchmarks.md (bench/report.py); the analysis around that block is written by hand.
 #
-#   bench/run.sh                     # 15 s per measurement, about 8 minutes in all
+#   bench/run.sh                     # 15 s per measurement, about 9 minutes in all
 #   BENCH_DURATION=3 bench/run.sh    # smoke test
 #   BENCH_PROFILE=1 bench/run.sh     # and a CPU flamegraph of the service on one hot wallet,
 #                                    # from an extra run after the measured ones
@@ -241,11 +242,11 @@ loadtest hot-wallet --concurrency "$CONCURRENCY" "${WRITES[@]}" \
     --plot "$ROOT/docs/benchmarks-hot-wallet.svg"
 stop_service
 
-# Transfers are compared with the hot wallet at the same number of clients: 64, and
-# $CONCURRENCY as everything else.
-TRANSFER_CLIENTS=(64)
+# Transfers and payments are compared with the hot wallet at the same number of clients: 64,
+# and $CONCURRENCY as everything else.
+COMPARED_CLIENTS=(64)
 if ((CONCURRENCY != 64)); then
-    TRANSFER_CLIENTS+=("$CONCURRENCY")
+    COMPARED_CLIENTS+=("$CONCURRENCY")
     say "ours: one hot wallet, 64 clients"
     start_service hot-wallet-c64
     loadtest hot-wallet-c64 --concurrency 64 "${WRITES[@]}"
@@ -271,7 +272,7 @@ stop_service
 # One merchant paid by 1,000 payers, one payer paying 1,000 payees (wallet-loadtest funds it
 # for the whole run), random pairs among 10,000 wallets; and the hot merchant again with every
 # transfer sent to its source's writer, the routing the service does not use by default.
-for clients in "${TRANSFER_CLIENTS[@]}"; do
+for clients in "${COMPARED_CLIENTS[@]}"; do
     for run in hot-merchant hot-payer random hot-merchant-source; do
         pattern=${run%-source}
         routing=busier
@@ -285,6 +286,18 @@ for clients in "${TRANSFER_CLIENTS[@]}"; do
             --mix transfer=100 --transfers "$pattern"
         stop_service
     done
+done
+
+# Payments authorised then captured on one hot wallet: a hold, then its confirmation (of part
+# of it one time in 10) or its void (one time in 20), two requests counted as one payment. The
+# wallet is funded for the whole run, so that holds are placed rather than refused.
+for clients in "${COMPARED_CLIENTS[@]}"; do
+    name=capture-hot-wallet-c$clients
+    say "ours: payments, authorise + confirm pairs, one hot wallet, $clients clients"
+    start_service "$name"
+    loadtest "$name" --concurrency "$clients" --wallets 1 --mix capture=100 \
+        --initial-balance 1000000000000
+    stop_service
 done
 
 {
