@@ -3,7 +3,7 @@
 use crate::admin::{self, AdminState};
 use crate::config::Config;
 use crate::http::{self, AppState, ConnectionLimits};
-use crate::ledger::{Ledger, LedgerConfig};
+use crate::ledger::{Ledger, LedgerConfig, expiry};
 use crate::reader::BalanceReader;
 use crate::{store, telemetry};
 use anyhow::Context;
@@ -27,6 +27,8 @@ pub struct Application {
     prometheus: PrometheusHandle,
     /// The writers and the balance reader: shutdown waits for what they hold.
     tasks: JoinSet<()>,
+    /// What the hold expiry sweep needs; it runs while the service serves.
+    expiry: Expiry,
     shutdown_timeout: Duration,
     limits: ConnectionLimits,
 }
@@ -70,6 +72,11 @@ impl Application {
                  it can move money; set WALLET_API_TOKENS"
             );
         }
+        let expiry = Expiry {
+            ledger: ledger.clone(),
+            pool: pool.clone(),
+            interval: config.ledger.hold_expiry_interval,
+        };
         let admin_router = admin::router(AdminState {
             prometheus: prometheus.clone(),
             pool,
@@ -82,6 +89,7 @@ impl Application {
             admin_router,
             prometheus,
             tasks,
+            expiry,
             shutdown_timeout: config.http.shutdown_timeout(),
             limits: config.http.connection_limits(),
         })
@@ -116,10 +124,22 @@ impl Application {
             admin_router,
             prometheus,
             mut tasks,
+            expiry,
             shutdown_timeout,
             limits,
         } = self;
 
+        // The sweep stops sending expiries when shutdown begins; shutdown then waits for the
+        // ones it sent, like any batch in flight.
+        let (stop_expiry, expiry_stopped) = oneshot::channel::<()>();
+        tasks.spawn(expiry::run(
+            expiry.ledger,
+            expiry.pool,
+            expiry.interval,
+            async move {
+                let _ = expiry_stopped.await;
+            },
+        ));
         let (draining, drain_started) = oneshot::channel();
         let (api_stopped, stop_admin) = oneshot::channel::<()>();
         let admin = tokio::spawn(admin::serve(
@@ -133,6 +153,7 @@ impl Application {
         let signal = async move {
             shutdown.await;
             tracing::info!("shutting down: finishing requests and batches in flight");
+            let _ = stop_expiry.send(());
             let _ = draining.send(());
         };
         let drain = async move {
@@ -162,6 +183,13 @@ impl Application {
             )),
         }
     }
+}
+
+/// The hold expiry sweep's handles.
+struct Expiry {
+    ledger: Ledger,
+    pool: PgPool,
+    interval: Duration,
 }
 
 /// The API router on handles that connect lazily: nothing reaches PostgreSQL until a request

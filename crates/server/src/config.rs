@@ -125,6 +125,12 @@ pub struct LedgerArgs {
     #[arg(long = "request-timeout-ms", env = "WALLET_REQUEST_TIMEOUT_MS", hide = true,
           value_parser = millis)]
     request_timeout_ms: Option<Duration>,
+
+    /// How often this instance looks for pending holds past their expiry; a hold expires at
+    /// most this long after its time, plus its commit
+    #[arg(long, env = "WALLET_HOLD_EXPIRY_INTERVAL", default_value = "250ms",
+          value_parser = duration)]
+    pub hold_expiry_interval: Duration,
 }
 
 impl LedgerArgs {

@@ -48,6 +48,8 @@ pub mod metric {
     pub const LEDGER_RETRIES: &str = "wallet_ledger_retries_total";
     pub const LEDGER_QUEUE_DEPTH: &str = "wallet_ledger_queue_depth";
     pub const DB_POOL_CONNECTIONS: &str = "wallet_db_pool_connections";
+    pub const HOLDS_EXPIRED: &str = "wallet_holds_expired_total";
+    pub const HOLD_EXPIRY_LAG: &str = "wallet_hold_expiry_lag_seconds";
 }
 
 /// Latency buckets (seconds): a commit takes about a millisecond, a request under load a few.
@@ -96,9 +98,9 @@ fn describe() {
     metrics::describe_gauge!(HTTP_IN_FLIGHT, "HTTP requests being handled");
     metrics::describe_counter!(
         OPERATIONS,
-        "Deposits and withdrawals by type and outcome (applied, insufficient_funds, \
-         balance_limit_exceeded, replayed, wallet_not_found, idempotency_key_reused, \
-         unavailable)"
+        "Writes by type (DEPOSIT, WITHDRAW, TRANSFER, CONFIRM, VOID) and outcome (applied, \
+         pending, insufficient_funds, balance_limit_exceeded, replayed, wallet_not_found, \
+         hold_not_found, hold_not_pending, idempotency_key_reused, unavailable, internal)"
     );
     metrics::describe_histogram!(
         LEDGER_BATCH_SIZE,
@@ -123,5 +125,12 @@ fn describe() {
     metrics::describe_gauge!(
         DB_POOL_CONNECTIONS,
         "Connections of the read pool, by state (in_use, idle)"
+    );
+    metrics::describe_counter!(HOLDS_EXPIRED, "Holds this instance expired");
+    metrics::counter!(HOLDS_EXPIRED).absolute(0);
+    metrics::describe_histogram!(
+        HOLD_EXPIRY_LAG,
+        Unit::Seconds,
+        "How long after its expiry time a hold was expired by this instance's sweep"
     );
 }

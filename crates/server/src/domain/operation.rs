@@ -1,6 +1,6 @@
 //! Operations: what a client asks for, the rule that decides it, and what is recorded.
 
-use super::{Amount, Balance, IdempotencyKey, OperationId, WalletId};
+use super::{Amount, Balance, Funds, IdempotencyKey, OperationId, Pending, WalletId};
 use chrono::{DateTime, Utc};
 
 /// What an entry of a wallet's history did to it. Clients ask for deposits and withdrawals;
@@ -26,16 +26,12 @@ impl OperationKind {
         }
     }
 
-    /// The balance after applying `amount` to `balance`, or why the operation is refused.
-    /// This is the one place where money is decided.
-    pub fn apply(self, balance: Balance, amount: Amount) -> Result<Balance, RejectReason> {
+    /// The wallet's funds after applying `amount`, or why the operation is refused: money
+    /// in up to the balance limit, money out of what is available.
+    pub fn apply(self, funds: Funds, amount: Amount) -> Result<Funds, RejectReason> {
         match self {
-            Self::Deposit | Self::TransferIn => balance
-                .checked_add(amount)
-                .ok_or(RejectReason::BalanceLimitExceeded),
-            Self::Withdraw | Self::TransferOut => balance
-                .checked_sub(amount)
-                .ok_or(RejectReason::InsufficientFunds),
+            Self::Deposit | Self::TransferIn => funds.deposit(amount),
+            Self::Withdraw | Self::TransferOut => funds.withdraw(amount),
         }
     }
 }
@@ -50,17 +46,32 @@ pub enum RejectReason {
     BalanceLimitExceeded,
 }
 
+/// What an entry did. A request's own entry is applied, rejected or, for a hold, pending;
+/// the entry that resolves a hold is applied (confirmed), voided or expired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OperationStatus {
     Applied,
     Rejected(RejectReason),
+    Pending,
+    Voided,
+    Expired,
 }
 
 impl OperationStatus {
     pub fn reason(self) -> Option<RejectReason> {
         match self {
-            Self::Applied => None,
             Self::Rejected(reason) => Some(reason),
+            Self::Applied | Self::Pending | Self::Voided | Self::Expired => None,
+        }
+    }
+
+    /// The status of a request decided to `outcome`: applied, or pending when it placed a
+    /// hold, or rejected.
+    pub fn of_request<T>(outcome: &Result<T, RejectReason>, pending: Option<Pending>) -> Self {
+        match (outcome, pending) {
+            (Err(reason), _) => Self::Rejected(*reason),
+            (Ok(_), None) => Self::Applied,
+            (Ok(_), Some(_)) => Self::Pending,
         }
     }
 }
@@ -76,6 +87,8 @@ pub struct OperationRequest {
     pub amount: Amount,
     /// Set when the client named the operation with a header rather than an id.
     pub idempotency_key: Option<IdempotencyKey>,
+    /// Set for a pending withdrawal: a hold.
+    pub pending: Option<Pending>,
 }
 
 impl OperationRequest {
@@ -85,22 +98,29 @@ impl OperationRequest {
         self.wallet_id == wallet_id && self.kind == kind && self.amount == amount
     }
 
-    /// Decides this request against the wallet's current balance.
-    pub fn decide(&self, balance: Balance, at: DateTime<Utc>) -> OperationRecord {
-        let (status, balance_after) = match self.kind.apply(balance, self.amount) {
-            Ok(after) => (OperationStatus::Applied, after),
-            Err(reason) => (OperationStatus::Rejected(reason), balance),
+    /// Decides this request against the wallet's current funds, and returns its record and
+    /// the funds after it; a pending withdrawal holds its amount instead of taking it.
+    pub fn decide(&self, funds: Funds, at: DateTime<Utc>) -> (OperationRecord, Funds) {
+        let outcome = match self.pending {
+            Some(_) => funds.hold(self.amount),
+            None => self.kind.apply(funds, self.amount),
         };
-        OperationRecord {
+        let status = OperationStatus::of_request(&outcome, self.pending);
+        let after = outcome.unwrap_or(funds);
+        let record = OperationRecord {
             id: self.id,
             wallet_id: self.wallet_id,
             kind: self.kind,
             amount: self.amount,
             status,
-            balance_after,
+            balance_after: after.balance(),
+            available_after: after.available(),
             created_at: at,
             transfer: None,
-        }
+            hold_id: self.pending.map(|_| self.id),
+            expires_at: self.pending.and_then(|pending| pending.expires_at(at)),
+        };
+        (record, after)
     }
 }
 
@@ -115,9 +135,16 @@ pub struct OperationRecord {
     pub status: OperationStatus,
     /// The wallet's balance right after this operation (unchanged when rejected).
     pub balance_after: Balance,
+    /// The part of that balance no hold reserved.
+    pub available_after: Balance,
     pub created_at: DateTime<Utc>,
     /// Set exactly when `kind` is a transfer's side.
     pub transfer: Option<TransferLeg>,
+    /// The hold this entry places (its own id, also on a refused pending request) or
+    /// resolves.
+    pub hold_id: Option<OperationId>,
+    /// When the hold this entry places expires, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// Which transfer a history entry is a side of, and the wallet on the other side.
@@ -128,8 +155,18 @@ pub struct TransferLeg {
 }
 
 impl OperationRecord {
+    /// Whether `request` asks for what this entry decided. An entry that resolves a hold
+    /// answers no request.
     pub fn matches(&self, request: &OperationRequest) -> bool {
-        request.same_payload(self.wallet_id, self.kind, self.amount)
+        self.hold_id.is_none_or(|hold| hold == self.id)
+            && request.same_payload(self.wallet_id, self.kind, self.amount)
+            && self.pending() == request.pending
+    }
+
+    /// The terms of the hold its request asked for, if it asked for one.
+    pub fn pending(&self) -> Option<Pending> {
+        (self.hold_id == Some(self.id))
+            .then(|| Pending::of_record(self.created_at, self.expires_at))
     }
 }
 
@@ -138,49 +175,82 @@ mod tests {
     use super::*;
     use crate::domain::MAX_MONEY;
 
+    use std::num::NonZeroU32;
+
     fn amount(v: u64) -> Amount {
         Amount::new(v).unwrap()
     }
 
-    fn balance(v: u64) -> Balance {
-        Balance::new(v).unwrap()
+    fn funds(v: u64) -> Funds {
+        Funds::posted(Balance::new(v).unwrap())
+    }
+
+    fn withdrawal(value: u64, pending: Option<Pending>) -> OperationRequest {
+        OperationRequest {
+            id: OperationId::new_random(),
+            wallet_id: WalletId::new_random(),
+            kind: OperationKind::Withdraw,
+            amount: amount(value),
+            idempotency_key: None,
+            pending,
+        }
     }
 
     #[test]
     fn withdraw_of_the_whole_balance_leaves_zero() {
-        let after = OperationKind::Withdraw.apply(balance(100), amount(100));
-        assert_eq!(after, Ok(Balance::ZERO));
+        let after = OperationKind::Withdraw.apply(funds(100), amount(100));
+        assert_eq!(after, Ok(funds(0)));
     }
 
     #[test]
     fn withdraw_more_than_balance_is_insufficient_funds() {
-        let after = OperationKind::Withdraw.apply(balance(100), amount(101));
+        let after = OperationKind::Withdraw.apply(funds(100), amount(101));
         assert_eq!(after, Err(RejectReason::InsufficientFunds));
     }
 
     #[test]
     fn deposit_past_the_limit_is_refused() {
-        let after = OperationKind::Deposit.apply(balance(MAX_MONEY - 1), amount(2));
+        let after = OperationKind::Deposit.apply(funds(MAX_MONEY - 1), amount(2));
         assert_eq!(after, Err(RejectReason::BalanceLimitExceeded));
-        let at_limit = OperationKind::Deposit.apply(balance(MAX_MONEY - 1), amount(1));
-        assert_eq!(at_limit, Ok(balance(MAX_MONEY)));
+        let at_limit = OperationKind::Deposit.apply(funds(MAX_MONEY - 1), amount(1));
+        assert_eq!(at_limit, Ok(funds(MAX_MONEY)));
     }
 
     #[test]
     fn a_rejected_operation_records_the_unchanged_balance() {
-        let request = OperationRequest {
-            id: OperationId::new_random(),
-            wallet_id: WalletId::new_random(),
-            kind: OperationKind::Withdraw,
-            amount: amount(7),
-            idempotency_key: None,
-        };
-        let record = request.decide(balance(5), Utc::now());
+        let request = withdrawal(7, None);
+        let (record, after) = request.decide(funds(5), Utc::now());
+        assert_eq!(after, funds(5));
         assert_eq!(
             record.status,
             OperationStatus::Rejected(RejectReason::InsufficientFunds)
         );
-        assert_eq!(record.balance_after, balance(5));
+        assert_eq!(record.balance_after, Balance::new(5).unwrap());
         assert!(record.matches(&request));
+    }
+
+    #[test]
+    fn a_pending_withdrawal_holds_its_amount_and_names_its_hold() {
+        let pending = Some(Pending {
+            timeout: NonZeroU32::new(30),
+        });
+        let request = withdrawal(40, pending);
+        let (record, _) = request.decide(funds(100), Utc::now());
+        assert_eq!(record.status, OperationStatus::Pending);
+        assert_eq!(record.balance_after.get(), 100);
+        assert_eq!(record.available_after.get(), 60);
+        assert_eq!(record.hold_id, Some(request.id));
+        assert!(record.expires_at.is_some());
+        assert!(record.matches(&request));
+        let other_timeout = OperationRequest {
+            pending: Some(Pending { timeout: None }),
+            ..request.clone()
+        };
+        assert!(!record.matches(&other_timeout));
+        let not_pending = OperationRequest {
+            pending: None,
+            ..request
+        };
+        assert!(!record.matches(&not_pending));
     }
 }

@@ -1,8 +1,8 @@
 //! Transfers: money moved from one wallet to another, both sides in one decision.
 
 use super::{
-    Amount, Balance, IdempotencyKey, OperationId, OperationKind, OperationRecord, OperationStatus,
-    RejectReason, TransferLeg, WalletId,
+    Amount, Balance, Funds, IdempotencyKey, OperationId, OperationKind, OperationRecord,
+    OperationStatus, Pending, RejectReason, TransferLeg, WalletId,
 };
 use chrono::{DateTime, Utc};
 
@@ -20,6 +20,7 @@ pub struct TransferRequest {
     to: WalletId,
     amount: Amount,
     idempotency_key: Option<IdempotencyKey>,
+    pending: Option<Pending>,
 }
 
 impl TransferRequest {
@@ -39,7 +40,13 @@ impl TransferRequest {
             to,
             amount,
             idempotency_key,
+            pending: None,
         })
+    }
+
+    /// The same transfer as a hold on the source, moved only once confirmed.
+    pub fn pending(self, pending: Option<Pending>) -> Self {
+        Self { pending, ..self }
     }
 
     pub fn id(&self) -> OperationId {
@@ -63,27 +70,39 @@ impl TransferRequest {
         self.idempotency_key.as_ref()
     }
 
-    /// Decides this transfer against both wallets' current balances, with the same rule
-    /// as a withdrawal from the source and a deposit to the destination. It is applied
-    /// only if both sides are; a rejection names the side that refused, the source first.
-    pub fn decide(&self, from: Balance, to: Balance, at: DateTime<Utc>) -> TransferRecord {
-        let sides = OperationKind::TransferOut
-            .apply(from, self.amount)
-            .and_then(|from| Ok((from, OperationKind::TransferIn.apply(to, self.amount)?)));
-        let (status, from_balance, to_balance) = match sides {
-            Ok((from, to)) => (OperationStatus::Applied, from, to),
-            Err(reason) => (OperationStatus::Rejected(reason), from, to),
+    /// Decides this transfer against both wallets' current funds, with the same rule as a
+    /// withdrawal from the source and a deposit to the destination. It is applied only if
+    /// both sides are; a rejection names the side that refused, the source first. A pending
+    /// transfer only holds its amount on the source: the destination sees nothing until it
+    /// is confirmed. Returns the record and both wallets' funds after it.
+    pub fn decide(
+        &self,
+        from: Funds,
+        to: Funds,
+        at: DateTime<Utc>,
+    ) -> (TransferRecord, Funds, Funds) {
+        let sides = match self.pending {
+            Some(_) => from.hold(self.amount).map(|from| (from, to)),
+            None => OperationKind::TransferOut
+                .apply(from, self.amount)
+                .and_then(|from| Ok((from, OperationKind::TransferIn.apply(to, self.amount)?))),
         };
-        TransferRecord {
+        let status = OperationStatus::of_request(&sides, self.pending);
+        let (from_after, to_after) = sides.unwrap_or((from, to));
+        let record = TransferRecord {
             id: self.id,
             from: self.from,
             to: self.to,
             amount: self.amount,
             status,
-            from_balance,
-            to_balance,
+            from_balance: from_after.balance(),
+            from_available: from_after.available(),
+            to_balance: to_after.balance(),
+            to_available: to_after.available(),
             created_at: at,
-        }
+            pending: self.pending,
+        };
+        (record, from_after, to_after)
     }
 }
 
@@ -95,22 +114,40 @@ pub struct TransferRecord {
     pub to: WalletId,
     pub amount: Amount,
     pub status: OperationStatus,
-    /// Each wallet's balance right after the transfer (both unchanged when rejected).
+    /// Each wallet's balance right after the transfer (both unchanged when rejected or
+    /// pending), and the part of it no hold reserves.
     pub from_balance: Balance,
+    pub from_available: Balance,
     pub to_balance: Balance,
+    pub to_available: Balance,
     pub created_at: DateTime<Utc>,
+    /// Set when the request asked for a hold.
+    pub pending: Option<Pending>,
 }
 
 impl TransferRecord {
     pub fn matches(&self, request: &TransferRequest) -> bool {
-        self.from == request.from && self.to == request.to && self.amount == request.amount
+        self.from == request.from
+            && self.to == request.to
+            && self.amount == request.amount
+            && self.pending == request.pending
     }
 
-    /// The wallet whose balance refused a rejected transfer, and that balance.
-    pub fn refused_by(&self) -> Option<(WalletId, Balance)> {
+    /// When the hold this transfer placed expires, if ever.
+    pub fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.pending?.expires_at(self.created_at)
+    }
+
+    /// The wallet that refused a rejected transfer, with its balance and what of it was
+    /// available.
+    pub fn refused_by(&self) -> Option<(WalletId, Balance, Balance)> {
         match self.status.reason()? {
-            RejectReason::InsufficientFunds => Some((self.from, self.from_balance)),
-            RejectReason::BalanceLimitExceeded => Some((self.to, self.to_balance)),
+            RejectReason::InsufficientFunds => {
+                Some((self.from, self.from_balance, self.from_available))
+            }
+            RejectReason::BalanceLimitExceeded => {
+                Some((self.to, self.to_balance, self.to_available))
+            }
         }
     }
 
@@ -121,27 +158,31 @@ impl TransferRecord {
     }
 
     /// The entries the transfer adds to its wallets' histories: the source's, named by the
-    /// transfer's own id, and, when applied, the destination's. A rejection is the source's
-    /// attempt only; the destination never saw it.
+    /// transfer's own id, and, when applied, the destination's. A rejection or a hold is the
+    /// source's entry only; the destination sees a hold once it is confirmed.
     pub fn legs(&self) -> impl Iterator<Item = OperationRecord> + '_ {
-        let leg = |id, wallet, kind, balance_after, counterparty| OperationRecord {
-            id,
-            wallet_id: wallet,
-            kind,
-            amount: self.amount,
-            status: self.status,
-            balance_after,
-            created_at: self.created_at,
-            transfer: Some(TransferLeg {
-                transfer_id: self.id,
-                counterparty,
-            }),
-        };
+        let leg =
+            |id, wallet, kind, (balance_after, available_after), counterparty| OperationRecord {
+                id,
+                wallet_id: wallet,
+                kind,
+                amount: self.amount,
+                status: self.status,
+                balance_after,
+                available_after,
+                created_at: self.created_at,
+                transfer: Some(TransferLeg {
+                    transfer_id: self.id,
+                    counterparty,
+                }),
+                hold_id: self.pending.map(|_| self.id),
+                expires_at: self.expires_at(),
+            };
         let outgoing = leg(
             self.id,
             self.from,
             OperationKind::TransferOut,
-            self.from_balance,
+            (self.from_balance, self.from_available),
             self.to,
         );
         let incoming = self.incoming_id().map(|id| {
@@ -149,7 +190,7 @@ impl TransferRecord {
                 id,
                 self.to,
                 OperationKind::TransferIn,
-                self.to_balance,
+                (self.to_balance, self.to_available),
                 self.from,
             )
         });
@@ -164,6 +205,10 @@ mod tests {
 
     fn balance(v: u64) -> Balance {
         Balance::new(v).unwrap()
+    }
+
+    fn funds(v: u64) -> Funds {
+        Funds::posted(balance(v))
     }
 
     fn transfer(amount: u64) -> TransferRequest {
@@ -183,7 +228,7 @@ mod tests {
     #[test]
     fn an_applied_transfer_moves_the_amount_and_has_two_sides() {
         let request = transfer(30);
-        let record = request.decide(balance(100), balance(5), Utc::now());
+        let (record, ..) = request.decide(funds(100), funds(5), Utc::now());
         assert_eq!(record.status, OperationStatus::Applied);
         assert_eq!(
             (record.from_balance, record.to_balance),
@@ -202,26 +247,47 @@ mod tests {
     #[test]
     fn a_transfer_larger_than_the_source_is_refused_by_the_source() {
         let request = transfer(101);
-        let record = request.decide(balance(100), balance(0), Utc::now());
+        let (record, ..) = request.decide(funds(100), funds(0), Utc::now());
         let refused = OperationStatus::Rejected(RejectReason::InsufficientFunds);
         assert_eq!(record.status, refused);
-        assert_eq!(record.refused_by(), Some((request.from, balance(100))));
+        assert_eq!(
+            record.refused_by(),
+            Some((request.from, balance(100), balance(100)))
+        );
         assert_eq!(record.legs().count(), 1);
     }
 
     #[test]
     fn a_transfer_past_the_destinations_limit_is_refused_by_the_destination() {
         let request = transfer(2);
-        let record = request.decide(balance(10), balance(MAX_MONEY - 1), Utc::now());
+        let (record, ..) = request.decide(funds(10), funds(MAX_MONEY - 1), Utc::now());
         let refused = OperationStatus::Rejected(RejectReason::BalanceLimitExceeded);
         assert_eq!(record.status, refused);
         assert_eq!(
             record.refused_by(),
-            Some((request.to, balance(MAX_MONEY - 1)))
+            Some((request.to, balance(MAX_MONEY - 1), balance(MAX_MONEY - 1)))
         );
         assert_eq!(
             (record.from_balance, record.to_balance),
             (balance(10), balance(MAX_MONEY - 1))
         );
+    }
+
+    #[test]
+    fn a_pending_transfer_holds_on_the_source_and_leaves_the_destination_alone() {
+        let request = transfer(30).pending(Some(Pending { timeout: None }));
+        let (record, ..) = request.decide(funds(100), funds(5), Utc::now());
+        assert_eq!(record.status, OperationStatus::Pending);
+        assert_eq!(
+            (record.from_balance, record.from_available),
+            (balance(100), balance(70))
+        );
+        assert_eq!(record.to_balance, balance(5));
+        let legs: Vec<_> = record.legs().collect();
+        assert_eq!(legs.len(), 1);
+        assert_eq!(legs[0].status, OperationStatus::Pending);
+        assert_eq!(legs[0].hold_id, Some(request.id));
+        assert!(record.matches(&request));
+        assert!(!record.matches(&request.clone().pending(None)));
     }
 }

@@ -63,9 +63,13 @@ error_codes! {
     WalletNotFound = NOT_FOUND, "wallet not found";
     OperationNotFound = NOT_FOUND, "operation not found";
     TransferNotFound = NOT_FOUND, "transfer not found";
-    InsufficientFunds = CONFLICT, "the wallet's balance is smaller than the amount";
+    /// No hold has this id (a pending request that was refused holds nothing).
+    HoldNotFound = NOT_FOUND, "hold not found";
+    InsufficientFunds = CONFLICT, "the amount is more than the wallet has available";
     BalanceLimitExceeded = CONFLICT, "the amount would take the balance past 9007199254740991";
     WalletAlreadyExists = CONFLICT, "a wallet with this id already exists";
+    /// The hold was already confirmed, voided or expired, other than this request asks.
+    HoldNotPending = CONFLICT, "the hold is no longer pending";
     IdempotencyKeyReused = UNPROCESSABLE_ENTITY,
         "this idempotency key was already used with a different request";
     PayloadTooLarge = PAYLOAD_TOO_LARGE, "request body is too large";
@@ -99,7 +103,8 @@ pub struct ApiError {
     detail: Cow<'static, str>,
     /// What a stored rejection recorded; it goes into the body so that a replay is
     /// byte-for-byte equal.
-    subject: Subject,
+    /// Boxed: most errors name nothing, and the error travels in every handler's `Result`.
+    subject: Box<Subject>,
     /// What went wrong inside: logged, never sent.
     cause: Option<anyhow::Error>,
 }
@@ -109,8 +114,10 @@ pub struct ApiError {
 struct Subject {
     operation_id: Option<OperationId>,
     transfer_id: Option<OperationId>,
+    hold_id: Option<OperationId>,
     wallet_id: Option<WalletId>,
     balance: Option<Balance>,
+    available: Option<Balance>,
 }
 
 impl ApiError {
@@ -118,7 +125,7 @@ impl ApiError {
         Self {
             code,
             detail: detail.into(),
-            subject: Subject::default(),
+            subject: Box::default(),
             cause: None,
         }
     }
@@ -139,10 +146,10 @@ impl ApiError {
     /// `404 WALLET_NOT_FOUND` naming the wallet.
     pub fn wallet_not_found(wallet: WalletId) -> Self {
         Self {
-            subject: Subject {
+            subject: Box::new(Subject {
                 wallet_id: Some(wallet),
                 ..Subject::default()
-            },
+            }),
             ..Self::new(
                 ErrorCode::WalletNotFound,
                 format!("wallet {wallet} not found"),
@@ -150,15 +157,36 @@ impl ApiError {
         }
     }
 
+    /// `404 HOLD_NOT_FOUND` naming the hold.
+    pub fn hold_not_found(hold: OperationId) -> Self {
+        Self::about_hold(ErrorCode::HoldNotFound, hold)
+    }
+
+    /// `409 HOLD_NOT_PENDING` naming the hold.
+    pub fn hold_not_pending(hold: OperationId) -> Self {
+        Self::about_hold(ErrorCode::HoldNotPending, hold)
+    }
+
+    fn about_hold(code: ErrorCode, hold: OperationId) -> Self {
+        Self {
+            subject: Box::new(Subject {
+                hold_id: Some(hold),
+                ..Subject::default()
+            }),
+            ..code.into()
+        }
+    }
+
     /// The answer to an operation the ledger rejected (and stored).
     pub fn rejected_operation(record: &OperationRecord) -> Self {
         Self {
-            subject: Subject {
+            subject: Box::new(Subject {
                 operation_id: Some(record.id),
                 wallet_id: Some(record.wallet_id),
                 balance: Some(record.balance_after),
+                available: Some(record.available_after),
                 ..Subject::default()
-            },
+            }),
             ..Self::rejection(record.status.reason())
         }
     }
@@ -168,12 +196,13 @@ impl ApiError {
     pub fn rejected_transfer(record: &TransferRecord) -> Self {
         let refused_by = record.refused_by();
         Self {
-            subject: Subject {
+            subject: Box::new(Subject {
                 transfer_id: Some(record.id),
-                wallet_id: refused_by.map(|(wallet, _)| wallet),
-                balance: refused_by.map(|(_, balance)| balance),
+                wallet_id: refused_by.map(|(wallet, ..)| wallet),
+                balance: refused_by.map(|(_, balance, _)| balance),
+                available: refused_by.map(|(.., available)| available),
                 ..Subject::default()
-            },
+            }),
             ..Self::rejection(record.status.reason())
         }
     }
@@ -206,8 +235,10 @@ impl ApiError {
             code: self.code,
             operation_id: subject.operation_id.map(Uuid::from),
             transfer_id: subject.transfer_id.map(Uuid::from),
+            hold_id: subject.hold_id.map(Uuid::from),
             wallet_id: subject.wallet_id.map(Uuid::from),
             balance: subject.balance.map(Balance::get),
+            available: subject.available.map(Balance::get),
         }
     }
 }
@@ -227,7 +258,8 @@ impl std::fmt::Display for ApiError {
 /// An RFC 9457 problem, sent as `application/problem+json` with every error. `code` is the
 /// stable, machine-readable part; `title` and `detail` are for people. A rejected operation
 /// or transfer (`INSUFFICIENT_FUNDS`, `BALANCE_LIMIT_EXCEEDED`) also names itself, the wallet
-/// that refused it and that wallet's balance; `WALLET_NOT_FOUND` names the missing wallet.
+/// that refused it and that wallet's balance and available money; `WALLET_NOT_FOUND` names
+/// the missing wallet, `HOLD_NOT_FOUND` and `HOLD_NOT_PENDING` the hold.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Problem {
@@ -242,7 +274,7 @@ pub struct Problem {
     status: u16,
     /// What went wrong, for people.
     #[schema(value_type = String,
-        example = "the wallet's balance is smaller than the amount")]
+        example = "the amount is more than the wallet has available")]
     detail: Cow<'static, str>,
     code: ErrorCode,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -250,10 +282,15 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
     transfer_id: Option<Uuid>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    hold_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     wallet_id: Option<Uuid>,
     /// The wallet's balance, unchanged by the rejected operation or transfer.
     #[serde(skip_serializing_if = "Option::is_none")]
     balance: Option<u64>,
+    /// The part of that balance no hold reserves: what a withdrawal or transfer may take.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    available: Option<u64>,
 }
 
 impl IntoResponse for ApiError {
@@ -286,6 +323,16 @@ impl From<LedgerError> for ApiError {
         match error {
             LedgerError::WalletNotFound(wallet) => Self::wallet_not_found(wallet),
             LedgerError::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused.into(),
+            LedgerError::HoldNotFound(hold) => Self::hold_not_found(hold),
+            LedgerError::HoldNotPending(hold) => Self::hold_not_pending(hold),
+            LedgerError::DestinationLimit(wallet, balance) => Self {
+                subject: Box::new(Subject {
+                    wallet_id: Some(wallet),
+                    balance: Some(balance),
+                    ..Subject::default()
+                }),
+                ..ErrorCode::BalanceLimitExceeded.into()
+            },
             LedgerError::Unavailable => ErrorCode::ServiceUnavailable.into(),
             // The writer logged the details already.
             LedgerError::Internal => ErrorCode::InternalError.into(),
@@ -343,9 +390,11 @@ mod tests {
             ("WALLET_NOT_FOUND", 404),
             ("OPERATION_NOT_FOUND", 404),
             ("TRANSFER_NOT_FOUND", 404),
+            ("HOLD_NOT_FOUND", 404),
             ("INSUFFICIENT_FUNDS", 409),
             ("BALANCE_LIMIT_EXCEEDED", 409),
             ("WALLET_ALREADY_EXISTS", 409),
+            ("HOLD_NOT_PENDING", 409),
             ("IDEMPOTENCY_KEY_REUSED", 422),
             ("PAYLOAD_TOO_LARGE", 413),
             ("UNSUPPORTED_MEDIA_TYPE", 415),

@@ -6,6 +6,7 @@ mod error;
 mod extract;
 mod guard;
 mod health;
+mod holds;
 mod observe;
 mod openapi;
 mod operations;
@@ -57,6 +58,7 @@ pub fn router(state: AppState, policy: HttpPolicy) -> Router {
         .merge(wallets::router())
         .merge(operations::router())
         .merge(transfers::router())
+        .merge(holds::router())
         .merge(health::router())
         .split_for_parts();
     let router = api

@@ -7,8 +7,8 @@
 
 use super::error::{ApiError, ErrorCode, Problem};
 use crate::domain::{
-    Amount, Balance, MAX_MONEY, OperationId, OperationKind, OperationRequest, TransferRequest,
-    WalletId,
+    Amount, Balance, Funds, MAX_MONEY, OperationId, OperationKind, OperationRequest,
+    TransferRequest, WalletId,
 };
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
@@ -38,7 +38,8 @@ const EXAMPLE_TIME: DateTime<Utc> = DateTime::from_timestamp_nanos(1_767_225_600
     info(
         title = "Wallet API",
         description = "Deposit to and withdraw from wallets identified by UUID, transfer \
-            between them, and read balances and history. Amounts are integers in minor units, from 1 to \
+            between them, hold money and confirm or release it later, and read balances and \
+            history. Amounts are integers in minor units, from 1 to \
             9007199254740991 (2^53 - 1). Writes are idempotent when named by `operationId`, \
             `transferId` or an `Idempotency-Key` header, all in one namespace. Every error is an RFC 9457 problem \
             (`application/problem+json`) with a stable `code`; an unknown path is `404 \
@@ -49,6 +50,8 @@ const EXAMPLE_TIME: DateTime<Utc> = DateTime::from_timestamp_nanos(1_767_225_600
     tags(
         (name = "operations", description = "Deposits, withdrawals and every wallet's history"),
         (name = "transfers", description = "Money moved between wallets"),
+        (name = "holds", description = "Money reserved by pending withdrawals and transfers: \
+            confirm, void, or let expire"),
         (name = "wallets", description = "Creating wallets and reading balances"),
         (name = "health", description = "Probes for orchestrators and load balancers"),
     ),
@@ -151,6 +154,10 @@ pub fn sample(code: ErrorCode) -> ApiError {
         ErrorCode::WalletNotFound => ApiError::wallet_not_found(WalletId::from(EXAMPLE_WALLET)),
         ErrorCode::InsufficientFunds => rejected(OperationKind::Withdraw, 5000, 1000),
         ErrorCode::BalanceLimitExceeded => rejected(OperationKind::Deposit, 10, MAX_MONEY - 4),
+        ErrorCode::HoldNotFound => ApiError::hold_not_found(OperationId::from(EXAMPLE_OPERATION)),
+        ErrorCode::HoldNotPending => {
+            ApiError::hold_not_pending(OperationId::from(EXAMPLE_OPERATION))
+        }
         _ => code.into(),
     }
 }
@@ -171,8 +178,8 @@ pub fn transfer_sample(code: ErrorCode) -> ApiError {
         None,
     )
     .expect("the example wallets differ");
-    let balance = |value| Balance::new(value).expect("example balances are in range");
-    ApiError::rejected_transfer(&request.decide(balance(from), balance(to), EXAMPLE_TIME))
+    let (record, ..) = request.decide(funds(from), funds(to), EXAMPLE_TIME);
+    ApiError::rejected_transfer(&record)
 }
 
 /// The rejection of `amount` of `kind` against a wallet holding `balance`, decided by the
@@ -184,8 +191,13 @@ fn rejected(kind: OperationKind, amount: u64, balance: u64) -> ApiError {
         kind,
         amount: Amount::new(amount).expect("example amounts are in range"),
         idempotency_key: None,
+        pending: None,
     };
-    let balance = Balance::new(balance).expect("example balances are in range");
-    let record = request.decide(balance, EXAMPLE_TIME);
+    let (record, _) = request.decide(funds(balance), EXAMPLE_TIME);
     ApiError::rejected_operation(&record)
+}
+
+/// Example funds: a balance with nothing held.
+fn funds(balance: u64) -> Funds {
+    Funds::posted(Balance::new(balance).expect("example balances are in range"))
 }

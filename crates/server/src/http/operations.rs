@@ -4,7 +4,9 @@ use super::AppState;
 use super::error::{ApiError, ErrorCode};
 use super::extract::{JsonBody, parse_id};
 use super::openapi::{EXAMPLE_OPERATION, EXAMPLE_WALLET, problems};
-use super::writes::{Answer, parse_amount, request_id, submit as submit_write};
+use super::writes::{
+    Answer, outcome_of, parse_amount, parse_pending, request_id, submit as submit_write,
+};
 use crate::domain::{
     OperationId, OperationKind, OperationRecord, OperationRequest, OperationStatus, RejectReason,
     WalletId,
@@ -73,14 +75,19 @@ impl From<OperationKind> for OperationType {
     }
 }
 
-/// `APPLIED`: the balance changed. `REJECTED`: it did not, and `reason` says why; a retry
-/// gets the same rejection.
+/// `APPLIED`: the balance changed (for an entry with a `holdId`, the hold was confirmed).
+/// `REJECTED`: it did not, and `reason` says why; a retry gets the same rejection.
+/// `PENDING`: the amount is held, see the hold. `VOIDED` / `EXPIRED`: an entry that released
+/// a hold.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[schema(as = OperationStatus)]
 pub(super) enum Status {
     Applied,
     Rejected,
+    Pending,
+    Voided,
+    Expired,
 }
 
 /// Why an operation or a transfer was rejected.
@@ -103,6 +110,9 @@ impl Status {
             OperationStatus::Rejected(RejectReason::BalanceLimitExceeded) => {
                 (Self::Rejected, Some(Reason::BalanceLimitExceeded))
             }
+            OperationStatus::Pending => (Self::Pending, None),
+            OperationStatus::Voided => (Self::Voided, None),
+            OperationStatus::Expired => (Self::Expired, None),
         }
     }
 }
@@ -122,6 +132,14 @@ struct SubmitOperation {
     /// `Idempotency-Key` header.
     #[schema(value_type = Option<Uuid>, example = json!(EXAMPLE_OPERATION))]
     operation_id: Option<OperationId>,
+    /// `true` holds the amount of a `WITHDRAW` instead of taking it: a hold, named by the
+    /// operation's id, to confirm or void later.
+    #[schema(default = false)]
+    pending: Option<bool>,
+    /// A pending withdrawal expires (its amount is released) this many seconds after it is
+    /// placed; without it, it never expires.
+    #[schema(minimum = 1, maximum = 4_294_967_295_u64, example = 600)]
+    timeout_seconds: Option<u64>,
 }
 
 /// An operation record, as every endpoint reports it.
@@ -140,9 +158,12 @@ struct OperationJson {
     /// Present when `status` is `REJECTED`.
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<Reason>,
-    /// The wallet's balance right after this operation (unchanged when rejected).
+    /// The wallet's balance right after this operation (unchanged when rejected or pending).
     #[schema(example = 1000, maximum = 9_007_199_254_740_991_u64)]
     balance: u64,
+    /// The part of that balance no hold reserved right after this operation.
+    #[schema(example = 1000, maximum = 9_007_199_254_740_991_u64)]
+    available: u64,
     #[schema(example = "2026-01-01T00:00:00Z")]
     created_at: DateTime<Utc>,
     /// The transfer this entry is a side of (`TRANSFER_OUT`, `TRANSFER_IN` only).
@@ -151,6 +172,13 @@ struct OperationJson {
     /// The wallet on the transfer's other side (`TRANSFER_OUT`, `TRANSFER_IN` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     counterparty_wallet_id: Option<Uuid>,
+    /// The hold this entry placed (then it is the entry's own id) or confirmed, voided or
+    /// expired.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hold_id: Option<Uuid>,
+    /// When the hold this entry placed expires; absent when it never does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<DateTime<Utc>>,
 }
 
 impl From<&OperationRecord> for OperationJson {
@@ -164,9 +192,12 @@ impl From<&OperationRecord> for OperationJson {
             status,
             reason,
             balance: record.balance_after.get(),
+            available: record.available_after.get(),
             created_at: record.created_at,
             transfer_id: record.transfer.map(|leg| leg.transfer_id.into()),
             counterparty_wallet_id: record.transfer.map(|leg| leg.counterparty.into()),
+            hold_id: record.hold_id.map(Uuid::from),
+            expires_at: record.expires_at,
         }
     }
 }
@@ -178,8 +209,10 @@ problems!(SubmitProblems: InvalidRequest, InvalidAmount, WalletNotFound, Insuffi
 /// Deposit or withdraw
 ///
 /// Answered once the outcome is durable. A `DEPOSIT` to a wallet that does not exist creates
-/// it; a `WITHDRAW` from one is `404` and not recorded. A rejection (`409`) is recorded like a
-/// success. Name the operation (`operationId` or `Idempotency-Key`) to retry safely: a repeat
+/// it; a `WITHDRAW` from one is `404` and not recorded. A withdrawal takes only what is
+/// available (the balance less what holds reserve); with `"pending": true` it holds the
+/// amount instead (status `PENDING`), to confirm or void under `/api/v1/holds/{holdId}`.
+/// A rejection (`409`) is recorded like a success. Name the operation (`operationId` or `Idempotency-Key`) to retry safely: a repeat
 /// with the same payload gets the original status and body with `Idempotent-Replayed: true`;
 /// after a `503` the outcome is unknown until such a retry.
 #[utoipa::path(
@@ -206,28 +239,35 @@ async fn submit(
     JsonBody(body): JsonBody<SubmitOperation>,
 ) -> Result<Response, ApiError> {
     let (id, key) = request_id(&headers, body.operation_id, "operationId")?;
+    let kind = OperationKind::from(body.operation_type);
+    let pending = parse_pending(body.pending, body.timeout_seconds)?;
+    if pending.is_some() && kind != OperationKind::Withdraw {
+        return Err(ApiError::invalid_request(
+            "only a WITHDRAW can be pending: a deposit has nothing to hold",
+        ));
+    }
     let request = OperationRequest {
         id,
         wallet_id: body.wallet_id,
-        kind: body.operation_type.into(),
+        kind,
         amount: parse_amount(&body.amount)?,
         idempotency_key: key,
+        pending,
     };
 
     submit_write(&state.ledger, request.kind.as_str(), request).await
 }
 
 impl Answer for OperationRecord {
-    fn status(&self) -> OperationStatus {
-        self.status
+    fn outcome(&self) -> &'static str {
+        outcome_of(self.status)
     }
 
-    fn applied(&self) -> Response {
-        Json(OperationJson::from(self)).into_response()
-    }
-
-    fn rejected(&self) -> ApiError {
-        ApiError::rejected_operation(self)
+    fn answer(&self) -> Response {
+        match self.status.reason() {
+            None => Json(OperationJson::from(self)).into_response(),
+            Some(_) => ApiError::rejected_operation(self).into_response(),
+        }
     }
 }
 

@@ -5,8 +5,8 @@ use super::error::{ApiError, ErrorCode};
 use super::extract::{JsonBody, parse_id};
 use super::openapi::{EXAMPLE_OPERATION, EXAMPLE_PAYEE, EXAMPLE_WALLET, problems};
 use super::operations::{Reason, Status};
-use super::writes::{Answer, parse_amount, request_id, submit};
-use crate::domain::{OperationId, OperationStatus, TransferRecord, TransferRequest, WalletId};
+use super::writes::{Answer, outcome_of, parse_amount, parse_pending, request_id, submit};
+use crate::domain::{OperationId, TransferRecord, TransferRequest, WalletId};
 use crate::store::reads;
 use axum::Json;
 use axum::extract::rejection::PathRejection;
@@ -45,6 +45,14 @@ struct SubmitTransfer {
     /// Minor units.
     #[schema(value_type = u64, minimum = 1, maximum = 9_007_199_254_740_991_u64, example = 1000)]
     amount: Box<RawValue>,
+    /// `true` holds the amount on the source instead of moving it: a hold, named by the
+    /// transfer's id, to confirm or void later. The destination sees nothing until then.
+    #[schema(default = false)]
+    pending: Option<bool>,
+    /// A pending transfer expires (its amount is released) this many seconds after it is
+    /// placed; without it, it never expires.
+    #[schema(minimum = 1, maximum = 4_294_967_295_u64, example = 600)]
+    timeout_seconds: Option<u64>,
 }
 
 /// A transfer record.
@@ -64,14 +72,24 @@ struct TransferJson {
     /// Present when `status` is `REJECTED`.
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<Reason>,
-    /// The source's balance right after the transfer (unchanged when rejected).
+    /// The source's balance right after the transfer (unchanged when rejected or pending).
     #[schema(example = 4000, maximum = 9_007_199_254_740_991_u64)]
     from_balance: u64,
-    /// The destination's balance right after the transfer (unchanged when rejected).
+    /// The part of the source's balance no hold reserved right after the transfer.
+    #[schema(example = 4000, maximum = 9_007_199_254_740_991_u64)]
+    from_available: u64,
+    /// The destination's balance right after the transfer (unchanged when rejected or
+    /// pending).
     #[schema(example = 1000, maximum = 9_007_199_254_740_991_u64)]
     to_balance: u64,
+    /// The part of the destination's balance no hold reserved right after the transfer.
+    #[schema(example = 1000, maximum = 9_007_199_254_740_991_u64)]
+    to_available: u64,
     #[schema(example = "2026-01-01T00:00:00Z")]
     created_at: DateTime<Utc>,
+    /// When a pending transfer's hold expires; absent when it never does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<DateTime<Utc>>,
 }
 
 impl From<&TransferRecord> for TransferJson {
@@ -85,8 +103,11 @@ impl From<&TransferRecord> for TransferJson {
             status,
             reason,
             from_balance: record.from_balance.get(),
+            from_available: record.from_available.get(),
             to_balance: record.to_balance.get(),
+            to_available: record.to_available.get(),
             created_at: record.created_at,
+            expires_at: record.expires_at(),
         }
     }
 }
@@ -100,8 +121,10 @@ problems!(TransferProblems, super::openapi::transfer_sample: InvalidRequest, Inv
 /// Moves `amount` from one wallet to another atomically: both balances change in one
 /// commit, or neither does. Answered once the outcome is durable. Both wallets must exist
 /// (`404` names the missing one, and nothing is recorded); a transfer never creates a
-/// wallet. A source with too little money or a destination that would pass the balance
-/// limit is a rejection (`409`) that is recorded like a success. Name the transfer
+/// wallet. A source with too little available money (its balance less what holds reserve)
+/// or a destination that would pass the balance limit is a rejection (`409`) that is
+/// recorded like a success. With `"pending": true` the amount is held on the source (status
+/// `PENDING`) until it is confirmed or voided under `/api/v1/holds/{holdId}`, or expires. Name the transfer
 /// (`transferId` or `Idempotency-Key`) to retry safely: a repeat with the same payload gets
 /// the original status and body with `Idempotent-Replayed: true`.
 #[utoipa::path(
@@ -129,23 +152,24 @@ async fn transfer(
 ) -> Result<Response, ApiError> {
     let (id, key) = request_id(&headers, body.transfer_id, "transferId")?;
     let amount = parse_amount(&body.amount)?;
+    let pending = parse_pending(body.pending, body.timeout_seconds)?;
     let request = TransferRequest::new(id, body.from_wallet_id, body.to_wallet_id, amount, key)
-        .map_err(|_| ApiError::from(ErrorCode::SameWallet))?;
+        .map_err(|_| ApiError::from(ErrorCode::SameWallet))?
+        .pending(pending);
 
     submit(&state.ledger, "TRANSFER", request).await
 }
 
 impl Answer for TransferRecord {
-    fn status(&self) -> OperationStatus {
-        self.status
+    fn outcome(&self) -> &'static str {
+        outcome_of(self.status)
     }
 
-    fn applied(&self) -> Response {
-        Json(TransferJson::from(self)).into_response()
-    }
-
-    fn rejected(&self) -> ApiError {
-        ApiError::rejected_transfer(self)
+    fn answer(&self) -> Response {
+        match self.status.reason() {
+            None => Json(TransferJson::from(self)).into_response(),
+            Some(_) => ApiError::rejected_transfer(self).into_response(),
+        }
     }
 }
 
@@ -153,7 +177,8 @@ problems!(OneProblems: InvalidRequest, TransferNotFound, ServiceUnavailable, Una
 
 /// Read a transfer
 ///
-/// Tells what became of a transfer, e.g. after a `503` on the request that sent it.
+/// Tells what became of a transfer, e.g. after a `503` on the request that sent it. A
+/// pending transfer's record stays as it was answered; its hold tells what became of it.
 #[utoipa::path(
     get,
     path = "/api/v1/transfers/{transferId}",

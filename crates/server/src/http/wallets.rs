@@ -44,9 +44,15 @@ struct WalletJson {
     /// In minor units, `0 ..= 9007199254740991`.
     #[schema(example = 1000, maximum = 9_007_199_254_740_991_u64)]
     balance: u64,
+    /// The part of the balance that pending holds reserve.
+    #[schema(example = 0, maximum = 9_007_199_254_740_991_u64)]
+    held: u64,
+    /// `balance - held`: what a withdrawal, a transfer or a new hold may take.
+    #[schema(example = 1000, maximum = 9_007_199_254_740_991_u64)]
+    available: u64,
     #[schema(example = "2026-01-01T00:00:00Z")]
     created_at: DateTime<Utc>,
-    /// When the balance last changed.
+    /// When the balance or the held amount last changed.
     #[schema(example = "2026-01-01T00:00:00Z")]
     updated_at: DateTime<Utc>,
 }
@@ -55,7 +61,9 @@ impl From<Wallet> for WalletJson {
     fn from(wallet: Wallet) -> Self {
         Self {
             wallet_id: wallet.id.into(),
-            balance: wallet.balance.get(),
+            balance: wallet.funds.balance().get(),
+            held: wallet.funds.held().get(),
+            available: wallet.funds.available().get(),
             created_at: wallet.created_at,
             updated_at: wallet.updated_at,
         }

@@ -1,15 +1,18 @@
-//! What every endpoint that moves money shares: reading the amount, naming the request
-//! (a body id or an `Idempotency-Key` header), submitting it, counting and answering it.
+//! What every endpoint that moves money shares: reading the amount and the hold terms,
+//! naming the request (a body id or an `Idempotency-Key` header), submitting it, counting
+//! and answering it.
 
 use super::error::{ApiError, ErrorCode};
 use crate::domain::{
-    Amount, IdempotencyKey, MAX_MONEY, MoneyError, OperationId, OperationStatus, RejectReason,
+    Amount, IdempotencyKey, MAX_MONEY, MoneyError, OperationId, OperationStatus, Pending,
+    RejectReason,
 };
 use crate::ledger::{Ledger, LedgerError, Outcome, Submission};
 use crate::telemetry::metric;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::value::RawValue;
+use std::num::NonZeroU32;
 
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
@@ -37,6 +40,35 @@ pub fn parse_amount(raw: &RawValue) -> Result<Amount, ApiError> {
     })
 }
 
+/// The hold a write asks for with `"pending": true`, expiring after `timeoutSeconds` if
+/// given; `None` for a write that moves money at once.
+pub fn parse_pending(
+    pending: Option<bool>,
+    timeout_seconds: Option<u64>,
+) -> Result<Option<Pending>, ApiError> {
+    match (pending.unwrap_or(false), timeout_seconds) {
+        (false, None) => Ok(None),
+        (false, Some(_)) => Err(ApiError::invalid_request(
+            "timeoutSeconds applies only with \"pending\": true",
+        )),
+        (true, None) => Ok(Some(Pending { timeout: None })),
+        (true, Some(seconds)) => {
+            let timeout = u32::try_from(seconds)
+                .ok()
+                .and_then(NonZeroU32::new)
+                .ok_or_else(|| {
+                    ApiError::invalid_request(format!(
+                        "timeoutSeconds must be between 1 and {}",
+                        u32::MAX
+                    ))
+                })?;
+            Ok(Some(Pending {
+                timeout: Some(timeout),
+            }))
+        }
+    }
+}
+
 /// The id a write is known by: the one in its body (`field`), the one its `Idempotency-Key`
 /// stands for (with the key, which is stored), or a new one. Both at once are refused. A
 /// second `Idempotency-Key` header was refused before (`guard`).
@@ -60,11 +92,12 @@ pub fn request_id(
     }
 }
 
-/// How a decided record is answered: itself when applied, a problem when rejected.
+/// How a decided record is answered.
 pub trait Answer {
-    fn status(&self) -> OperationStatus;
-    fn applied(&self) -> Response;
-    fn rejected(&self) -> ApiError;
+    /// The `outcome` label of the operations counter.
+    fn outcome(&self) -> &'static str;
+    /// The record itself, or the problem of a stored rejection.
+    fn answer(&self) -> Response;
 }
 
 /// Submits a write to the ledger, counts it by `kind` and outcome, and answers it: the
@@ -81,10 +114,7 @@ where
     let result = ledger.submit(request).await;
     count(kind, &result);
     let outcome = result?;
-    let mut response = match outcome.record.status() {
-        OperationStatus::Applied => outcome.record.applied(),
-        OperationStatus::Rejected(_) => outcome.record.rejected().into_response(),
-    };
+    let mut response = outcome.record.answer();
     if outcome.replayed {
         response
             .headers_mut()
@@ -93,17 +123,26 @@ where
     Ok(response)
 }
 
+/// The `outcome` label of a decided operation or transfer.
+pub fn outcome_of(status: OperationStatus) -> &'static str {
+    match status {
+        OperationStatus::Rejected(RejectReason::InsufficientFunds) => "insufficient_funds",
+        OperationStatus::Rejected(RejectReason::BalanceLimitExceeded) => "balance_limit_exceeded",
+        OperationStatus::Pending => "pending",
+        OperationStatus::Applied | OperationStatus::Voided | OperationStatus::Expired => "applied",
+    }
+}
+
 /// Counts a write by type and outcome. A replay is counted apart: it decided nothing new.
 fn count<R: Answer>(kind: &'static str, result: &Result<Outcome<R>, LedgerError>) {
     let outcome = match result {
         Ok(outcome) if outcome.replayed => "replayed",
-        Ok(outcome) => match outcome.record.status().reason() {
-            None => "applied",
-            Some(RejectReason::InsufficientFunds) => "insufficient_funds",
-            Some(RejectReason::BalanceLimitExceeded) => "balance_limit_exceeded",
-        },
+        Ok(outcome) => outcome.record.outcome(),
         Err(LedgerError::WalletNotFound(_)) => "wallet_not_found",
         Err(LedgerError::IdempotencyKeyReused) => "idempotency_key_reused",
+        Err(LedgerError::HoldNotFound(_)) => "hold_not_found",
+        Err(LedgerError::HoldNotPending(_)) => "hold_not_pending",
+        Err(LedgerError::DestinationLimit(..)) => "balance_limit_exceeded",
         Err(LedgerError::Unavailable) => "unavailable",
         Err(LedgerError::Internal) => "internal",
     };

@@ -5,15 +5,18 @@
 //! to one writer, so a hot wallet pays one durable commit per batch instead of per request.
 //! A transfer touches two wallets, possibly of two shards; it goes to the writer of the one
 //! with more requests in flight (see [`heat`]), so that a hot wallet keeps its group commit
-//! on either side of its transfers.
+//! on either side of its transfers. A decision about a hold goes to its source's writer, or,
+//! to confirm a transfer, like the transfer. Holds past their time are expired through the
+//! same writers by [`expiry`].
 
+pub mod expiry;
 mod heat;
 mod plan;
 mod writer;
 
 use crate::domain::{
-    IdempotencyKey, OperationId, OperationRecord, OperationRequest, TransferRecord,
-    TransferRequest, WalletId,
+    Balance, HoldDecision, HoldRecord, IdempotencyKey, OperationId, OperationRecord,
+    OperationRequest, TransferRecord, TransferRequest, WalletId,
 };
 use heat::Heat;
 use sqlx::postgres::PgConnectOptions;
@@ -39,11 +42,13 @@ pub struct LedgerConfig {
     pub request_timeout: Duration,
 }
 
-/// Everything the writers decide. Every request is named by an id of the one namespace.
+/// Everything the writers decide. Operations and transfers are named by an id of the one
+/// namespace; a decision about a hold is named by its hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
     Operation(OperationRequest),
     Transfer(TransferRequest),
+    Hold(HoldDecision),
 }
 
 /// What the writers decided and stored, one kind per kind of [`Request`].
@@ -51,13 +56,17 @@ pub enum Request {
 pub enum Record {
     Operation(OperationRecord),
     Transfer(TransferRecord),
+    Hold(HoldRecord),
 }
 
 impl Request {
-    pub fn id(&self) -> OperationId {
+    /// The id a client named this request by; `None` for a decision about a hold, which is
+    /// known by its hold.
+    pub fn id(&self) -> Option<OperationId> {
         match self {
-            Self::Operation(request) => request.id,
-            Self::Transfer(request) => request.id(),
+            Self::Operation(request) => Some(request.id),
+            Self::Transfer(request) => Some(request.id()),
+            Self::Hold(_) => None,
         }
     }
 
@@ -66,14 +75,15 @@ impl Request {
         match self {
             Self::Operation(request) => request.idempotency_key.as_ref(),
             Self::Transfer(request) => request.idempotency_key(),
+            Self::Hold(_) => None,
         }
     }
 
     /// The id of the destination's history entry, for a transfer.
     fn incoming_side(&self) -> Option<OperationId> {
         match self {
-            Self::Operation(_) => None,
             Self::Transfer(request) => Some(request.id().incoming_side()),
+            Self::Operation(_) | Self::Hold(_) => None,
         }
     }
 
@@ -83,11 +93,13 @@ impl Request {
         std::iter::once(first).chain(second)
     }
 
-    /// Its wallet, or a transfer's source and destination.
+    /// Its wallet, or a transfer's source and destination, or the wallets a decision about
+    /// a hold changes.
     fn wallet_pair(&self) -> (WalletId, Option<WalletId>) {
         match self {
             Self::Operation(request) => (request.wallet_id, None),
             Self::Transfer(request) => (request.from(), Some(request.to())),
+            Self::Hold(decision) => decision.wallets(),
         }
     }
 }
@@ -104,12 +116,14 @@ impl Record {
     }
 
     /// The ids of the history entries this record stores, each taken in the id namespace.
+    /// A hold's resolution takes none: its entries get new ids.
     fn entry_ids(&self) -> impl Iterator<Item = OperationId> {
         let (id, incoming) = match self {
-            Self::Operation(record) => (record.id, None),
-            Self::Transfer(record) => (record.id, record.incoming_id()),
+            Self::Operation(record) => (Some(record.id), None),
+            Self::Transfer(record) => (Some(record.id), record.incoming_id()),
+            Self::Hold(_) => (None, None),
         };
-        std::iter::once(id).chain(incoming)
+        id.into_iter().chain(incoming)
     }
 }
 
@@ -134,13 +148,19 @@ impl From<TransferRequest> for Request {
     }
 }
 
+impl From<HoldDecision> for Request {
+    fn from(decision: HoldDecision) -> Self {
+        Self::Hold(decision)
+    }
+}
+
 impl Submission for OperationRequest {
     type Record = OperationRecord;
 
     fn record(record: Record) -> Option<OperationRecord> {
         match record {
             Record::Operation(record) => Some(record),
-            Record::Transfer(_) => None,
+            _ => None,
         }
     }
 }
@@ -151,7 +171,18 @@ impl Submission for TransferRequest {
     fn record(record: Record) -> Option<TransferRecord> {
         match record {
             Record::Transfer(record) => Some(record),
-            Record::Operation(_) => None,
+            _ => None,
+        }
+    }
+}
+
+impl Submission for HoldDecision {
+    type Record = HoldRecord;
+
+    fn record(record: Record) -> Option<HoldRecord> {
+        match record {
+            Record::Hold(record) => Some(record),
+            _ => None,
         }
     }
 }
@@ -184,6 +215,15 @@ pub enum LedgerError {
     WalletNotFound(WalletId),
     #[error("operation id already used with a different payload")]
     IdempotencyKeyReused,
+    #[error("hold {0} not found")]
+    HoldNotFound(OperationId),
+    /// The hold was confirmed, voided or expired otherwise than this request asks.
+    #[error("hold {0} no longer pending")]
+    HoldNotPending(OperationId),
+    /// Confirming the hold would take its destination past the balance limit; nothing was
+    /// stored and the hold is still pending.
+    #[error("wallet {0} would pass the balance limit")]
+    DestinationLimit(WalletId, Balance),
     /// The database could not be reached before the deadline. The operation may or may not
     /// have been committed; a retry with the same id settles which.
     #[error("ledger unavailable")]
@@ -268,15 +308,14 @@ impl Ledger {
     /// [`TransferRouting`] says. Keeping a hot wallet's requests, and so its row lock, on one
     /// writer lets that writer batch them.
     fn shard_for(&self, request: &Request) -> usize {
-        let wallet = match request {
-            Request::Operation(request) => request.wallet_id,
-            Request::Transfer(request)
+        let wallet = match request.wallet_pair() {
+            (from, Some(to))
                 if self.transfer_routing == TransferRouting::Busier
-                    && self.heat.of(request.to()) > self.heat.of(request.from()) =>
+                    && self.heat.of(to) > self.heat.of(from) =>
             {
-                request.to()
+                to
             }
-            Request::Transfer(request) => request.from(),
+            (from, _) => from,
         };
         self.shard_of(wallet)
     }

@@ -1,10 +1,14 @@
 //! Deciding one batch, in memory, after its wallets are locked.
 //!
-//! Pure: given the locked balances and the operations already stored under the batch's ids,
-//! it decides every request in arrival order, exactly as if they had come one at a time.
+//! Pure: given the locked funds, the records already stored under the batch's ids and the
+//! holds its decisions name, it decides every request in arrival order, exactly as if they
+//! had come one at a time.
 
 use super::{LedgerError, Outcome, Record, Request};
-use crate::domain::{Balance, OperationId, OperationKind, OperationStatus, WalletId};
+use crate::domain::{
+    Funds, HoldAction, HoldDecision, HoldRecord, HoldStatus, OperationId, OperationKind,
+    OperationRecord, OperationStatus, Refused, WalletId,
+};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
@@ -15,29 +19,46 @@ pub struct Plan {
     pub verdicts: Vec<Result<Outcome, LedgerError>>,
     /// Indexes of the requests whose records are new and must be inserted.
     pub inserts: Vec<usize>,
-    /// Final balance of every wallet that changed.
-    pub balances: Vec<(WalletId, Balance)>,
+    /// The history entries of the holds resolved in the batch.
+    pub entries: Vec<OperationRecord>,
+    /// Every hold placed or resolved in the batch, as it stands at the end of it.
+    pub holds: Vec<HoldRecord>,
+    /// Final funds of every wallet that changed.
+    pub funds: Vec<(WalletId, Funds)>,
 }
 
-/// Decides `requests` in order against `balances` (the locked wallets that existed before
-/// this batch) and `stored` (what is already recorded under some of the requests' ids).
-/// A wallet missing from `balances` exists from its first deposit on: a withdrawal or a
-/// transfer that arrives before it does not find it, even when a later deposit in the batch
-/// creates it.
+/// Decides `requests` in order against `funds` (the locked wallets that existed before this
+/// batch), `stored` (what is already recorded under some of the requests' ids) and `holds`
+/// (the stored holds the batch's decisions name). A wallet missing from `funds` exists from
+/// its first deposit on: a withdrawal or a transfer that arrives before it does not find it,
+/// even when a later deposit in the batch creates it.
 pub fn plan<'a>(
     requests: impl IntoIterator<Item = &'a Request>,
-    balances: &HashMap<WalletId, Balance>,
+    funds: &HashMap<WalletId, Funds>,
     stored: &HashMap<OperationId, Record>,
+    holds: &HashMap<OperationId, HoldRecord>,
     at: DateTime<Utc>,
 ) -> Plan {
-    let mut current = balances.clone();
+    let mut batch = Batch {
+        funds: funds.clone(),
+        holds: holds.clone(),
+        changed_holds: Vec::new(),
+        entries: Vec::new(),
+        at,
+    };
     let mut first_in_batch: HashMap<OperationId, usize> = HashMap::new();
     let mut verdicts: Vec<Result<Outcome, LedgerError>> = Vec::new();
     let mut inserts = Vec::new();
 
     for request in requests {
         let index = verdicts.len();
-        let id = request.id();
+        let Some(id) = request.id() else {
+            let Request::Hold(decision) = request else {
+                unreachable!("only a decision about a hold has no id of its own")
+            };
+            verdicts.push(batch.decide_hold(decision));
+            continue;
+        };
         let earlier = stored
             .get(&id)
             .or_else(|| {
@@ -57,7 +78,7 @@ pub fn plan<'a>(
             None if request.incoming_side().is_some_and(taken) => {
                 Err(LedgerError::IdempotencyKeyReused)
             }
-            None => decide(request, &mut current, at),
+            None => batch.decide(request),
         };
         if let Ok(Outcome {
             record,
@@ -72,64 +93,178 @@ pub fn plan<'a>(
         verdicts.push(verdict);
     }
 
-    let mut changed: Vec<_> = current
+    let mut changed: Vec<_> = batch
+        .funds
         .into_iter()
-        .filter(|(id, balance)| balances.get(id) != Some(balance))
+        .filter(|(id, after)| funds.get(id) != Some(after))
         .collect();
     changed.sort_unstable_by_key(|(id, _)| *id);
+    let holds = batch
+        .changed_holds
+        .iter()
+        .filter_map(|id| batch.holds.remove(id))
+        .collect();
     Plan {
         verdicts,
         inserts,
-        balances: changed,
+        entries: batch.entries,
+        holds,
+        funds: changed,
     }
 }
 
-/// Decides a request seen for the first time against the balances so far in the batch, and
-/// moves them.
-fn decide(
-    request: &Request,
-    current: &mut HashMap<WalletId, Balance>,
+/// The batch's state while its requests are decided one by one.
+struct Batch {
+    funds: HashMap<WalletId, Funds>,
+    holds: HashMap<OperationId, HoldRecord>,
+    /// Holds placed or resolved so far, each once, in the order they first changed.
+    changed_holds: Vec<OperationId>,
+    entries: Vec<OperationRecord>,
     at: DateTime<Utc>,
-) -> Result<Outcome, LedgerError> {
-    let record = match request {
-        Request::Operation(request) => {
-            if request.kind != OperationKind::Deposit && !current.contains_key(&request.wallet_id) {
-                return Err(LedgerError::WalletNotFound(request.wallet_id));
+}
+
+impl Batch {
+    /// Decides a request seen for the first time against the funds so far in the batch, and
+    /// moves them.
+    fn decide(&mut self, request: &Request) -> Result<Outcome, LedgerError> {
+        let record = match request {
+            Request::Operation(request) => {
+                if request.kind != OperationKind::Deposit
+                    && !self.funds.contains_key(&request.wallet_id)
+                {
+                    return Err(LedgerError::WalletNotFound(request.wallet_id));
+                }
+                // A deposit brings a missing wallet into being, from this point in the order.
+                let funds = self.funds.entry(request.wallet_id).or_default();
+                let (record, after) = request.decide(*funds, self.at);
+                *funds = after;
+                if record.status == OperationStatus::Pending {
+                    self.keep(HoldRecord::placed(
+                        record.id,
+                        record.wallet_id,
+                        None,
+                        record.amount,
+                        record.expires_at,
+                        self.at,
+                    ));
+                }
+                Record::Operation(record)
             }
-            // A deposit brings a missing wallet into being, from this point in the order.
-            let balance = current.entry(request.wallet_id).or_insert(Balance::ZERO);
-            let record = request.decide(*balance, at);
-            if record.status == OperationStatus::Applied {
-                *balance = record.balance_after;
+            Request::Transfer(request) => {
+                let [from, to] = [request.from(), request.to()].map(|wallet| {
+                    self.funds
+                        .get(&wallet)
+                        .copied()
+                        .ok_or(LedgerError::WalletNotFound(wallet))
+                });
+                let (record, from, to) = request.decide(from?, to?, self.at);
+                self.funds.insert(record.from, from);
+                self.funds.insert(record.to, to);
+                if record.status == OperationStatus::Pending {
+                    self.keep(HoldRecord::placed(
+                        record.id,
+                        record.from,
+                        Some(record.to),
+                        record.amount,
+                        record.expires_at(),
+                        self.at,
+                    ));
+                }
+                Record::Transfer(record)
             }
-            Record::Operation(record)
+            Request::Hold(decision) => return self.decide_hold(decision),
+        };
+        Ok(Outcome {
+            record,
+            replayed: false,
+        })
+    }
+
+    /// Decides about a hold as it stands now: one past its time expires first, whatever
+    /// the decision; one no longer pending answers only the decision that resolved it
+    /// (a replay).
+    fn decide_hold(&mut self, decision: &HoldDecision) -> Result<Outcome, LedgerError> {
+        let mut hold = self
+            .holds
+            .get(&decision.hold)
+            .filter(|hold| hold.wallet == decision.wallet)
+            .cloned()
+            .ok_or(LedgerError::HoldNotFound(decision.hold))?;
+        let mut expired_now = false;
+        if hold.is_due(self.at) {
+            hold = self.resolve(&hold, HoldAction::Expire)?;
+            expired_now = true;
         }
-        Request::Transfer(request) => {
-            let [from, to] = [request.from(), request.to()].map(|wallet| {
-                current
-                    .get(&wallet)
-                    .copied()
-                    .ok_or(LedgerError::WalletNotFound(wallet))
+        if hold.status != HoldStatus::Pending {
+            if !hold.resolved_by(decision.action) {
+                return Err(LedgerError::HoldNotPending(hold.id));
+            }
+            let replayed = !(expired_now && decision.action == HoldAction::Expire);
+            return Ok(Outcome {
+                record: Record::Hold(hold),
+                replayed,
             });
-            let (from, to) = (from?, to?);
-            let record = request.decide(from, to, at);
-            if record.status == OperationStatus::Applied {
-                current.insert(record.from, record.from_balance);
-                current.insert(record.to, record.to_balance);
-            }
-            Record::Transfer(record)
         }
-    };
-    Ok(Outcome {
-        record,
-        replayed: false,
-    })
+        if decision.action == HoldAction::Expire {
+            // Not due yet (another clock ran ahead): nothing to do.
+            return Err(LedgerError::HoldNotPending(hold.id));
+        }
+        let hold = self.resolve(&hold, decision.action)?;
+        Ok(Outcome {
+            record: Record::Hold(hold),
+            replayed: false,
+        })
+    }
+
+    /// Resolves a pending hold: moves or releases its money, records its entries, and
+    /// returns it as it now stands.
+    fn resolve(
+        &mut self,
+        hold: &HoldRecord,
+        action: HoldAction,
+    ) -> Result<HoldRecord, LedgerError> {
+        let funds_of = |wallet| self.funds.get(&wallet).copied();
+        // Every decision locks its hold's source, and a confirmation its destination.
+        let from = funds_of(hold.wallet).ok_or(LedgerError::Internal)?;
+        let to = match (action, hold.to) {
+            (HoldAction::Confirm(_), Some(to)) => Some(funds_of(to).ok_or(LedgerError::Internal)?),
+            _ => None,
+        };
+        let resolved = match hold.resolve(action, from, to, self.at) {
+            Ok(resolved) => resolved,
+            Err(Refused::Rejected(_)) => {
+                let (wallet, funds) = hold.to.zip(to).ok_or(LedgerError::Internal)?;
+                return Err(LedgerError::DestinationLimit(wallet, funds.balance()));
+            }
+            Err(Refused::Inconsistent) => {
+                tracing::error!(hold = %hold.id, ?from, "a hold is not held by its wallet");
+                return Err(LedgerError::Internal);
+            }
+        };
+        self.funds.insert(hold.wallet, resolved.from);
+        if let (Some(wallet), Some(funds)) = (hold.to, resolved.to) {
+            self.funds.insert(wallet, funds);
+        }
+        self.entries.extend(resolved.entries);
+        self.keep(resolved.hold.clone());
+        Ok(resolved.hold)
+    }
+
+    /// Keeps a hold's new state for the batch to write.
+    fn keep(&mut self, hold: HoldRecord) {
+        if !self.changed_holds.contains(&hold.id) {
+            self.changed_holds.push(hold.id);
+        }
+        self.holds.insert(hold.id, hold);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Amount, OperationRequest, RejectReason, TransferRecord, TransferRequest};
+    use crate::domain::{
+        Amount, Balance, OperationRequest, Pending, RejectReason, TransferRequest,
+    };
     use proptest::prelude::*;
 
     fn operation(wallet: WalletId, kind: OperationKind, amount: u64) -> OperationRequest {
@@ -139,6 +274,7 @@ mod tests {
             kind,
             amount: Amount::new(amount).unwrap(),
             idempotency_key: None,
+            pending: None,
         }
     }
 
@@ -152,10 +288,14 @@ mod tests {
         Request::Transfer(TransferRequest::new(id, from, to, amount, None).unwrap())
     }
 
-    fn funded(wallets: &[(WalletId, u64)]) -> HashMap<WalletId, Balance> {
+    fn funds(amount: u64) -> Funds {
+        Funds::posted(Balance::new(amount).unwrap())
+    }
+
+    fn funded(wallets: &[(WalletId, u64)]) -> HashMap<WalletId, Funds> {
         wallets
             .iter()
-            .map(|&(wallet, amount)| (wallet, Balance::new(amount).unwrap()))
+            .map(|&(wallet, amount)| (wallet, funds(amount)))
             .collect()
     }
 
@@ -167,6 +307,7 @@ mod tests {
         match record {
             Record::Operation(record) => record.status,
             Record::Transfer(record) => record.status,
+            Record::Hold(_) => panic!("no hold decisions here"),
         }
     }
 
@@ -183,6 +324,7 @@ mod tests {
             &requests,
             &funded(&[(wallet, 100)]),
             &HashMap::new(),
+            &HashMap::new(),
             Utc::now(),
         );
         let statuses: Vec<_> = (0..4).map(|i| status(decided(&plan, i))).collect();
@@ -197,26 +339,27 @@ mod tests {
             ]
         );
         assert_eq!(plan.inserts, [0, 1, 2, 3]);
-        assert_eq!(plan.balances, [(wallet, Balance::new(10).unwrap())]);
+        assert_eq!(plan.funds, [(wallet, funds(10))]);
     }
 
     #[test]
     fn a_stored_operation_is_replayed_not_applied_again() {
         let wallet = WalletId::new_random();
         let deposit = operation(wallet, OperationKind::Deposit, 5);
-        let stored_record = Record::Operation(deposit.decide(Balance::ZERO, Utc::now()));
+        let stored_record = Record::Operation(deposit.decide(Funds::default(), Utc::now()).0);
         let stored = HashMap::from([(deposit.id, stored_record.clone())]);
         let plan = plan(
             [&Request::Operation(deposit)],
             &funded(&[(wallet, 5)]),
             &stored,
+            &HashMap::new(),
             Utc::now(),
         );
         let outcome = plan.verdicts[0].as_ref().unwrap();
         assert!(outcome.replayed);
         assert_eq!(outcome.record, stored_record);
         assert!(plan.inserts.is_empty());
-        assert!(plan.balances.is_empty());
+        assert!(plan.funds.is_empty());
     }
 
     #[test]
@@ -227,13 +370,14 @@ mod tests {
             [&first, &first],
             &funded(&[(wallet, 0)]),
             &HashMap::new(),
+            &HashMap::new(),
             Utc::now(),
         );
         let [a, b] = [&plan.verdicts[0], &plan.verdicts[1]].map(|v| v.as_ref().unwrap());
         assert_eq!(a.record, b.record);
         assert!(!a.replayed && b.replayed);
         assert_eq!(plan.inserts, [0]);
-        assert_eq!(plan.balances, [(wallet, Balance::new(5).unwrap())]);
+        assert_eq!(plan.funds, [(wallet, funds(5))]);
     }
 
     #[test]
@@ -249,6 +393,7 @@ mod tests {
             &requests,
             &funded(&[(wallet, 0)]),
             &HashMap::new(),
+            &HashMap::new(),
             Utc::now(),
         );
         assert!(plan.verdicts[0].is_ok());
@@ -262,7 +407,13 @@ mod tests {
     fn a_withdrawal_from_a_missing_wallet_is_not_found_and_not_recorded() {
         let wallet = WalletId::new_random();
         let withdrawal = request(wallet, OperationKind::Withdraw, 1);
-        let plan = plan([&withdrawal], &HashMap::new(), &HashMap::new(), Utc::now());
+        let plan = plan(
+            [&withdrawal],
+            &HashMap::new(),
+            &HashMap::new(),
+            &HashMap::new(),
+            Utc::now(),
+        );
         assert_eq!(plan.verdicts[0], Err(LedgerError::WalletNotFound(wallet)));
         assert!(plan.inserts.is_empty());
     }
@@ -276,11 +427,12 @@ mod tests {
             [&withdrawal, &deposit],
             &HashMap::new(),
             &HashMap::new(),
+            &HashMap::new(),
             Utc::now(),
         );
         assert_eq!(plan.verdicts[0], Err(LedgerError::WalletNotFound(wallet)));
         assert_eq!(plan.inserts, [1]);
-        assert_eq!(plan.balances, [(wallet, Balance::new(3).unwrap())]);
+        assert_eq!(plan.funds, [(wallet, funds(3))]);
     }
 
     #[test]
@@ -291,6 +443,7 @@ mod tests {
             &requests,
             &funded(&[(a, 100), (b, 10)]),
             &HashMap::new(),
+            &HashMap::new(),
             Utc::now(),
         );
         let Record::Transfer(record) = decided(&plan, 0) else {
@@ -298,9 +451,9 @@ mod tests {
         };
         assert_eq!(record.status, OperationStatus::Applied);
         assert_eq!(status(decided(&plan, 1)), OperationStatus::Applied);
-        let mut expected = vec![(a, Balance::new(70).unwrap()), (b, Balance::ZERO)];
+        let mut expected = vec![(a, funds(70)), (b, funds(0))];
         expected.sort_unstable_by_key(|(id, _)| *id);
-        assert_eq!(plan.balances, expected);
+        assert_eq!(plan.funds, expected);
     }
 
     #[test]
@@ -310,12 +463,13 @@ mod tests {
             [&transfer(a, b, 1), &transfer(b, a, 1)],
             &funded(&[(a, 10)]),
             &HashMap::new(),
+            &HashMap::new(),
             Utc::now(),
         );
         assert_eq!(plan.verdicts[0], Err(LedgerError::WalletNotFound(b)));
         assert_eq!(plan.verdicts[1], Err(LedgerError::WalletNotFound(b)));
         assert!(plan.inserts.is_empty());
-        assert!(plan.balances.is_empty());
+        assert!(plan.funds.is_empty());
     }
 
     #[test]
@@ -326,7 +480,13 @@ mod tests {
             request(b, OperationKind::Deposit, 1),
             transfer(a, b, 1),
         ];
-        let plan = plan(&requests, &funded(&[(a, 10)]), &HashMap::new(), Utc::now());
+        let plan = plan(
+            &requests,
+            &funded(&[(a, 10)]),
+            &HashMap::new(),
+            &HashMap::new(),
+            Utc::now(),
+        );
         assert_eq!(plan.verdicts[0], Err(LedgerError::WalletNotFound(b)));
         assert!(plan.verdicts[1].is_ok() && plan.verdicts[2].is_ok());
     }
@@ -342,15 +502,22 @@ mod tests {
             Request::Transfer(same_id.clone()),
         ];
         let balances = funded(&[(a, 0), (b, 0)]);
-        let in_batch = plan(&requests, &balances, &HashMap::new(), Utc::now());
+        let in_batch = plan(
+            &requests,
+            &balances,
+            &HashMap::new(),
+            &HashMap::new(),
+            Utc::now(),
+        );
         assert_eq!(in_batch.verdicts[1], Err(LedgerError::IdempotencyKeyReused));
 
-        let stored_record = Record::Operation(deposit.decide(Balance::ZERO, Utc::now()));
+        let stored_record = Record::Operation(deposit.decide(Funds::default(), Utc::now()).0);
         let stored = HashMap::from([(deposit.id, stored_record)]);
         let later = plan(
             [&Request::Transfer(same_id)],
             &balances,
             &stored,
+            &HashMap::new(),
             Utc::now(),
         );
         assert_eq!(later.verdicts[0], Err(LedgerError::IdempotencyKeyReused));
@@ -365,7 +532,13 @@ mod tests {
         squatter.id = incoming;
         let requests = [first, Request::Operation(squatter.clone())];
         let balances = funded(&[(a, 10), (b, 0)]);
-        let plan_a = plan(&requests, &balances, &HashMap::new(), Utc::now());
+        let plan_a = plan(
+            &requests,
+            &balances,
+            &HashMap::new(),
+            &HashMap::new(),
+            Utc::now(),
+        );
         assert!(plan_a.verdicts[0].is_ok());
         assert_eq!(plan_a.verdicts[1], Err(LedgerError::IdempotencyKeyReused));
 
@@ -373,7 +546,13 @@ mod tests {
         let later = transfer(a, b, 5);
         squatter.id = later.incoming_side().unwrap();
         let requests = [Request::Operation(squatter), later];
-        let plan_b = plan(&requests, &balances, &HashMap::new(), Utc::now());
+        let plan_b = plan(
+            &requests,
+            &balances,
+            &HashMap::new(),
+            &HashMap::new(),
+            Utc::now(),
+        );
         assert!(plan_b.verdicts[0].is_ok());
         assert_eq!(plan_b.verdicts[1], Err(LedgerError::IdempotencyKeyReused));
         assert_eq!(plan_b.inserts, [0]);
@@ -386,18 +565,152 @@ mod tests {
         let Request::Transfer(inner) = &request else {
             unreachable!()
         };
-        let rejected: TransferRecord = inner.decide(Balance::ZERO, Balance::ZERO, Utc::now());
+        let (rejected, ..) = inner.decide(Funds::default(), Funds::default(), Utc::now());
         let stored = HashMap::from([(inner.id(), Record::Transfer(rejected.clone()))]);
         let plan = plan(
             [&request],
             &funded(&[(a, 100), (b, 0)]),
             &stored,
+            &HashMap::new(),
             Utc::now(),
         );
         let outcome = plan.verdicts[0].as_ref().unwrap();
         assert!(outcome.replayed);
         assert_eq!(outcome.record, Record::Transfer(rejected));
-        assert!(plan.balances.is_empty());
+        assert!(plan.funds.is_empty());
+    }
+
+    fn pending_withdrawal(wallet: WalletId, amount: u64, timeout: Option<u32>) -> Request {
+        Request::Operation(OperationRequest {
+            pending: Some(Pending {
+                timeout: timeout.and_then(std::num::NonZeroU32::new),
+            }),
+            ..operation(wallet, OperationKind::Withdraw, amount)
+        })
+    }
+
+    /// The hold a request placed, as the batch that placed it wrote it.
+    fn placed_hold(plan: &Plan) -> HoldRecord {
+        plan.holds[0].clone()
+    }
+
+    #[test]
+    fn a_hold_reserves_money_that_later_withdrawals_cannot_take() {
+        let wallet = WalletId::new_random();
+        let requests = [
+            pending_withdrawal(wallet, 70, None),
+            request(wallet, OperationKind::Withdraw, 40),
+            request(wallet, OperationKind::Withdraw, 30),
+        ];
+        let plan = plan(
+            &requests,
+            &funded(&[(wallet, 100)]),
+            &HashMap::new(),
+            &HashMap::new(),
+            Utc::now(),
+        );
+        let statuses: Vec<_> = (0..3).map(|i| status(decided(&plan, i))).collect();
+        let refused = OperationStatus::Rejected(RejectReason::InsufficientFunds);
+        assert_eq!(
+            statuses,
+            [OperationStatus::Pending, refused, OperationStatus::Applied]
+        );
+        let after = Funds::new(Balance::new(70).unwrap(), Balance::new(70).unwrap()).unwrap();
+        assert_eq!(plan.funds, [(wallet, after)]);
+        assert_eq!(placed_hold(&plan).status, HoldStatus::Pending);
+    }
+
+    #[test]
+    fn a_confirmation_moves_the_held_money_once_and_a_void_after_it_is_refused() {
+        let wallet = WalletId::new_random();
+        let placing = plan(
+            [&pending_withdrawal(wallet, 70, None)],
+            &funded(&[(wallet, 100)]),
+            &HashMap::new(),
+            &HashMap::new(),
+            Utc::now(),
+        );
+        let hold = placed_hold(&placing);
+        let funds_after: HashMap<_, _> = placing.funds.iter().copied().collect();
+        let stored = HashMap::from([(hold.id, hold.clone())]);
+        let confirm = HoldDecision::confirm(&hold, Some(Amount::new(50).unwrap())).unwrap();
+        let requests = [
+            Request::Hold(confirm.clone()),
+            Request::Hold(confirm),
+            Request::Hold(HoldDecision::void(&hold)),
+        ];
+        let plan = plan(
+            &requests,
+            &funds_after,
+            &HashMap::new(),
+            &stored,
+            Utc::now(),
+        );
+        let first = plan.verdicts[0].as_ref().unwrap();
+        assert!(!first.replayed);
+        assert!(plan.verdicts[1].as_ref().unwrap().replayed);
+        assert_eq!(plan.verdicts[2], Err(LedgerError::HoldNotPending(hold.id)));
+        assert_eq!(plan.funds, [(wallet, funds(50))]);
+        assert_eq!(plan.entries.len(), 1);
+        let confirmed = Amount::new(50).unwrap();
+        assert_eq!(plan.holds[0].status, HoldStatus::Confirmed(confirmed));
+    }
+
+    #[test]
+    fn a_confirmation_after_the_expiry_expires_the_hold_and_is_refused() {
+        let wallet = WalletId::new_random();
+        let placed_at = Utc::now();
+        let placing = plan(
+            [&pending_withdrawal(wallet, 70, Some(1))],
+            &funded(&[(wallet, 100)]),
+            &HashMap::new(),
+            &HashMap::new(),
+            placed_at,
+        );
+        let hold = placed_hold(&placing);
+        let funds_after: HashMap<_, _> = placing.funds.iter().copied().collect();
+        let stored = HashMap::from([(hold.id, hold.clone())]);
+        let late = placed_at + chrono::TimeDelta::seconds(1);
+        let confirm = Request::Hold(HoldDecision::confirm(&hold, None).unwrap());
+        let expire = Request::Hold(HoldDecision::expire(hold.id, wallet));
+        let plan = plan(
+            [&confirm, &expire],
+            &funds_after,
+            &HashMap::new(),
+            &stored,
+            late,
+        );
+        assert_eq!(plan.verdicts[0], Err(LedgerError::HoldNotPending(hold.id)));
+        // The sweep's own expiry comes after the fact: it replays.
+        assert!(plan.verdicts[1].as_ref().unwrap().replayed);
+        assert_eq!(plan.holds[0].status, HoldStatus::Expired);
+        assert_eq!(plan.funds, [(wallet, funds(100))]);
+        assert_eq!(plan.entries[0].status, OperationStatus::Expired);
+    }
+
+    #[test]
+    fn a_hold_not_due_yet_is_not_expired() {
+        let wallet = WalletId::new_random();
+        let placing = plan(
+            [&pending_withdrawal(wallet, 10, Some(60))],
+            &funded(&[(wallet, 100)]),
+            &HashMap::new(),
+            &HashMap::new(),
+            Utc::now(),
+        );
+        let hold = placed_hold(&placing);
+        let stored = HashMap::from([(hold.id, hold.clone())]);
+        let funds_after: HashMap<_, _> = placing.funds.iter().copied().collect();
+        let expire = Request::Hold(HoldDecision::expire(hold.id, wallet));
+        let plan = plan(
+            [&expire],
+            &funds_after,
+            &HashMap::new(),
+            &stored,
+            Utc::now(),
+        );
+        assert_eq!(plan.verdicts[0], Err(LedgerError::HoldNotPending(hold.id)));
+        assert!(plan.holds.is_empty() && plan.funds.is_empty());
     }
 
     proptest! {
@@ -415,7 +728,7 @@ mod tests {
                     request(wallet, kind, amount)
                 })
                 .collect();
-            let plan = plan(&requests, &funded(&[(wallet, start)]), &HashMap::new(), Utc::now());
+            let plan = plan(&requests, &funded(&[(wallet, start)]), &HashMap::new(), &HashMap::new(), Utc::now());
 
             let mut model = start;
             for (&(deposit, amount), verdict) in ops.iter().zip(&plan.verdicts) {
@@ -430,7 +743,7 @@ mod tests {
                 prop_assert_eq!(record.balance_after.get(), model);
             }
             let expected_changes = if model == start { 0 } else { 1 };
-            prop_assert_eq!(plan.balances.len(), expected_changes);
+            prop_assert_eq!(plan.funds.len(), expected_changes);
         }
 
         /// Transfers among a few wallets, mixed with withdrawals, decide like the model and
@@ -456,7 +769,7 @@ mod tests {
                     }
                 })
                 .collect();
-            let plan = plan(&requests, &balances, &HashMap::new(), Utc::now());
+            let plan = plan(&requests, &balances, &HashMap::new(), &HashMap::new(), Utc::now());
 
             let mut model = starts.clone();
             for (&(from, to, amount), verdict) in ops.iter().zip(&plan.verdicts) {
@@ -475,9 +788,9 @@ mod tests {
                 }
             }
             let mut finals: HashMap<WalletId, u64> =
-                balances.iter().map(|(&w, b)| (w, b.get())).collect();
-            for (wallet, balance) in &plan.balances {
-                finals.insert(*wallet, balance.get());
+                balances.iter().map(|(&w, b)| (w, b.balance().get())).collect();
+            for (wallet, balance) in &plan.funds {
+                finals.insert(*wallet, balance.balance().get());
             }
             for (i, wallet) in wallets.iter().enumerate() {
                 prop_assert_eq!(finals[wallet], model[i]);

@@ -161,13 +161,26 @@ async fn decide_and_write(
     let mut wallets: Vec<WalletId> = requests.iter().flat_map(|r| r.wallets()).collect();
     wallets.sort_unstable();
     wallets.dedup();
-    let mut balances: HashMap<_, _> = batch::lock_wallets(tx, &wallets).await?;
+    let mut funds: HashMap<_, _> = batch::lock_wallets(tx, &wallets).await?;
 
     // Looked up after the locks: another writer that committed one of these ids on one of
-    // these wallets has finished by now, so its record is visible here.
+    // these wallets has finished by now, so its record is visible here. The same goes for
+    // holds: one changes only under its source's lock, which this batch now holds.
     let stored = match lookup {
         Lookup::First => find_stored(tx, requests).await?,
         Lookup::Skip => HashMap::new(),
+    };
+    let decided_holds: Vec<OperationId> = requests
+        .iter()
+        .filter_map(|r| match r {
+            Request::Hold(decision) => Some(decision.hold),
+            _ => None,
+        })
+        .collect();
+    let holds = if decided_holds.is_empty() {
+        HashMap::new()
+    } else {
+        batch::find_holds(tx, &decided_holds).await?
     };
 
     // A deposit to a missing wallet creates it, unless its id is already taken: a replay,
@@ -175,12 +188,15 @@ async fn decide_and_write(
     let mut seen = HashSet::new();
     let mut first_deposits: Vec<WalletId> = requests
         .iter()
-        .filter(|r| seen.insert(r.id()) && !stored.contains_key(&r.id()))
+        .filter(|r| {
+            r.id()
+                .is_some_and(|id| seen.insert(id) && !stored.contains_key(&id))
+        })
         .filter_map(|r| match r {
             Request::Operation(op) if op.kind == OperationKind::Deposit => Some(op.wallet_id),
             _ => None,
         })
-        .filter(|wallet| !balances.contains_key(wallet))
+        .filter(|wallet| !funds.contains_key(wallet))
         .collect();
     if !first_deposits.is_empty() {
         first_deposits.sort_unstable();
@@ -190,17 +206,23 @@ async fn decide_and_write(
         // decides that); the rest were created meanwhile by another transaction and are
         // locked like any existing wallet.
         first_deposits.retain(|id| !created.contains(id));
-        balances.extend(batch::lock_wallets(tx, &first_deposits).await?);
+        funds.extend(batch::lock_wallets(tx, &first_deposits).await?);
     }
 
     // PostgreSQL keeps microseconds: a record's time is cut to that precision now, so the
     // first answer, its replays and its reads all show the same instant.
     let now = chrono::Utc::now().trunc_subsecs(6);
-    let plan = plan(requests.iter().copied(), &balances, &stored, now);
+    let plan = plan(requests.iter().copied(), &funds, &stored, &holds, now);
     // Without a lookup, a stored id shows up only where a record is inserted. A request
     // refused without one (a wallet not found) may carry a reused id, which must be
-    // reported as such: decide again with the lookup.
-    if lookup == Lookup::Skip && plan.verdicts.iter().any(Result::is_err) {
+    // reported as such: decide again with the lookup. (Decisions about holds carry no id.)
+    let refused_named = || {
+        requests
+            .iter()
+            .zip(&plan.verdicts)
+            .any(|(request, verdict)| request.id().is_some() && verdict.is_err())
+    };
+    if lookup == Lookup::Skip && refused_named() {
         return Ok(None);
     }
     let mut writes = batch::Writes::default();
@@ -209,28 +231,38 @@ async fn decide_and_write(
         match plan.verdicts[i].as_ref().map(|outcome| &outcome.record) {
             Ok(Record::Operation(record)) => writes.operation(record, key),
             Ok(Record::Transfer(record)) => writes.transfer(record, key),
-            Err(_) => {}
+            Ok(Record::Hold(_)) | Err(_) => {}
         }
     }
-    let all_new = writes.write(tx, &plan.balances).await?;
+    for entry in &plan.entries {
+        writes.operation(entry, None);
+    }
+    for hold in &plan.holds {
+        writes.hold(hold);
+    }
+    let all_new = writes.write(tx, &plan.funds).await?;
     Ok(all_new.then_some(plan.verdicts))
 }
 
 /// What is stored under the ids the batch's requests would take: their own, and for a
-/// transfer the id of its destination's entry. A transfer's source entry stands for the
-/// transfer, whose record is read in full.
+/// transfer the id of its destination's entry. A transfer's source entry (the one named by
+/// the transfer's id) stands for the transfer, whose record is read in full.
 async fn find_stored(
     tx: &mut Transaction<'_, Postgres>,
     requests: &[&Request],
 ) -> StoreResult<HashMap<OperationId, Record>> {
     let ids: Vec<OperationId> = requests
         .iter()
-        .flat_map(|r| std::iter::once(r.id()).chain(r.incoming_side()))
+        .flat_map(|r| r.id().into_iter().chain(r.incoming_side()))
         .collect();
     let operations = batch::find_operations(tx, &ids).await?;
-    let (transfer_sides, operations): (Vec<OperationRecord>, Vec<OperationRecord>) = operations
-        .into_values()
-        .partition(|record| record.kind == OperationKind::TransferOut);
+    let (transfer_sides, operations): (Vec<OperationRecord>, Vec<OperationRecord>) =
+        operations.into_values().partition(|record| {
+            record.kind == OperationKind::TransferOut
+                && record
+                    .transfer
+                    .is_some_and(|leg| leg.transfer_id == record.id)
+        });
     let mut stored: HashMap<_, _> = operations
         .into_iter()
         .map(|record| (record.id, Record::Operation(record)))

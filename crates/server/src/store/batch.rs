@@ -3,33 +3,40 @@
 //! its size.
 
 use super::rows::{
-    self, OPERATION_COLUMNS, OperationRow, StatusColumn, TRANSFER_COLUMNS, TransferRow,
+    self, HOLD_COLUMNS, HoldRow, HoldStatusColumn, OPERATION_COLUMNS, OperationRow, StatusColumn,
+    TRANSFER_COLUMNS, TransferRow,
 };
 use super::{StoreResult, uuids};
 use crate::domain::{
-    Balance, IdempotencyKey, OperationId, OperationKind, OperationRecord, RejectReason,
-    TransferRecord, WalletId,
+    Funds, HoldRecord, HoldStatus, IdempotencyKey, OperationId, OperationKind, OperationRecord,
+    RejectReason, TransferRecord, WalletId,
 };
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
-/// Locks the existing wallets among `ids` (sorted ascending) and returns their balances.
+/// Locks the existing wallets among `ids` (sorted ascending) and returns their funds.
 pub async fn lock_wallets(
     conn: &mut PgConnection,
     ids: &[WalletId],
-) -> StoreResult<HashMap<WalletId, Balance>> {
-    let rows: Vec<(Uuid, i64)> =
-        sqlx::query_as("SELECT id, balance FROM wallets WHERE id = ANY($1) ORDER BY id FOR UPDATE")
-            .bind(uuids(ids))
-            .fetch_all(conn)
-            .await?;
-    let balances = rows
+) -> StoreResult<HashMap<WalletId, Funds>> {
+    let rows: Vec<(Uuid, i64, i64)> = sqlx::query_as(
+        "SELECT id, balance, balance - held FROM wallets WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+    )
+    .bind(uuids(ids))
+    .fetch_all(conn)
+    .await?;
+    let funds = rows
         .into_iter()
-        .map(|(id, balance)| Ok((WalletId::from(id), rows::balance(balance, "wallets")?)))
+        .map(|(id, balance, available)| {
+            Ok((
+                WalletId::from(id),
+                rows::funds(balance, available, "wallets")?,
+            ))
+        })
         .collect::<sqlx::Result<_>>()?;
-    Ok(balances)
+    Ok(funds)
 }
 
 /// Creates the wallets among `ids` (sorted ascending) that do not exist yet, and returns
@@ -75,15 +82,31 @@ pub async fn find_transfers(
     Ok(records.into_iter().map(|r| (r.id, r)).collect())
 }
 
+/// The holds stored under any of `ids`.
+pub async fn find_holds(
+    conn: &mut PgConnection,
+    ids: &[OperationId],
+) -> StoreResult<HashMap<OperationId, HoldRecord>> {
+    let sql = format!("SELECT {HOLD_COLUMNS} FROM holds WHERE id = ANY($1)");
+    let rows: Vec<HoldRow> = sqlx::query_as(&sql)
+        .bind(uuids(ids))
+        .fetch_all(conn)
+        .await?;
+    let records: Vec<HoldRecord> = rows::convert(rows)?;
+    Ok(records.into_iter().map(|r| (r.id, r)).collect())
+}
+
 /// Everything one batch writes, laid out column by column, the shape `UNNEST` takes.
 #[derive(Default)]
 pub struct Writes {
     operations: OperationColumns,
     transfers: TransferColumns,
+    holds: HoldColumns,
 }
 
 impl Writes {
-    /// A decided deposit or withdrawal, applied or rejected.
+    /// A decided deposit or withdrawal (applied, rejected or pending), or an entry that
+    /// resolves a hold.
     pub fn operation(&mut self, record: &OperationRecord, key: Option<&IdempotencyKey>) {
         self.operations.push(record, key);
     }
@@ -96,38 +119,63 @@ impl Writes {
         }
     }
 
-    /// Records everything and writes each changed wallet's final balance once, however
-    /// many operations hit it: one statement, one round trip. `false` when some record's id
-    /// was taken already: the statement failed, and the caller must roll back.
+    /// A hold as it stands after the batch, placed or resolved in it.
+    pub fn hold(&mut self, record: &HoldRecord) {
+        self.holds.push(record);
+    }
+
+    /// Records everything and writes each changed wallet's final funds once, however many
+    /// operations hit it: one statement, one round trip. `false` when some record's id was
+    /// taken already: the statement failed, and the caller must roll back.
     pub async fn write(
         self,
         conn: &mut PgConnection,
-        balances: &[(WalletId, Balance)],
+        funds: &[(WalletId, Funds)],
     ) -> StoreResult<bool> {
-        let (operations, transfers) = (self.operations, self.transfers);
+        let Self {
+            operations,
+            transfers,
+            holds,
+        } = self;
         if operations.id.is_empty() {
             return Ok(true);
         }
-        let wallet_ids: Vec<Uuid> = balances.iter().map(|&(id, _)| id.into()).collect();
-        let wallet_balances: Vec<i64> = balances.iter().map(|&(_, b)| b.into()).collect();
+        let wallet_ids: Vec<Uuid> = funds.iter().map(|&(id, _)| id.into()).collect();
+        let wallet_balances: Vec<i64> = funds.iter().map(|&(_, f)| f.balance().into()).collect();
+        let wallet_held: Vec<i64> = funds.iter().map(|&(_, f)| f.held().into()).collect();
         let written = sqlx::query(
             "WITH operation_rows AS ( \
                INSERT INTO operations \
-                 (id, wallet_id, kind, amount, status, reason, balance_after, idempotency_key, \
-                  created_at, transfer_id, counterparty_wallet_id) \
+                 (id, wallet_id, kind, amount, status, reason, balance_after, available_after, \
+                  idempotency_key, created_at, transfer_id, counterparty_wallet_id, hold_id, \
+                  expires_at) \
                SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::int8[], $5::text[], \
-                                    $6::text[], $7::int8[], $8::text[], $9::timestamptz[], \
-                                    $10::uuid[], $11::uuid[]) \
+                                    $6::text[], $7::int8[], $8::int8[], $9::text[], \
+                                    $10::timestamptz[], $11::uuid[], $12::uuid[], $13::uuid[], \
+                                    $14::timestamptz[]) \
              ), transfer_rows AS ( \
                INSERT INTO transfers \
                  (id, from_wallet_id, to_wallet_id, amount, status, reason, from_balance, \
-                  to_balance, idempotency_key, created_at) \
-               SELECT * FROM UNNEST($12::uuid[], $13::uuid[], $14::uuid[], $15::int8[], \
-                                    $16::text[], $17::text[], $18::int8[], $19::int8[], \
-                                    $20::text[], $21::timestamptz[]) \
+                  from_available, to_balance, to_available, idempotency_key, created_at, \
+                  pending, expires_at) \
+               SELECT * FROM UNNEST($15::uuid[], $16::uuid[], $17::uuid[], $18::int8[], \
+                                    $19::text[], $20::text[], $21::int8[], $22::int8[], \
+                                    $23::int8[], $24::int8[], $25::text[], $26::timestamptz[], \
+                                    $27::bool[], $28::timestamptz[]) \
+             ), hold_rows AS ( \
+               INSERT INTO holds \
+                 (id, wallet_id, to_wallet_id, amount, status, confirmed_amount, expires_at, \
+                  created_at, resolved_at) \
+               SELECT * FROM UNNEST($29::uuid[], $30::uuid[], $31::uuid[], $32::int8[], \
+                                    $33::text[], $34::int8[], $35::timestamptz[], \
+                                    $36::timestamptz[], $37::timestamptz[]) \
+               ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, \
+                 confirmed_amount = EXCLUDED.confirmed_amount, \
+                 resolved_at = EXCLUDED.resolved_at \
              ), updated AS ( \
-               UPDATE wallets SET balance = v.balance, updated_at = now() \
-               FROM UNNEST($22::uuid[], $23::int8[]) AS v (id, balance) WHERE wallets.id = v.id \
+               UPDATE wallets SET balance = v.balance, held = v.held, updated_at = now() \
+               FROM UNNEST($38::uuid[], $39::int8[], $40::int8[]) AS v (id, balance, held) \
+               WHERE wallets.id = v.id \
              ) \
              SELECT 1",
         )
@@ -138,10 +186,13 @@ impl Writes {
         .bind(operations.status)
         .bind(operations.reason)
         .bind(operations.balance_after)
+        .bind(operations.available_after)
         .bind(operations.idempotency_key)
         .bind(operations.created_at)
         .bind(operations.transfer_id)
         .bind(operations.counterparty)
+        .bind(operations.hold_id)
+        .bind(operations.expires_at)
         .bind(transfers.id)
         .bind(transfers.from)
         .bind(transfers.to)
@@ -149,11 +200,25 @@ impl Writes {
         .bind(transfers.status)
         .bind(transfers.reason)
         .bind(transfers.from_balance)
+        .bind(transfers.from_available)
         .bind(transfers.to_balance)
+        .bind(transfers.to_available)
         .bind(transfers.idempotency_key)
         .bind(transfers.created_at)
+        .bind(transfers.pending)
+        .bind(transfers.expires_at)
+        .bind(holds.id)
+        .bind(holds.wallet)
+        .bind(holds.to)
+        .bind(holds.amount)
+        .bind(holds.status)
+        .bind(holds.confirmed_amount)
+        .bind(holds.expires_at)
+        .bind(holds.created_at)
+        .bind(holds.resolved_at)
         .bind(wallet_ids)
         .bind(wallet_balances)
+        .bind(wallet_held)
         .execute(conn)
         .await;
         match written {
@@ -180,10 +245,13 @@ struct OperationColumns {
     status: Vec<StatusColumn>,
     reason: Vec<Option<RejectReason>>,
     balance_after: Vec<i64>,
+    available_after: Vec<i64>,
     idempotency_key: Vec<Option<String>>,
     created_at: Vec<DateTime<Utc>>,
     transfer_id: Vec<Option<Uuid>>,
     counterparty: Vec<Option<Uuid>>,
+    hold_id: Vec<Option<Uuid>>,
+    expires_at: Vec<Option<DateTime<Utc>>>,
 }
 
 impl OperationColumns {
@@ -195,6 +263,7 @@ impl OperationColumns {
         self.status.push(record.status.into());
         self.reason.push(record.status.reason());
         self.balance_after.push(record.balance_after.into());
+        self.available_after.push(record.available_after.into());
         self.idempotency_key
             .push(key.map(|k| k.as_str().to_owned()));
         self.created_at.push(record.created_at);
@@ -202,6 +271,8 @@ impl OperationColumns {
             .push(record.transfer.map(|leg| leg.transfer_id.into()));
         self.counterparty
             .push(record.transfer.map(|leg| leg.counterparty.into()));
+        self.hold_id.push(record.hold_id.map(Uuid::from));
+        self.expires_at.push(record.expires_at);
     }
 }
 
@@ -214,9 +285,13 @@ struct TransferColumns {
     status: Vec<StatusColumn>,
     reason: Vec<Option<RejectReason>>,
     from_balance: Vec<i64>,
+    from_available: Vec<i64>,
     to_balance: Vec<i64>,
+    to_available: Vec<i64>,
     idempotency_key: Vec<Option<String>>,
     created_at: Vec<DateTime<Utc>>,
+    pending: Vec<bool>,
+    expires_at: Vec<Option<DateTime<Utc>>>,
 }
 
 impl TransferColumns {
@@ -228,9 +303,43 @@ impl TransferColumns {
         self.status.push(record.status.into());
         self.reason.push(record.status.reason());
         self.from_balance.push(record.from_balance.into());
+        self.from_available.push(record.from_available.into());
         self.to_balance.push(record.to_balance.into());
+        self.to_available.push(record.to_available.into());
         self.idempotency_key
             .push(key.map(|k| k.as_str().to_owned()));
         self.created_at.push(record.created_at);
+        self.pending.push(record.pending.is_some());
+        self.expires_at.push(record.expires_at());
+    }
+}
+
+#[derive(Default)]
+struct HoldColumns {
+    id: Vec<Uuid>,
+    wallet: Vec<Uuid>,
+    to: Vec<Option<Uuid>>,
+    amount: Vec<i64>,
+    status: Vec<HoldStatusColumn>,
+    confirmed_amount: Vec<Option<i64>>,
+    expires_at: Vec<Option<DateTime<Utc>>>,
+    created_at: Vec<DateTime<Utc>>,
+    resolved_at: Vec<Option<DateTime<Utc>>>,
+}
+
+impl HoldColumns {
+    fn push(&mut self, record: &HoldRecord) {
+        self.id.push(record.id.into());
+        self.wallet.push(record.wallet.into());
+        self.to.push(record.to.map(Uuid::from));
+        self.amount.push(record.amount.into());
+        self.status.push(record.status.into());
+        self.confirmed_amount.push(match record.status {
+            HoldStatus::Confirmed(amount) => Some(amount.into()),
+            HoldStatus::Pending | HoldStatus::Voided | HoldStatus::Expired => None,
+        });
+        self.expires_at.push(record.expires_at);
+        self.created_at.push(record.created_at);
+        self.resolved_at.push(record.resolved_at);
     }
 }

@@ -1,21 +1,22 @@
 //! Reads: single statements on the pool, by primary key or by index.
 
 use super::rows::{
-    self, OPERATION_COLUMNS, OperationRow, TRANSFER_COLUMNS, TransferRow, WalletRow,
+    self, HOLD_COLUMNS, HoldRow, OPERATION_COLUMNS, OperationRow, TRANSFER_COLUMNS, TransferRow,
+    WALLET_COLUMNS, WalletRow,
 };
 use super::{StoreResult, connection, uuids};
-use crate::domain::{OperationId, OperationRecord, TransferRecord, Wallet, WalletId};
+use crate::domain::{HoldRecord, OperationId, OperationRecord, TransferRecord, Wallet, WalletId};
+use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
 /// The existing wallets among `ids`, in one query.
 pub async fn wallets(pool: &PgPool, ids: &[WalletId]) -> StoreResult<Vec<Wallet>> {
-    let rows: Vec<WalletRow> = sqlx::query_as(
-        "SELECT id, balance, created_at, updated_at FROM wallets WHERE id = ANY($1)",
-    )
-    .bind(uuids(ids))
-    .fetch_all(&mut *connection(pool).await?)
-    .await?;
+    let sql = format!("SELECT {WALLET_COLUMNS} FROM wallets WHERE id = ANY($1)");
+    let rows: Vec<WalletRow> = sqlx::query_as(&sql)
+        .bind(uuids(ids))
+        .fetch_all(&mut *connection(pool).await?)
+        .await?;
     Ok(rows::convert(rows)?)
 }
 
@@ -82,4 +83,34 @@ pub async fn transfer(pool: &PgPool, id: OperationId) -> StoreResult<Option<Tran
         .fetch_optional(&mut *connection(pool).await?)
         .await?;
     Ok(row.map(TransferRecord::try_from).transpose()?)
+}
+
+pub async fn hold(pool: &PgPool, id: OperationId) -> StoreResult<Option<HoldRecord>> {
+    let sql = format!("SELECT {HOLD_COLUMNS} FROM holds WHERE id = $1");
+    let row: Option<HoldRow> = sqlx::query_as(&sql)
+        .bind(Uuid::from(id))
+        .fetch_optional(&mut *connection(pool).await?)
+        .await?;
+    Ok(row.map(HoldRecord::try_from).transpose()?)
+}
+
+/// Pending holds whose expiry is `at` or earlier, the most overdue first: their ids and
+/// source wallets.
+pub async fn due_holds(
+    pool: &PgPool,
+    at: DateTime<Utc>,
+    limit: u32,
+) -> StoreResult<Vec<(OperationId, WalletId)>> {
+    let rows: Vec<(Uuid, Uuid)> = sqlx::query_as(
+        "SELECT id, wallet_id FROM holds \
+         WHERE status = 'PENDING' AND expires_at <= $1 ORDER BY expires_at LIMIT $2",
+    )
+    .bind(at)
+    .bind(i64::from(limit))
+    .fetch_all(&mut *connection(pool).await?)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, wallet)| (id.into(), wallet.into()))
+        .collect())
 }

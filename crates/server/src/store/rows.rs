@@ -3,26 +3,38 @@
 //! convert: the table's checks should make that impossible, so it is reported as a bug.
 
 use crate::domain::{
-    Amount, Balance, OperationId, OperationKind, OperationRecord, OperationStatus, RejectReason,
-    TransferLeg, TransferRecord, Wallet, WalletId,
+    Amount, Balance, Funds, HoldRecord, HoldStatus, OperationId, OperationKind, OperationRecord,
+    OperationStatus, Pending, RejectReason, TransferLeg, TransferRecord, Wallet, WalletId,
 };
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 /// The columns [`OperationRow`] reads, for every query that returns operations.
 pub(super) const OPERATION_COLUMNS: &str = "id, wallet_id, kind, amount, status, reason, \
-     balance_after, created_at, transfer_id, counterparty_wallet_id";
+     balance_after, available_after, created_at, transfer_id, counterparty_wallet_id, hold_id, \
+     expires_at";
 
 /// The columns [`TransferRow`] reads.
 pub(super) const TRANSFER_COLUMNS: &str = "id, from_wallet_id, to_wallet_id, amount, status, \
-     reason, from_balance, to_balance, created_at";
+     reason, from_balance, from_available, to_balance, to_available, created_at, pending, \
+     expires_at";
 
-/// `operations.status`.
+/// The columns [`HoldRow`] reads.
+pub(super) const HOLD_COLUMNS: &str = "id, wallet_id, to_wallet_id, amount, status, \
+     confirmed_amount, expires_at, created_at, resolved_at";
+
+/// The columns [`WalletRow`] reads.
+pub(super) const WALLET_COLUMNS: &str = "id, balance, held, created_at, updated_at";
+
+/// `operations.status` and `transfers.status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
 #[sqlx(type_name = "text", rename_all = "SCREAMING_SNAKE_CASE")]
 pub(super) enum StatusColumn {
     Applied,
     Rejected,
+    Pending,
+    Voided,
+    Expired,
 }
 
 impl From<OperationStatus> for StatusColumn {
@@ -30,6 +42,30 @@ impl From<OperationStatus> for StatusColumn {
         match status {
             OperationStatus::Applied => Self::Applied,
             OperationStatus::Rejected(_) => Self::Rejected,
+            OperationStatus::Pending => Self::Pending,
+            OperationStatus::Voided => Self::Voided,
+            OperationStatus::Expired => Self::Expired,
+        }
+    }
+}
+
+/// `holds.status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "SCREAMING_SNAKE_CASE")]
+pub(super) enum HoldStatusColumn {
+    Pending,
+    Confirmed,
+    Voided,
+    Expired,
+}
+
+impl From<HoldStatus> for HoldStatusColumn {
+    fn from(status: HoldStatus) -> Self {
+        match status {
+            HoldStatus::Pending => Self::Pending,
+            HoldStatus::Confirmed(_) => Self::Confirmed,
+            HoldStatus::Voided => Self::Voided,
+            HoldStatus::Expired => Self::Expired,
         }
     }
 }
@@ -43,9 +79,12 @@ pub(super) struct OperationRow {
     status: StatusColumn,
     reason: Option<RejectReason>,
     balance_after: i64,
+    available_after: i64,
     created_at: DateTime<Utc>,
     transfer_id: Option<Uuid>,
     counterparty_wallet_id: Option<Uuid>,
+    hold_id: Option<Uuid>,
+    expires_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -57,14 +96,32 @@ pub(super) struct TransferRow {
     status: StatusColumn,
     reason: Option<RejectReason>,
     from_balance: i64,
+    from_available: i64,
     to_balance: i64,
+    to_available: i64,
     created_at: DateTime<Utc>,
+    pending: bool,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct HoldRow {
+    id: Uuid,
+    wallet_id: Uuid,
+    to_wallet_id: Option<Uuid>,
+    amount: i64,
+    status: HoldStatusColumn,
+    confirmed_amount: Option<i64>,
+    expires_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    resolved_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, sqlx::FromRow)]
 pub(super) struct WalletRow {
     id: Uuid,
     balance: i64,
+    held: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -81,6 +138,15 @@ fn amount(value: i64, table: &str) -> sqlx::Result<Amount> {
     Amount::try_from(value).map_err(|_| invalid("amount", table))
 }
 
+/// A balance and what of it is available, as funds: `held` is their difference.
+pub(super) fn funds(balance: i64, available: i64, table: &str) -> sqlx::Result<Funds> {
+    let held = balance
+        .checked_sub(available)
+        .ok_or_else(|| invalid("available", table))?;
+    Funds::new(self::balance(balance, table)?, self::balance(held, table)?)
+        .map_err(|_| invalid("available", table))
+}
+
 fn status(
     status: StatusColumn,
     reason: Option<RejectReason>,
@@ -89,6 +155,9 @@ fn status(
     match (status, reason) {
         (StatusColumn::Applied, None) => Ok(OperationStatus::Applied),
         (StatusColumn::Rejected, Some(reason)) => Ok(OperationStatus::Rejected(reason)),
+        (StatusColumn::Pending, None) => Ok(OperationStatus::Pending),
+        (StatusColumn::Voided, None) => Ok(OperationStatus::Voided),
+        (StatusColumn::Expired, None) => Ok(OperationStatus::Expired),
         _ => Err(invalid("status and reason", table)),
     }
 }
@@ -109,15 +178,19 @@ impl TryFrom<OperationRow> for OperationRecord {
             (None, None) if !is_transfer => None,
             _ => return Err(invalid("transfer columns", "operations")),
         };
+        let after = funds(row.balance_after, row.available_after, "operations")?;
         Ok(Self {
             id: OperationId::from(row.id),
             wallet_id: WalletId::from(row.wallet_id),
             kind: row.kind,
             amount: amount(row.amount, "operations")?,
             status: status(row.status, row.reason, "operations")?,
-            balance_after: balance(row.balance_after, "operations")?,
+            balance_after: after.balance(),
+            available_after: after.available(),
             created_at: row.created_at,
             transfer,
+            hold_id: row.hold_id.map(OperationId::from),
+            expires_at: row.expires_at,
         })
     }
 }
@@ -126,15 +199,48 @@ impl TryFrom<TransferRow> for TransferRecord {
     type Error = sqlx::Error;
 
     fn try_from(row: TransferRow) -> sqlx::Result<Self> {
+        let from = funds(row.from_balance, row.from_available, "transfers")?;
+        let to = funds(row.to_balance, row.to_available, "transfers")?;
         Ok(Self {
             id: OperationId::from(row.id),
             from: WalletId::from(row.from_wallet_id),
             to: WalletId::from(row.to_wallet_id),
             amount: amount(row.amount, "transfers")?,
             status: status(row.status, row.reason, "transfers")?,
-            from_balance: balance(row.from_balance, "transfers")?,
-            to_balance: balance(row.to_balance, "transfers")?,
+            from_balance: from.balance(),
+            from_available: from.available(),
+            to_balance: to.balance(),
+            to_available: to.available(),
             created_at: row.created_at,
+            pending: row
+                .pending
+                .then(|| Pending::of_record(row.created_at, row.expires_at)),
+        })
+    }
+}
+
+impl TryFrom<HoldRow> for HoldRecord {
+    type Error = sqlx::Error;
+
+    fn try_from(row: HoldRow) -> sqlx::Result<Self> {
+        let status = match (row.status, row.confirmed_amount) {
+            (HoldStatusColumn::Pending, None) => HoldStatus::Pending,
+            (HoldStatusColumn::Confirmed, Some(confirmed)) => {
+                HoldStatus::Confirmed(amount(confirmed, "holds")?)
+            }
+            (HoldStatusColumn::Voided, None) => HoldStatus::Voided,
+            (HoldStatusColumn::Expired, None) => HoldStatus::Expired,
+            _ => return Err(invalid("status and confirmed amount", "holds")),
+        };
+        Ok(Self {
+            id: OperationId::from(row.id),
+            wallet: WalletId::from(row.wallet_id),
+            to: row.to_wallet_id.map(WalletId::from),
+            amount: amount(row.amount, "holds")?,
+            status,
+            expires_at: row.expires_at,
+            created_at: row.created_at,
+            resolved_at: row.resolved_at,
         })
     }
 }
@@ -143,9 +249,14 @@ impl TryFrom<WalletRow> for Wallet {
     type Error = sqlx::Error;
 
     fn try_from(row: WalletRow) -> sqlx::Result<Self> {
+        let funds = Funds::new(
+            balance(row.balance, "wallets")?,
+            balance(row.held, "wallets")?,
+        )
+        .map_err(|_| invalid("held", "wallets"))?;
         Ok(Self {
             id: WalletId::from(row.id),
-            balance: balance(row.balance, "wallets")?,
+            funds,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })

@@ -35,6 +35,7 @@ async fn deposit_returns_the_operation_record_with_the_new_balance() {
         field_names(&body),
         [
             "amount",
+            "available",
             "balance",
             "createdAt",
             "operationId",
@@ -486,7 +487,14 @@ async fn get_wallet_returns_its_balance_and_timestamps() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
         field_names(&body),
-        ["balance", "createdAt", "updatedAt", "walletId"]
+        [
+            "available",
+            "balance",
+            "createdAt",
+            "held",
+            "updatedAt",
+            "walletId"
+        ]
     );
     assert_eq!(body["walletId"], wallet.to_string());
     assert_eq!(body["balance"], 55);

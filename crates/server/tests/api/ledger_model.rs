@@ -99,6 +99,7 @@ fn requests(steps: &[Step]) -> Vec<OperationRequest> {
                 },
                 amount: Amount::new(*amount).unwrap(),
                 idempotency_key: None,
+                pending: None,
             },
         };
         requests.push(request);

@@ -19,20 +19,23 @@ use uuid::Uuid;
 const TRANSFERS: &str = "/api/v1/transfers";
 
 /// The fields of a transfer record, sorted; a rejected one has `reason` too.
-pub(crate) const RECORD_FIELDS: [&str; 8] = [
+pub(crate) const RECORD_FIELDS: [&str; 10] = [
     "amount",
     "createdAt",
+    "fromAvailable",
     "fromBalance",
     "fromWalletId",
     "status",
+    "toAvailable",
     "toBalance",
     "toWalletId",
     "transferId",
 ];
 
 /// The fields of a transfer's leg in a wallet's history, sorted; a rejected one has `reason`.
-const LEG_FIELDS: [&str; 9] = [
+const LEG_FIELDS: [&str; 10] = [
     "amount",
+    "available",
     "balance",
     "counterpartyWalletId",
     "createdAt",
