@@ -372,6 +372,38 @@ async fn a_hundred_concurrent_holds_of_10_on_500_exactly_50_are_placed() {
     app.assert_ledger_consistent().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holds_resolved_among_other_requests_on_one_wallet_stay_in_the_history_in_decision_order() {
+    let app = Arc::new(spawn_app_with(&PATIENT).await);
+    let wallet = app.funded_wallet(10_000).await;
+
+    for round in 0..30 {
+        let (confirmed, voided) = (
+            placed_hold(&app, wallet, None, 10).await,
+            placed_hold(&app, wallet, None, 10).await,
+        );
+        // At once, so that they share the wallet's batches in any order.
+        let (confirm, void, withdrawal, held) = tokio::join!(
+            app.confirm_hold(confirmed, None),
+            app.void_hold(voided),
+            app.withdraw(wallet, 5),
+            hold(&app, wallet, None, 7, None),
+        );
+        let withdrawal = Reply::of(withdrawal).await;
+        for answer in [&confirm, &void, &withdrawal, &held.1] {
+            assert_eq!(
+                answer.status,
+                StatusCode::OK,
+                "round {round}: {}",
+                answer.text()
+            );
+        }
+    }
+
+    app.assert_history_adds_up(wallet).await;
+    app.assert_ledger_consistent().await;
+}
+
 /// The two resolutions of one hold that race in a round, in turn.
 const RACES: [(&str, &str); 3] = [
     ("confirm", "void"),

@@ -260,33 +260,33 @@ impl TestApp {
         }
     }
 
-    /// Checks that `wallet`'s history, read through the API, adds up to its balance: applied
-    /// deposits and incoming transfers minus applied withdrawals and outgoing transfers, and
-    /// the balance after its newest applied item. Returns the balance.
+    /// Checks that `wallet`'s history, read through the API, adds up to its balance: read
+    /// oldest first, each item's balance is the one before it plus what the item applied
+    /// (applied deposits and incoming transfers add, applied withdrawals and outgoing
+    /// transfers take; rejected, pending, voided and expired items change nothing), and the
+    /// newest is the wallet's balance. Returns the balance.
     pub async fn assert_history_adds_up(&self, wallet: Uuid) -> u64 {
         let history = self.history(wallet).await;
-        let applied = history.iter().filter(|item| item["status"] == "APPLIED");
-        let net: i64 = applied
-            .clone()
-            .map(|item| {
+        let mut net = 0_i64;
+        for item in history.iter().rev() {
+            if item["status"] == "APPLIED" {
                 let amount = item["amount"].as_i64().expect("amount is an integer");
-                match item["operationType"].as_str() {
+                net += match item["operationType"].as_str() {
                     Some("DEPOSIT" | "TRANSFER_IN") => amount,
                     _ => -amount,
-                }
-            })
-            .sum();
-        let newest = applied.map(|item| item["balance"].as_i64()).next();
+                };
+            }
+            assert_eq!(
+                item["balance"].as_i64(),
+                Some(net),
+                "wallet {wallet}: the balance after {item}, read oldest first"
+            );
+        }
         let balance = self.balance(wallet).await;
         assert_eq!(
             i64::try_from(balance),
             Ok(net),
             "wallet {wallet}: balance vs applied history"
-        );
-        assert_eq!(
-            newest.unwrap_or(Some(0)),
-            Some(net),
-            "wallet {wallet}: balance after the newest applied item"
         );
         balance
     }
