@@ -1,13 +1,16 @@
-//! Many requests on ONE wallet, or transfers among a few, at once: every balance exact,
-//! money conserved, no 5xx.
+//! Many requests on ONE wallet, or transfers among a few, or holds placed and resolved, at
+//! once: every balance exact, money conserved, every hold resolved exactly once, no 5xx.
 
 use crate::helpers::{
-    Reply, ServerProcess, TestApp, kind, operation_body, spawn_app_with, transfer_body,
+    Reply, ServerProcess, TestApp, kind, operation_body, pending, spawn_app_with, timestamp,
+    transfer_body,
 };
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 use reqwest::StatusCode;
+use serde_json::json;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
@@ -294,5 +297,360 @@ async fn fifty_payers_paying_one_merchant_at_once_are_exact() {
     for &payer in &payers {
         assert_eq!(app.assert_history_adds_up(payer).await, 4);
     }
+    app.assert_ledger_consistent().await;
+}
+
+// ---------------------------------------------------------------- holds
+
+/// How long a test waits for a hold to expire: due within about a second of its `expiresAt`;
+/// this bounds a hang on a loaded machine.
+const EXPIRY_LIMIT: Duration = Duration::from_secs(15);
+
+/// A hold with a new id, withdrawn from `from` or, with `to`, transferred; its id and the
+/// answer.
+async fn hold(
+    app: &TestApp,
+    from: Uuid,
+    to: Option<Uuid>,
+    amount: u64,
+    timeout: Option<u64>,
+) -> (Uuid, Reply) {
+    let id = Uuid::new_v4();
+    let answer = match to {
+        None => {
+            let body = operation_body(from, "WITHDRAW", amount, Some(id));
+            app.operation(&pending(body, timeout)).await
+        }
+        Some(to) => {
+            let body = transfer_body(from, to, amount, Some(id));
+            app.transfer(&pending(body, timeout)).await
+        }
+    };
+    (id, Reply::of(answer).await)
+}
+
+/// A hold that must be placed; its id.
+async fn placed_hold(app: &TestApp, from: Uuid, to: Option<Uuid>, amount: u64) -> Uuid {
+    let (id, answer) = hold(app, from, to, amount, None).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_concurrent_holds_of_10_on_500_exactly_50_are_placed() {
+    let app = Arc::new(spawn_app_with(&PATIENT).await);
+    let wallet = app.funded_wallet(500).await;
+
+    let tasks: JoinSet<Reply> = (0..100)
+        .map(|_| {
+            let app = app.clone();
+            async move { hold(&app, wallet, None, 10, None).await.1 }
+        })
+        .collect();
+    let answers = tasks.join_all().await;
+
+    let mut available: Vec<u64> = Vec::new();
+    let mut refused = 0;
+    for answer in &answers {
+        let body = answer.json();
+        match (
+            answer.status,
+            body["status"].as_str(),
+            body["code"].as_str(),
+        ) {
+            (StatusCode::OK, Some("PENDING"), _) => available.extend(body["available"].as_u64()),
+            (StatusCode::CONFLICT, _, Some("INSUFFICIENT_FUNDS")) => refused += 1,
+            _ => panic!("{} {}", answer.status, answer.text()),
+        }
+    }
+    available.sort_unstable();
+    // One after the other: each placed hold left 10 less, down to exactly 0.
+    let expected: Vec<u64> = (0..50).map(|n| n * 10).collect();
+    assert_eq!(available, expected, "available after each placed hold");
+    assert_eq!(refused, 50);
+    assert_eq!(app.funds(wallet).await, (500, 500, 0));
+    app.assert_ledger_consistent().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holds_resolved_among_other_requests_on_one_wallet_stay_in_the_history_in_decision_order() {
+    let app = Arc::new(spawn_app_with(&PATIENT).await);
+    let wallet = app.funded_wallet(10_000).await;
+
+    for round in 0..30 {
+        let (confirmed, voided) = (
+            placed_hold(&app, wallet, None, 10).await,
+            placed_hold(&app, wallet, None, 10).await,
+        );
+        // At once, so that they share the wallet's batches in any order.
+        let (confirm, void, withdrawal, held) = tokio::join!(
+            app.confirm_hold(confirmed, None),
+            app.void_hold(voided),
+            app.withdraw(wallet, 5),
+            hold(&app, wallet, None, 7, None),
+        );
+        let withdrawal = Reply::of(withdrawal).await;
+        for answer in [&confirm, &void, &withdrawal, &held.1] {
+            assert_eq!(
+                answer.status,
+                StatusCode::OK,
+                "round {round}: {}",
+                answer.text()
+            );
+        }
+    }
+
+    app.assert_history_adds_up(wallet).await;
+    app.assert_ledger_consistent().await;
+}
+
+/// The two resolutions of one hold that race in a round, in turn.
+const RACES: [(&str, &str); 3] = [
+    ("confirm", "void"),
+    ("confirm", "confirm"),
+    ("void", "void"),
+];
+
+/// `"confirm"` (all of it) or `"void"` of `hold`.
+async fn resolve(app: &TestApp, hold: Uuid, action: &str) -> Reply {
+    match action {
+        "confirm" => app.confirm_hold(hold, None).await,
+        _ => app.void_hold(hold).await,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirm_racing_a_void_of_one_hold_exactly_one_wins() {
+    let app = Arc::new(spawn_app_with(&PATIENT).await);
+    let (from, to) = (app.funded_wallet(10_000).await, app.funded_wallet(0).await);
+    let rounds = 30;
+    let mut holds = Vec::new();
+    for round in 0..rounds {
+        // Every other hold is a pending transfer.
+        let destination = (round % 2 == 1).then_some(to);
+        holds.push((round, placed_hold(&app, from, destination, 10).await));
+    }
+
+    // Every round at once, the two requests of each round at once.
+    let tasks: JoinSet<_> = holds
+        .into_iter()
+        .map(|(round, hold)| {
+            let app = app.clone();
+            let (first, second) = RACES[round % RACES.len()];
+            async move {
+                let answers = tokio::join!(resolve(&app, hold, first), resolve(&app, hold, second));
+                (round, hold, answers)
+            }
+        })
+        .collect();
+    let (mut withdrawn, mut transferred) = (0, 0);
+    for (round, hold, (a, b)) in tasks.join_all().await {
+        let (first, second) = RACES[round % RACES.len()];
+        let winner = if first == second {
+            // The same request twice: one decision, replayed to the other.
+            for answer in [&a, &b] {
+                assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+                assert_eq!(answer.text(), a.text(), "one body");
+            }
+            let originals = [&a, &b].iter().filter(|r| r.replayed().is_none()).count();
+            assert_eq!(originals, 1, "round {round}: exactly one is not a replay");
+            a.json()
+        } else {
+            let (won, lost) = if a.status == StatusCode::OK {
+                (&a, &b)
+            } else {
+                (&b, &a)
+            };
+            assert_eq!(won.status, StatusCode::OK, "round {round}: {}", won.text());
+            let problem = lost.json();
+            assert_eq!(
+                (lost.status, problem["code"].as_str()),
+                (StatusCode::CONFLICT, Some("HOLD_NOT_PENDING")),
+                "round {round}: {problem}"
+            );
+            won.json()
+        };
+        let record = app.hold(hold).await.json();
+        assert_eq!(
+            record["status"], winner["status"],
+            "round {round}: {record}"
+        );
+        if record["status"] == "CONFIRMED" {
+            if round % 2 == 1 {
+                transferred += 10;
+            } else {
+                withdrawn += 10;
+            }
+        }
+    }
+    let left = 10_000 - withdrawn - transferred;
+    assert_eq!(app.funds(from).await, (left, 0, left));
+    assert_eq!(app.funds(to).await, (transferred, 0, transferred));
+    app.assert_ledger_consistent().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirm_racing_the_expiry_of_its_hold_has_exactly_one_outcome() {
+    let app = Arc::new(spawn_app_with(&PATIENT).await);
+    let wallet = app.funded_wallet(1_000).await;
+
+    // Each confirm is sent at its hold's expiresAt plus an offset, from 200 ms before to
+    // 200 ms after.
+    let tasks: JoinSet<_> = (-5..=5_i64)
+        .map(|step| {
+            let app = app.clone();
+            async move {
+                let (id, answer) = hold(&app, wallet, None, 10, Some(1)).await;
+                assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+                let expires_at = timestamp(&answer.json()["expiresAt"]);
+                let send_at = expires_at + chrono::TimeDelta::milliseconds(40 * step);
+                let wait = (send_at - chrono::Utc::now()).to_std().unwrap_or_default();
+                tokio::time::sleep(wait).await;
+                (id, expires_at, app.confirm_hold(id, None).await)
+            }
+        })
+        .collect();
+
+    let mut confirmed = 0;
+    for (id, expires_at, answer) in tasks.join_all().await {
+        let body = answer.json();
+        match (answer.status, body["code"].as_str()) {
+            (StatusCode::OK, _) => {
+                assert_eq!(body["status"], "CONFIRMED", "{body}");
+                assert!(
+                    timestamp(&body["resolvedAt"]) < expires_at,
+                    "confirmed before it expired: {body}"
+                );
+                confirmed += 10;
+            }
+            (StatusCode::CONFLICT, Some("HOLD_NOT_PENDING")) => {
+                app.wait_for_hold_status(id, "EXPIRED", EXPIRY_LIMIT).await;
+            }
+            _ => panic!("hold {id}: {} {}", answer.status, answer.text()),
+        }
+        // Whichever won, it stays the outcome.
+        let record = app.hold(id).await.json();
+        let outcome = if answer.status == StatusCode::OK {
+            "CONFIRMED"
+        } else {
+            "EXPIRED"
+        };
+        assert_eq!(record["status"], outcome, "{record}");
+    }
+    let left = 1_000 - confirmed;
+    assert_eq!(app.funds(wallet).await, (left, 0, left));
+    app.assert_ledger_consistent().await;
+}
+
+/// How a client saw one of its holds end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Confirmed(u64),
+    Voided,
+    /// Left to its timeout, or too late to confirm or void.
+    Expired,
+}
+
+/// Places holds on `wallets`, some with a timeout of one second, and confirms (all or part),
+/// voids, or leaves each timed one to expire; returns each placed hold with its outcome.
+async fn hold_worker(
+    app: Arc<TestApp>,
+    wallets: Arc<Vec<Uuid>>,
+    seed: u64,
+) -> Vec<(Uuid, Outcome)> {
+    let mut random = SmallRng::seed_from_u64(seed);
+    let mut outcomes = Vec::new();
+    for _ in 0..12 {
+        let n = wallets.len();
+        let first = random.random_range(0..n);
+        let to = random
+            .random_bool(0.5)
+            .then(|| wallets[(first + random.random_range(1..n)) % n]);
+        let amount = random.random_range(1..=30);
+        let timeout = random.random_bool(0.4).then_some(1);
+        let (id, answer) = hold(&app, wallets[first], to, amount, timeout).await;
+        match (answer.status, answer.json()["code"].as_str()) {
+            (StatusCode::OK, _) => {}
+            (StatusCode::CONFLICT, Some("INSUFFICIENT_FUNDS")) => continue,
+            _ => panic!("hold {id}: {} {}", answer.status, answer.text()),
+        }
+        let (answer, outcome) = match random.random_range(0..4) {
+            0 | 1 => {
+                let part = random.random_range(1..=amount);
+                let body = json!({ "amount": part });
+                (
+                    app.confirm_hold(id, Some(&body)).await,
+                    Outcome::Confirmed(part),
+                )
+            }
+            3 if timeout.is_some() => {
+                outcomes.push((id, Outcome::Expired));
+                continue;
+            }
+            _ => (app.void_hold(id).await, Outcome::Voided),
+        };
+        let outcome = match (answer.status, answer.json()["code"].as_str()) {
+            (StatusCode::OK, _) => outcome,
+            // Sent after a second on a loaded machine: the hold expired first.
+            (StatusCode::CONFLICT, Some("HOLD_NOT_PENDING")) if timeout.is_some() => {
+                Outcome::Expired
+            }
+            _ => panic!("hold {id}: {} {}", answer.status, answer.text()),
+        };
+        outcomes.push((id, outcome));
+    }
+    outcomes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_service_processes_resolve_every_hold_on_shared_wallets_exactly_once() {
+    let first = ServerProcess::start(&PATIENT_PROCESS).await;
+    let second = ServerProcess::start_on(first.database_url(), &PATIENT_PROCESS).await;
+    let apps = [Arc::new(first.app()), Arc::new(second.app())];
+    let initial = 300;
+    let wallets = Arc::new(funded_wallets(&apps[0], 4, initial).await);
+
+    let workers: JoinSet<_> = (0..8)
+        .map(|seed| hold_worker(apps[seed % 2].clone(), wallets.clone(), seed as u64))
+        .collect();
+    let outcomes: Vec<(Uuid, Outcome)> = workers.join_all().await.into_iter().flatten().collect();
+
+    let app = &apps[0];
+    let mut withdrawn = 0;
+    for &(id, outcome) in &outcomes {
+        let record = match outcome {
+            Outcome::Expired => app.wait_for_hold_status(id, "EXPIRED", EXPIRY_LIMIT).await,
+            _ => app.hold(id).await.json(),
+        };
+        let seen = match record["status"].as_str() {
+            Some("CONFIRMED") => record["confirmedAmount"].as_u64().map(Outcome::Confirmed),
+            Some("VOIDED") => Some(Outcome::Voided),
+            Some("EXPIRED") => Some(Outcome::Expired),
+            _ => None,
+        };
+        assert_eq!(seen, Some(outcome), "hold {id}: {record}");
+        if let (Outcome::Confirmed(amount), None) = (outcome, record.get("toWalletId")) {
+            withdrawn += amount;
+        }
+    }
+    assert!(
+        outcomes.iter().any(|(_, o)| *o == Outcome::Expired),
+        "some holds expired: {outcomes:?}"
+    );
+    let mut total = 0;
+    for &wallet in wallets.iter() {
+        let (balance, held, available) = app.funds(wallet).await;
+        assert_eq!(
+            (held, available),
+            (0, balance),
+            "wallet {wallet}: every hold resolved"
+        );
+        total += app.assert_history_adds_up(wallet).await;
+    }
+    assert_eq!(
+        total,
+        4 * initial - withdrawn,
+        "only withdrawals take money out"
+    );
     app.assert_ledger_consistent().await;
 }

@@ -7,14 +7,21 @@
 //! conserved, every balance equal to its history and never negative. Throughout, every 503
 //! must carry `Retry-After` and no request may hang.
 //!
+//! With holds pending beside the load, a `kill -9` must neither lose nor repeat a hold's
+//! expiry or confirmation.
+//!
 //! `scripts/soak.sh` runs the same faults for many more cycles.
 
 use crate::helpers::bank::{self, Summary, Workload};
 use crate::helpers::pg_cluster::PgCluster;
-use crate::helpers::{ServerProcess, TestApp, free_port};
+use crate::helpers::{ServerProcess, TestApp, free_port, operation_body, pending, transfer_body};
+use reqwest::StatusCode;
 use sqlx::{Connection, PgConnection};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::task::JoinSet;
 use tokio::time::Instant;
+use uuid::Uuid;
 
 /// The service's request timeout: short, so outages produce 503s quickly.
 const REQUEST_TIMEOUT: Duration = Duration::from_millis(1000);
@@ -257,6 +264,104 @@ async fn a_stalled_database_gets_bounded_503s_and_loses_nothing() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     harness.finish(stalls.len()).await;
+}
+
+/// Holds placed beside the load in the holds' crash test, on two wallets of their own.
+const HOLDS: u64 = 16;
+
+/// How long the holds' crash test waits for a timed hold to expire after the restarts: a
+/// bound on a hang, not a timing expectation (expiry is due within about a second).
+const EXPIRY_LIMIT: Duration = Duration::from_secs(30);
+
+/// One hold of the holds' crash test: its id, source, destination (a transfer's) and amount.
+type PlacedHold = (Uuid, Uuid, Option<Uuid>, u64);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_killed_with_holds_pending_expires_or_confirms_each_exactly_once() {
+    let mut harness = Harness::start().await;
+    let app = Arc::new(harness.service.app());
+    // The load's checks cover its own wallets; the ledger's invariants cover these too.
+    let initial = 1_000;
+    let wallets = [
+        app.funded_wallet(initial).await,
+        app.funded_wallet(initial).await,
+    ];
+    // A quarter each: withdrawals and transfers, with a timeout of 1 or 3 seconds (running
+    // out while the service is down or soon after it is back) or none.
+    let (mut timed, mut untimed): (Vec<PlacedHold>, Vec<PlacedHold>) = (Vec::new(), Vec::new());
+    for n in 0..HOLDS {
+        let (from, other) = (wallets[(n % 2) as usize], wallets[1 - (n % 2) as usize]);
+        let to = (n % 4 >= 2).then_some(other);
+        let timeout = (n % 8 < 4).then_some(if n % 2 == 0 { 1 } else { 3 });
+        let (id, amount) = (Uuid::new_v4(), 10 + n);
+        let (path, body) = match to {
+            None => (
+                "/api/v1/wallet",
+                operation_body(from, "WITHDRAW", amount, Some(id)),
+            ),
+            Some(to) => (
+                "/api/v1/transfers",
+                transfer_body(from, to, amount, Some(id)),
+            ),
+        };
+        let answer = bank::post_until_answered(&app, path, Some(&pending(body, timeout))).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+        assert_eq!(answer.json()["status"], "PENDING", "{}", answer.text());
+        let placed = (id, from, to, amount);
+        if timeout.is_some() {
+            timed.push(placed);
+        } else {
+            untimed.push(placed);
+        }
+    }
+
+    harness.crash_service().await;
+    // Each untimed hold is confirmed while the service is killed once more; each confirm is
+    // sent until it is answered.
+    let confirms: JoinSet<_> = untimed
+        .iter()
+        .map(|&(id, ..)| {
+            let app = app.clone();
+            let path = format!("/api/v1/holds/{id}/confirm");
+            async move { (id, bank::post_until_answered(&app, &path, None).await) }
+        })
+        .collect();
+    harness.crash_service().await;
+
+    for (id, answer) in confirms.join_all().await {
+        // The first answer may be a replay, when a crash cut off the one before.
+        assert_eq!(
+            answer.status,
+            StatusCode::OK,
+            "hold {id}: {}",
+            answer.text()
+        );
+        assert_eq!(answer.json()["status"], "CONFIRMED", "{}", answer.text());
+        let again = app.confirm_hold(id, None).await;
+        assert_eq!(again.status, StatusCode::OK, "hold {id}: {}", again.text());
+        assert_eq!(again.replayed(), Some("true"), "hold {id}: confirmed once");
+    }
+    for &(id, ..) in &timed {
+        app.wait_for_hold_status(id, "EXPIRED", EXPIRY_LIMIT).await;
+    }
+    let mut balances = [initial; 2];
+    for &(_, from, to, amount) in &untimed {
+        let index = |wallet| wallets.iter().position(|w| *w == wallet).unwrap();
+        balances[index(from)] -= amount;
+        if let Some(to) = to {
+            balances[index(to)] += amount;
+        }
+    }
+    for (wallet, balance) in wallets.into_iter().zip(balances) {
+        assert_eq!(app.funds(wallet).await, (balance, 0, balance), "{wallet}");
+        // Funding, each hold placed and each resolution, once.
+        let held_here = timed.iter().chain(&untimed).filter(|h| h.1 == wallet);
+        let incoming = untimed.iter().filter(|h| h.2 == Some(wallet)).count();
+        let entries = 1 + 2 * held_here.count() + incoming;
+        assert_eq!(app.history(wallet).await.len(), entries, "{wallet}");
+    }
+    // The ledger's invariants (one resolution entry per hold among them) and the load's.
+    harness.finish(2).await;
 }
 
 /// `scripts/soak.sh`: `SOAK_CYCLES` crash cycles (default 20), the service's `kill -9` and

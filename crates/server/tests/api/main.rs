@@ -14,6 +14,7 @@ mod endpoints;
 mod faults;
 mod hardening;
 mod health;
+mod holds;
 mod hostile;
 mod idempotency;
 mod ledger_model;

@@ -5,7 +5,9 @@
 
 use crate::helpers::reply::IntoReply;
 use crate::helpers::router::router;
-use crate::helpers::{Reply, spawn_app, status_and_body};
+use crate::helpers::{
+    Reply, assert_uuid, operation_body, pending, spawn_app, status_and_body, transfer_body,
+};
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -85,14 +87,17 @@ async fn the_description_is_openapi_3_1_and_lists_exactly_the_api_of_the_design(
 async fn a_method_is_routed_on_a_documented_path_exactly_when_it_is_documented() {
     let router = router();
     let spec = description(router.get(DESCRIPTION).await).await;
-    // Routing does not depend on whether the wallet, the operation or the transfer exists.
+    // Routing does not depend on whether the wallet, the operation, the transfer or the hold
+    // exists.
     let (wallet, operation, transfer) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let hold = Uuid::new_v4();
 
     for (path, methods) in documented(&spec) {
         let target = path
             .replace("{walletId}", &wallet.to_string())
             .replace("{operationId}", &operation.to_string())
-            .replace("{transferId}", &transfer.to_string());
+            .replace("{transferId}", &transfer.to_string())
+            .replace("{holdId}", &hold.to_string());
         for method in METHODS {
             let method_name = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let response = router.call(method_name, &target).await;
@@ -576,6 +581,64 @@ async fn transfer_bodies_match_their_documented_schemas_and_examples() {
         body,
         example(&spec, path, "get", "404", "TRANSFER_NOT_FOUND")
     );
+}
+
+#[tokio::test]
+async fn hold_bodies_match_their_documented_schemas() {
+    let app = spawn_app().await;
+    let spec = description(app.get(DESCRIPTION).await).await;
+    let (from, to) = (app.funded_wallet(100).await, app.funded_wallet(0).await);
+    let pending = |body: Value| pending(body, Some(600));
+
+    let placed = app
+        .operation(&pending(operation_body(from, "WITHDRAW", 10, None)))
+        .await;
+    let (status, record) = status_and_body(placed).await;
+    assert_eq!(status, StatusCode::OK, "{record}");
+    let wallet_path = "/api/v1/wallet";
+    let schema = response_schema(&spec, wallet_path, "post", "200");
+    assert_matches_schema(&spec, &schema, &record);
+    let withdrawal = assert_uuid(&record["holdId"]);
+    let placed = app
+        .transfer(&pending(transfer_body(from, to, 10, None)))
+        .await;
+    let (status, record) = status_and_body(placed).await;
+    assert_eq!(status, StatusCode::OK, "{record}");
+    let schema = response_schema(&spec, "/api/v1/transfers", "post", "200");
+    assert_matches_schema(&spec, &schema, &record);
+    let transfer = assert_uuid(&record["transferId"]);
+
+    let read = "/api/v1/holds/{holdId}";
+    for hold in [withdrawal, transfer] {
+        let record = app.hold(hold).await.json();
+        assert_matches_schema(&spec, &response_schema(&spec, read, "get", "200"), &record);
+    }
+    let confirmed = app.confirm_hold(withdrawal, None).await.json();
+    let confirm = "/api/v1/holds/{holdId}/confirm";
+    let schema = response_schema(&spec, confirm, "post", "200");
+    assert_matches_schema(&spec, &schema, &confirmed);
+    let voided = app.void_hold(transfer).await.json();
+    let schema = response_schema(&spec, "/api/v1/holds/{holdId}/void", "post", "200");
+    assert_matches_schema(&spec, &schema, &voided);
+    for entry in app.history(from).await {
+        assert_matches_schema(&spec, "Operation", &entry);
+    }
+    let (_, wallet) = status_and_body(app.get(&format!("/api/v1/wallets/{from}")).await).await;
+    assert_matches_schema(&spec, "Wallet", &wallet);
+
+    let not_pending = app.void_hold(withdrawal).await;
+    assert_eq!(
+        not_pending.status,
+        StatusCode::CONFLICT,
+        "{}",
+        not_pending.text()
+    );
+    let documented = example(&spec, confirm, "post", "409", "HOLD_NOT_PENDING");
+    assert_eq!(keys(&not_pending.json()), keys(&documented));
+    let unknown = app.hold(Uuid::new_v4()).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.text());
+    let documented = example(&spec, read, "get", "404", "HOLD_NOT_FOUND");
+    assert_eq!(keys(&unknown.json()), keys(&documented));
 }
 
 #[tokio::test]

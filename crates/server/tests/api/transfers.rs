@@ -8,8 +8,8 @@
 use crate::helpers::router::router;
 use crate::helpers::{
     IDEMPOTENCY_KEY, MAX_MONEY, Reply, TestApp, assert_problem, assert_problem_in,
-    assert_timestamp, assert_uuid, field_names, operation_body, spawn_app, status_and_body,
-    transfer_body,
+    assert_timestamp, assert_uuid, field_names, malformed_ids, operation_body, spawn_app,
+    status_and_body, transfer_body,
 };
 use reqwest::StatusCode;
 use reqwest::header::HeaderValue;
@@ -19,7 +19,7 @@ use uuid::Uuid;
 const TRANSFERS: &str = "/api/v1/transfers";
 
 /// The fields of a transfer record, sorted; a rejected one has `reason` too.
-const RECORD_FIELDS: [&str; 10] = [
+pub(crate) const RECORD_FIELDS: [&str; 10] = [
     "amount",
     "createdAt",
     "fromAvailable",
@@ -886,12 +886,7 @@ async fn get_transfer_with_a_malformed_id_is_400() {
     let router = router();
     let id = Uuid::new_v4();
 
-    for spelling in [
-        "not-a-uuid".to_owned(),
-        format!("{{{id}}}"),
-        format!("urn:uuid:{id}"),
-        id.simple().to_string(),
-    ] {
+    for spelling in malformed_ids(id) {
         let path = format!("{TRANSFERS}/{spelling}");
         let answer = router.get(&path).await;
         assert_problem_in(&path, &answer, StatusCode::BAD_REQUEST, "INVALID_REQUEST").await;

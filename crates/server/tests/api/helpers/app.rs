@@ -3,7 +3,7 @@
 
 use super::database::TestDatabase;
 use super::reply::Reply;
-use super::{IDEMPOTENCY_KEY, ledger, operation_body};
+use super::{IDEMPOTENCY_KEY, eventually, ledger, operation_body};
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
@@ -11,6 +11,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, PgConnection, PgPool};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use uuid::Uuid;
 use wallet_server::{Application, Config};
 
@@ -189,6 +190,56 @@ impl TestApp {
         body["balance"].as_u64().expect("balance is an integer")
     }
 
+    /// A wallet's `(balance, held, available)`, as `GET /api/v1/wallets/{walletId}` shows them.
+    pub async fn funds(&self, wallet: Uuid) -> (u64, u64, u64) {
+        let response = self.get(&format!("/api/v1/wallets/{wallet}")).await;
+        let (status, body) = (response.status(), Reply::of(response).await.json());
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let amount = |field: &str| {
+            body[field]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{field} is an integer in {body}"))
+        };
+        (amount("balance"), amount("held"), amount("available"))
+    }
+
+    /// `POST path`, with a JSON body or none, read whole.
+    pub async fn post(&self, path: &str, body: Option<&Value>) -> Reply {
+        let request = self.client.post(self.url(path));
+        let request = match body {
+            Some(body) => request.json(body),
+            None => request,
+        };
+        Reply::of(request.send().await.expect("request sent")).await
+    }
+
+    /// `GET /api/v1/holds/{hold}`, read whole.
+    pub async fn hold(&self, hold: Uuid) -> Reply {
+        Reply::of(self.get(&format!("/api/v1/holds/{hold}")).await).await
+    }
+
+    /// `POST /api/v1/holds/{hold}/confirm`, with a JSON body (`{"amount": ...}`) or none.
+    pub async fn confirm_hold(&self, hold: Uuid, body: Option<&Value>) -> Reply {
+        self.post(&format!("/api/v1/holds/{hold}/confirm"), body)
+            .await
+    }
+
+    /// `POST /api/v1/holds/{hold}/void` without a body.
+    pub async fn void_hold(&self, hold: Uuid) -> Reply {
+        self.post(&format!("/api/v1/holds/{hold}/void"), None).await
+    }
+
+    /// Polls `GET /api/v1/holds/{hold}` until its status is `status` and returns the record;
+    /// panics after `limit`, a bound on a hang (expiry is due within about a second).
+    pub async fn wait_for_hold_status(&self, hold: Uuid, status: &str, limit: Duration) -> Value {
+        eventually(&format!("hold {hold} {status}"), limit, async || {
+            let answer = self.hold(hold).await;
+            let record = answer.json();
+            (answer.status == StatusCode::OK && record["status"] == status).then_some(record)
+        })
+        .await
+    }
+
     /// Every operation of `wallet`, newest first, following the cursor to the end.
     pub async fn history(&self, wallet: Uuid) -> Vec<Value> {
         let mut items = Vec::new();
@@ -209,33 +260,33 @@ impl TestApp {
         }
     }
 
-    /// Checks that `wallet`'s history, read through the API, adds up to its balance: applied
-    /// deposits and incoming transfers minus applied withdrawals and outgoing transfers, and
-    /// the balance after its newest applied item. Returns the balance.
+    /// Checks that `wallet`'s history, read through the API, adds up to its balance: read
+    /// oldest first, each item's balance is the one before it plus what the item applied
+    /// (applied deposits and incoming transfers add, applied withdrawals and outgoing
+    /// transfers take; rejected, pending, voided and expired items change nothing), and the
+    /// newest is the wallet's balance. Returns the balance.
     pub async fn assert_history_adds_up(&self, wallet: Uuid) -> u64 {
         let history = self.history(wallet).await;
-        let applied = history.iter().filter(|item| item["status"] == "APPLIED");
-        let net: i64 = applied
-            .clone()
-            .map(|item| {
+        let mut net = 0_i64;
+        for item in history.iter().rev() {
+            if item["status"] == "APPLIED" {
                 let amount = item["amount"].as_i64().expect("amount is an integer");
-                match item["operationType"].as_str() {
+                net += match item["operationType"].as_str() {
                     Some("DEPOSIT" | "TRANSFER_IN") => amount,
                     _ => -amount,
-                }
-            })
-            .sum();
-        let newest = applied.map(|item| item["balance"].as_i64()).next();
+                };
+            }
+            assert_eq!(
+                item["balance"].as_i64(),
+                Some(net),
+                "wallet {wallet}: the balance after {item}, read oldest first"
+            );
+        }
         let balance = self.balance(wallet).await;
         assert_eq!(
             i64::try_from(balance),
             Ok(net),
             "wallet {wallet}: balance vs applied history"
-        );
-        assert_eq!(
-            newest.unwrap_or(Some(0)),
-            Some(net),
-            "wallet {wallet}: balance after the newest applied item"
         );
         balance
     }
@@ -249,9 +300,10 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Checks the stored ledger's invariants (see [`ledger`](super::ledger)): balances equal
-    /// their history, money is conserved, every transfer has both legs or, rejected, only its
-    /// rejected out leg.
+    /// Checks the stored ledger's invariants (see [`ledger`](super::ledger)): balances and
+    /// available amounts equal their history, held amounts their pending holds, money is
+    /// conserved, every transfer has its legs and every hold that is no longer pending exactly
+    /// one resolution.
     pub async fn assert_ledger_consistent(&self) {
         let mut db = PgConnection::connect(&self.database_url).await.unwrap();
         let violations = ledger::violations(&mut db).await;

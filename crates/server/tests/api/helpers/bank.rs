@@ -5,6 +5,7 @@
 //! holds the service and its database to.
 
 use super::app::TestApp;
+use super::reply::Reply;
 use super::{kind, ledger, operation_body, transfer_body};
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
@@ -406,6 +407,37 @@ impl Op {
     }
 }
 
+/// `POST path` on `app`, with a JSON body or none, sent again and again until the service
+/// answers with anything but a 503 (a lost connection or an answer cut off by a crash is an
+/// outcome not seen, too), as a client that named its request retries it. Panics after
+/// [`SETTLE_LIMIT`].
+pub async fn post_until_answered(app: &TestApp, path: &str, body: Option<&Value>) -> Reply {
+    let started = Instant::now();
+    loop {
+        assert!(
+            started.elapsed() < SETTLE_LIMIT,
+            "POST {path}: no answer in {SETTLE_LIMIT:?}"
+        );
+        let mut request = app.client.post(app.url(path)).timeout(REQUEST_BACKSTOP);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        if let Ok(response) = request.send().await {
+            let (status, headers) = (response.status(), response.headers().clone());
+            if let Ok(body) = response.bytes().await
+                && status != StatusCode::SERVICE_UNAVAILABLE
+            {
+                return Reply {
+                    status,
+                    headers,
+                    body,
+                };
+            }
+        }
+        tokio::time::sleep(RETRY_PAUSE).await;
+    }
+}
+
 /// What the service and its database hold, compared with what the clients were told.
 #[derive(Debug, Default)]
 pub struct Findings {
@@ -429,8 +461,9 @@ pub struct Findings {
 ///   deposit or withdrawal as one item, an applied transfer as its `TRANSFER_OUT` and its
 ///   `TRANSFER_IN` (never one leg without the other), a rejected transfer as its rejected
 ///   `TRANSFER_OUT` only;
-/// - nothing else is in the histories or in the transfers table (every operation sent was
-///   settled, so anything more was applied without being acknowledged);
+/// - nothing else is in the histories or in the transfers table of its wallets (every
+///   operation sent was settled, so anything more was applied without being acknowledged);
+///   a test may move money on wallets of its own beside the load;
 /// - each balance (API and table) is the acknowledged net: applied deposits and incoming
 ///   transfers minus applied withdrawals and outgoing transfers, from an empty wallet;
 /// - replaying the entries in order gives every stored `balance_after`, which is never
@@ -502,8 +535,9 @@ pub async fn verify(app: &TestApp, settled: &[Settled]) -> Findings {
     let mut db = PgConnection::connect(&app.database_url)
         .await
         .expect("connect to the test's database");
-    replay_ledger(&mut db, settled, &mut findings.violations).await;
-    stored_transfers_as_answered(&mut db, settled, &mut findings.violations).await;
+    let wallets: Vec<Uuid> = wallets.into_iter().collect();
+    replay_ledger(&mut db, &wallets, settled, &mut findings.violations).await;
+    stored_transfers_as_answered(&mut db, &wallets, settled, &mut findings.violations).await;
     findings
         .violations
         .extend(ledger::violations(&mut db).await);
@@ -568,21 +602,29 @@ struct Entry {
     balance_after: i64,
 }
 
-/// The database side: replays each wallet's entries in commit order (`seq`).
-async fn replay_ledger(db: &mut PgConnection, settled: &[Settled], violations: &mut Vec<String>) {
+/// The database side: replays each of `wallets`' entries in commit order (`seq`).
+async fn replay_ledger(
+    db: &mut PgConnection,
+    wallets: &[Uuid],
+    settled: &[Settled],
+    violations: &mut Vec<String>,
+) {
     let entries: Vec<Entry> = sqlx::query_as(
         "SELECT wallet_id, id, transfer_id, kind, amount, status, balance_after FROM operations \
-         ORDER BY wallet_id, seq",
+         WHERE wallet_id = ANY($1) ORDER BY wallet_id, seq",
     )
+    .bind(wallets)
     .fetch_all(&mut *db)
     .await
     .unwrap();
-    let stored: HashMap<Uuid, i64> = sqlx::query_as("SELECT id, balance FROM wallets")
-        .fetch_all(&mut *db)
-        .await
-        .unwrap()
-        .into_iter()
-        .collect();
+    let stored: HashMap<Uuid, i64> =
+        sqlx::query_as("SELECT id, balance FROM wallets WHERE id = ANY($1)")
+            .bind(wallets)
+            .fetch_all(&mut *db)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
 
     // A transfer's entries carry its id in `transfer_id`; the others are named by their own.
     let recorded: HashSet<Uuid> = entries
@@ -651,20 +693,25 @@ async fn replay_ledger(db: &mut PgConnection, settled: &[Settled], violations: &
     }
 }
 
-/// The transfers table holds exactly the acknowledged transfers, each as it was answered.
+/// The transfers table holds exactly the acknowledged transfers from `wallets`, each as it
+/// was answered.
 async fn stored_transfers_as_answered(
     db: &mut PgConnection,
+    wallets: &[Uuid],
     settled: &[Settled],
     violations: &mut Vec<String>,
 ) {
-    let stored: HashMap<Uuid, (Uuid, Uuid, i64, String)> =
-        sqlx::query_as("SELECT id, from_wallet_id, to_wallet_id, amount, status FROM transfers")
-            .fetch_all(&mut *db)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|(id, from, to, amount, status)| (id, (from, to, amount, status)))
-            .collect();
+    let stored: HashMap<Uuid, (Uuid, Uuid, i64, String)> = sqlx::query_as(
+        "SELECT id, from_wallet_id, to_wallet_id, amount, status FROM transfers \
+         WHERE from_wallet_id = ANY($1)",
+    )
+    .bind(wallets)
+    .fetch_all(&mut *db)
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|(id, from, to, amount, status)| (id, (from, to, amount, status)))
+    .collect();
     let mut acknowledged = 0;
     for op in settled {
         let Move::Transfer { from, to } = op.movement else {

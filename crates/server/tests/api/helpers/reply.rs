@@ -141,11 +141,17 @@ pub fn assert_uuid(value: &Value) -> Uuid {
 
 /// The value is an RFC 3339 timestamp in a string.
 pub fn assert_timestamp(value: &Value) {
+    timestamp(value);
+}
+
+/// The instant an RFC 3339 timestamp in a string names; panics when it is none.
+pub fn timestamp(value: &Value) -> chrono::DateTime<chrono::Utc> {
     let text = value
         .as_str()
         .unwrap_or_else(|| panic!("{value} is a string"));
     chrono::DateTime::parse_from_rfc3339(text)
-        .unwrap_or_else(|_| panic!("{value} is an RFC 3339 timestamp"));
+        .unwrap_or_else(|_| panic!("{value} is an RFC 3339 timestamp"))
+        .to_utc()
 }
 
 /// The field names of a JSON object, sorted: a record's exact shape in one comparison.
