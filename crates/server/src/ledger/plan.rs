@@ -17,14 +17,22 @@ use std::collections::HashMap;
 pub struct Plan {
     /// One per request, in arrival order.
     pub verdicts: Vec<Result<Outcome, LedgerError>>,
-    /// Indexes of the requests whose records are new and must be inserted.
-    pub inserts: Vec<usize>,
-    /// The history entries of the holds resolved in the batch.
-    pub entries: Vec<OperationRecord>,
+    /// What the batch records, in the order it was decided, so that each wallet's history
+    /// lists its entries in that order too.
+    pub changes: Vec<Change>,
     /// Every hold placed or resolved in the batch, as it stands at the end of it.
     pub holds: Vec<HoldRecord>,
     /// Final funds of every wallet that changed.
     pub funds: Vec<(WalletId, Funds)>,
+}
+
+/// One thing a batch records.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Change {
+    /// The new record of the request at this index.
+    Decided(usize),
+    /// A history entry of a hold resolved in the batch.
+    Resolution(OperationRecord),
 }
 
 /// Decides `requests` in order against `funds` (the locked wallets that existed before this
@@ -43,12 +51,11 @@ pub fn plan<'a>(
         funds: funds.clone(),
         holds: holds.clone(),
         changed_holds: Vec::new(),
-        entries: Vec::new(),
+        changes: Vec::new(),
         at,
     };
     let mut first_in_batch: HashMap<OperationId, usize> = HashMap::new();
     let mut verdicts: Vec<Result<Outcome, LedgerError>> = Vec::new();
-    let mut inserts = Vec::new();
 
     for request in requests {
         let index = verdicts.len();
@@ -88,7 +95,7 @@ pub fn plan<'a>(
             for entry in record.entry_ids() {
                 first_in_batch.insert(entry, index);
             }
-            inserts.push(index);
+            batch.changes.push(Change::Decided(index));
         }
         verdicts.push(verdict);
     }
@@ -106,8 +113,7 @@ pub fn plan<'a>(
         .collect();
     Plan {
         verdicts,
-        inserts,
-        entries: batch.entries,
+        changes: batch.changes,
         holds,
         funds: changed,
     }
@@ -119,7 +125,7 @@ struct Batch {
     holds: HashMap<OperationId, HoldRecord>,
     /// Holds placed or resolved so far, each once, in the order they first changed.
     changed_holds: Vec<OperationId>,
-    entries: Vec<OperationRecord>,
+    changes: Vec<Change>,
     at: DateTime<Utc>,
 }
 
@@ -245,7 +251,8 @@ impl Batch {
         if let (Some(wallet), Some(funds)) = (hold.to, resolved.to) {
             self.funds.insert(wallet, funds);
         }
-        self.entries.extend(resolved.entries);
+        self.changes
+            .extend(resolved.entries.into_iter().map(Change::Resolution));
         self.keep(resolved.hold.clone());
         Ok(resolved.hold)
     }
@@ -299,6 +306,28 @@ mod tests {
             .collect()
     }
 
+    /// The indexes of the requests whose records the plan inserts.
+    fn inserts(plan: &Plan) -> Vec<usize> {
+        plan.changes
+            .iter()
+            .filter_map(|change| match change {
+                Change::Decided(index) => Some(*index),
+                Change::Resolution(_) => None,
+            })
+            .collect()
+    }
+
+    /// The hold entries the plan inserts.
+    fn resolutions(plan: &Plan) -> Vec<&OperationRecord> {
+        plan.changes
+            .iter()
+            .filter_map(|change| match change {
+                Change::Resolution(entry) => Some(entry),
+                Change::Decided(_) => None,
+            })
+            .collect()
+    }
+
     fn decided(plan: &Plan, index: usize) -> &Record {
         &plan.verdicts[index].as_ref().unwrap().record
     }
@@ -338,7 +367,7 @@ mod tests {
                 OperationStatus::Applied
             ]
         );
-        assert_eq!(plan.inserts, [0, 1, 2, 3]);
+        assert_eq!(inserts(&plan), [0, 1, 2, 3]);
         assert_eq!(plan.funds, [(wallet, funds(10))]);
     }
 
@@ -358,7 +387,7 @@ mod tests {
         let outcome = plan.verdicts[0].as_ref().unwrap();
         assert!(outcome.replayed);
         assert_eq!(outcome.record, stored_record);
-        assert!(plan.inserts.is_empty());
+        assert!(inserts(&plan).is_empty());
         assert!(plan.funds.is_empty());
     }
 
@@ -376,7 +405,7 @@ mod tests {
         let [a, b] = [&plan.verdicts[0], &plan.verdicts[1]].map(|v| v.as_ref().unwrap());
         assert_eq!(a.record, b.record);
         assert!(!a.replayed && b.replayed);
-        assert_eq!(plan.inserts, [0]);
+        assert_eq!(inserts(&plan), [0]);
         assert_eq!(plan.funds, [(wallet, funds(5))]);
     }
 
@@ -415,7 +444,7 @@ mod tests {
             Utc::now(),
         );
         assert_eq!(plan.verdicts[0], Err(LedgerError::WalletNotFound(wallet)));
-        assert!(plan.inserts.is_empty());
+        assert!(inserts(&plan).is_empty());
     }
 
     #[test]
@@ -431,7 +460,7 @@ mod tests {
             Utc::now(),
         );
         assert_eq!(plan.verdicts[0], Err(LedgerError::WalletNotFound(wallet)));
-        assert_eq!(plan.inserts, [1]);
+        assert_eq!(inserts(&plan), [1]);
         assert_eq!(plan.funds, [(wallet, funds(3))]);
     }
 
@@ -468,7 +497,7 @@ mod tests {
         );
         assert_eq!(plan.verdicts[0], Err(LedgerError::WalletNotFound(b)));
         assert_eq!(plan.verdicts[1], Err(LedgerError::WalletNotFound(b)));
-        assert!(plan.inserts.is_empty());
+        assert!(inserts(&plan).is_empty());
         assert!(plan.funds.is_empty());
     }
 
@@ -555,7 +584,7 @@ mod tests {
         );
         assert!(plan_b.verdicts[0].is_ok());
         assert_eq!(plan_b.verdicts[1], Err(LedgerError::IdempotencyKeyReused));
-        assert_eq!(plan_b.inserts, [0]);
+        assert_eq!(inserts(&plan_b), [0]);
     }
 
     #[test]
@@ -651,7 +680,7 @@ mod tests {
         assert!(plan.verdicts[1].as_ref().unwrap().replayed);
         assert_eq!(plan.verdicts[2], Err(LedgerError::HoldNotPending(hold.id)));
         assert_eq!(plan.funds, [(wallet, funds(50))]);
-        assert_eq!(plan.entries.len(), 1);
+        assert_eq!(resolutions(&plan).len(), 1);
         let confirmed = Amount::new(50).unwrap();
         assert_eq!(plan.holds[0].status, HoldStatus::Confirmed(confirmed));
     }
@@ -685,7 +714,7 @@ mod tests {
         assert!(plan.verdicts[1].as_ref().unwrap().replayed);
         assert_eq!(plan.holds[0].status, HoldStatus::Expired);
         assert_eq!(plan.funds, [(wallet, funds(100))]);
-        assert_eq!(plan.entries[0].status, OperationStatus::Expired);
+        assert_eq!(resolutions(&plan)[0].status, OperationStatus::Expired);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! One shard's writer: drain the queue, commit the batch, answer, repeat.
 
-use super::plan::plan;
+use super::plan::{Change, plan};
 use super::{LedgerError, Outcome, Record, Request};
 use crate::domain::{OperationId, OperationKind, OperationRecord, WalletId};
 use crate::store::{StoreError, StoreResult, batch};
@@ -226,16 +226,18 @@ async fn decide_and_write(
         return Ok(None);
     }
     let mut writes = batch::Writes::default();
-    for &i in &plan.inserts {
-        let key = requests[i].idempotency_key();
-        match plan.verdicts[i].as_ref().map(|outcome| &outcome.record) {
-            Ok(Record::Operation(record)) => writes.operation(record, key),
-            Ok(Record::Transfer(record)) => writes.transfer(record, key),
-            Ok(Record::Hold(_)) | Err(_) => {}
+    for change in &plan.changes {
+        match change {
+            Change::Decided(i) => {
+                let key = requests[*i].idempotency_key();
+                match plan.verdicts[*i].as_ref().map(|outcome| &outcome.record) {
+                    Ok(Record::Operation(record)) => writes.operation(record, key),
+                    Ok(Record::Transfer(record)) => writes.transfer(record, key),
+                    Ok(Record::Hold(_)) | Err(_) => {}
+                }
+            }
+            Change::Resolution(entry) => writes.operation(entry, None),
         }
-    }
-    for entry in &plan.entries {
-        writes.operation(entry, None);
     }
     for hold in &plan.holds {
         writes.hold(hold);
