@@ -6,7 +6,7 @@
 \set amount random(1, 100)
 BEGIN;
 UPDATE wallets SET balance = balance + :amount, updated_at = now()
-  WHERE id = :wallet RETURNING balance AS after \gset
-INSERT INTO operations (id, wallet_id, kind, amount, status, balance_after)
-  VALUES (gen_random_uuid(), :wallet, 'DEPOSIT', :amount, 'APPLIED', :after);
+  WHERE id = :wallet RETURNING balance AS after, balance - held AS available \gset
+INSERT INTO operations (id, wallet_id, kind, amount, status, balance_after, available_after)
+  VALUES (gen_random_uuid(), :wallet, 'DEPOSIT', :amount, 'APPLIED', :after, :available);
 COMMIT;

@@ -218,10 +218,11 @@ def batch_sizes(ledger):
     return rows
 
 
-def key_values(path):
-    """The `key|value` lines bench/run.sh records about the machine and PostgreSQL."""
+def key_values(path, fields=2):
+    """The `|`-separated lines bench/run.sh records: `key|value` about the machine and
+    PostgreSQL, or `fields` columns."""
     with open(path) as f:
-        return [line.rstrip("\n").split("|", 1) for line in f if "|" in line]
+        return [line.rstrip("\n").split("|", fields - 1) for line in f if "|" in line]
 
 
 def tables(results, doc_dir):
@@ -267,6 +268,15 @@ def tables(results, doc_dir):
              for x, ratio, target in rows], "lrrrrlrr")]
         # In the CPU tables too, but the hot wallet at the usual count only once.
         runs += [x for x, _, _ in rows if x.label != hot_label(hot_load.concurrency)]
+
+    expiry = os.path.join(results, "expiry-lateness.txt")
+    if os.path.exists(expiry):
+        out += ["## Hold expiry", (
+            "Holds of 1 with timeouts of a few seconds, each set on a wallet of its own; how "
+            "long after its `expiresAt` each was expired, from the holds table."), table(
+            ["service", "expired / placed", "p50 ms late", "p99 ms late", "max ms late"],
+            [[label, f"{expired} / {placed}", p50, p99, worst]
+             for label, expired, placed, p50, p99, worst in key_values(expiry, 6)])]
 
     if doc_dir and os.path.exists(os.path.join(doc_dir, CHART)):
         out += ["## Chart: one hot wallet",

@@ -300,6 +300,38 @@ for clients in "${COMPARED_CLIENTS[@]}"; do
     stop_service
 done
 
+# Holds expiring by themselves: how late after its expiresAt each one was expired, on an idle
+# service and during a hot-wallet load, read from the holds table (resolved_at - expires_at).
+# Each set of holds has a wallet of its own; the sweep runs every 250 ms by default.
+place_holds() {
+    local wallet=$1 count=$2 first=$3 last=$4
+    python3 "$ROOT/bench/place_holds.py" --url "$HTTP_URL" --wallet "$wallet" --count "$count" \
+        --timeouts "$first" "$last"
+}
+expiry_lateness() {
+    local label=$1 wallet=$2
+    psql_bench -At -F '|' -c "
+        SELECT '$label', count(*) FILTER (WHERE status = 'EXPIRED'), count(*),
+               round(percentile_cont(0.5) WITHIN GROUP (ORDER BY late)::numeric, 1),
+               round(percentile_cont(0.99) WITHIN GROUP (ORDER BY late)::numeric, 1),
+               round(max(late)::numeric, 1)
+        FROM (SELECT status, 1000 * extract(epoch FROM resolved_at - expires_at) AS late
+              FROM holds WHERE wallet_id = '$wallet') AS h" >>"$RESULTS/expiry-lateness.txt"
+}
+say "ours: holds expiring on an idle service, then during a hot-wallet load, $CONCURRENCY clients"
+start_service hold-expiry
+idle_wallet=$(python3 -c 'import uuid; print(uuid.uuid4())')
+busy_wallet=$(python3 -c 'import uuid; print(uuid.uuid4())')
+place_holds "$idle_wallet" 200 1 3
+sleep 5
+expiry_lateness "idle service" "$idle_wallet"
+# Expiries spread over the middle of the load that follows.
+place_holds "$busy_wallet" 500 3 $((DURATION > 5 ? DURATION - 2 : 3))
+loadtest expiry-load --concurrency "$CONCURRENCY" "${WRITES[@]}"
+sleep 2
+expiry_lateness "during the hot-wallet load" "$busy_wallet"
+stop_service
+
 {
     echo "load average at end|$(cut -d ' ' -f 1-3 /proc/loadavg)"
     echo "run finished|$(date -u '+%Y-%m-%d %H:%M UTC')"

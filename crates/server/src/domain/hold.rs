@@ -64,6 +64,16 @@ pub struct HoldRecord {
     pub resolved_at: Option<DateTime<Utc>>,
 }
 
+/// What never changes about a hold: enough to route a decision about it and check its
+/// amount, before the writer reads where the hold stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HoldTerms {
+    pub id: OperationId,
+    pub wallet: WalletId,
+    pub to: Option<WalletId>,
+    pub amount: Amount,
+}
+
 /// What a client or the clock decides about a hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HoldAction {
@@ -102,7 +112,7 @@ pub struct Resolved {
 
 impl HoldDecision {
     /// Confirms `hold` for `amount`, or for all of it.
-    pub fn confirm(hold: &HoldRecord, amount: Option<Amount>) -> Result<Self, ExceedsHold> {
+    pub fn confirm(hold: HoldTerms, amount: Option<Amount>) -> Result<Self, ExceedsHold> {
         let amount = amount.unwrap_or(hold.amount);
         if amount > hold.amount {
             return Err(ExceedsHold { held: hold.amount });
@@ -110,7 +120,7 @@ impl HoldDecision {
         Ok(Self::about(hold, HoldAction::Confirm(amount)))
     }
 
-    pub fn void(hold: &HoldRecord) -> Self {
+    pub fn void(hold: HoldTerms) -> Self {
         Self::about(hold, HoldAction::Void)
     }
 
@@ -124,7 +134,7 @@ impl HoldDecision {
         }
     }
 
-    fn about(hold: &HoldRecord, action: HoldAction) -> Self {
+    fn about(hold: HoldTerms, action: HoldAction) -> Self {
         Self {
             hold: hold.id,
             wallet: hold.wallet,
@@ -161,6 +171,15 @@ impl HoldRecord {
             expires_at,
             created_at: at,
             resolved_at: None,
+        }
+    }
+
+    pub fn terms(&self) -> HoldTerms {
+        HoldTerms {
+            id: self.id,
+            wallet: self.wallet,
+            to: self.to,
+            amount: self.amount,
         }
     }
 
@@ -396,10 +415,10 @@ mod tests {
     fn a_confirmation_for_more_than_is_held_is_not_a_decision() {
         let hold = hold(None, 10);
         assert_eq!(
-            HoldDecision::confirm(&hold, Some(amount(11))),
+            HoldDecision::confirm(hold.terms(), Some(amount(11))),
             Err(ExceedsHold { held: amount(10) })
         );
-        let whole = HoldDecision::confirm(&hold, None).unwrap();
+        let whole = HoldDecision::confirm(hold.terms(), None).unwrap();
         assert_eq!(whole.action, HoldAction::Confirm(amount(10)));
     }
 

@@ -12,7 +12,8 @@ mod transfer;
 mod wallet;
 
 pub use hold::{
-    ExceedsHold, HoldAction, HoldDecision, HoldRecord, HoldStatus, Pending, Refused, Resolved,
+    ExceedsHold, HoldAction, HoldDecision, HoldRecord, HoldStatus, HoldTerms, Pending, Refused,
+    Resolved,
 };
 pub use ids::{IdempotencyKey, InvalidId, OperationId, WalletId};
 pub use money::{Amount, Balance, MAX_MONEY, MoneyError};

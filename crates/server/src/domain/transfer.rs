@@ -73,8 +73,8 @@ impl TransferRequest {
     /// Decides this transfer against both wallets' current funds, with the same rule as a
     /// withdrawal from the source and a deposit to the destination. It is applied only if
     /// both sides are; a rejection names the side that refused, the source first. A pending
-    /// transfer only holds its amount on the source: the destination sees nothing until it
-    /// is confirmed. Returns the record and both wallets' funds after it.
+    /// transfer only holds its amount on the source (if the destination could take it now):
+    /// the destination sees nothing until it is confirmed. Returns the record and both wallets' funds after it.
     pub fn decide(
         &self,
         from: Funds,
@@ -82,7 +82,11 @@ impl TransferRequest {
         at: DateTime<Utc>,
     ) -> (TransferRecord, Funds, Funds) {
         let sides = match self.pending {
-            Some(_) => from.hold(self.amount).map(|from| (from, to)),
+            // The destination must be able to take the amount now, as for any transfer; it
+            // is asked again when the hold is confirmed.
+            Some(_) => from
+                .hold(self.amount)
+                .and_then(|from| Ok((from, to.deposit(self.amount).map(|_| to)?))),
             None => OperationKind::TransferOut
                 .apply(from, self.amount)
                 .and_then(|from| Ok((from, OperationKind::TransferIn.apply(to, self.amount)?))),
@@ -289,5 +293,14 @@ mod tests {
         assert_eq!(legs[0].hold_id, Some(request.id));
         assert!(record.matches(&request));
         assert!(!record.matches(&request.clone().pending(None)));
+    }
+
+    #[test]
+    fn a_pending_transfer_the_destination_could_not_take_is_refused() {
+        let request = transfer(2).pending(Some(Pending { timeout: None }));
+        let (record, from, _) = request.decide(funds(10), funds(MAX_MONEY - 1), Utc::now());
+        let refused = OperationStatus::Rejected(RejectReason::BalanceLimitExceeded);
+        assert_eq!(record.status, refused);
+        assert_eq!(from, funds(10));
     }
 }

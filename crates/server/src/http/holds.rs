@@ -1,16 +1,17 @@
 //! `/api/v1/holds`: read a hold, confirm it, void it.
 //!
 //! A hold is placed by a pending withdrawal or transfer and named by its id. Confirming or
-//! voiding it is a decision the writers take like any other; the hold is read first for its
-//! wallets, which never change, so that the decision goes to the writer of the hold's
-//! source and is batched with that wallet's other requests.
+//! voiding it is a decision the writers take like any other; it needs the hold's wallets,
+//! which never change, so that it goes to the writer of the hold's source and is batched
+//! with that wallet's other requests: the ledger knows them for the holds placed through
+//! this instance, the others are read first.
 
 use super::AppState;
 use super::error::{ApiError, ErrorCode};
 use super::extract::{OptionalJsonBody, parse_id};
 use super::openapi::{EXAMPLE_OPERATION, EXAMPLE_PAYEE, EXAMPLE_WALLET, problems};
 use super::writes::{Answer, parse_amount, submit};
-use crate::domain::{HoldDecision, HoldRecord, HoldStatus, OperationId};
+use crate::domain::{HoldDecision, HoldRecord, HoldStatus, HoldTerms, OperationId};
 use crate::store::reads;
 use axum::Json;
 use axum::extract::rejection::PathRejection;
@@ -122,15 +123,25 @@ impl Answer for HoldRecord {
     }
 }
 
-/// The hold named in the path, as stored now.
-async fn find(
-    state: &AppState,
-    path: Result<Path<String>, PathRejection>,
-) -> Result<HoldRecord, ApiError> {
-    let id: OperationId = parse_id(&path?.0, "holdId")?;
+/// The id in the path.
+fn hold_id(path: Result<Path<String>, PathRejection>) -> Result<OperationId, ApiError> {
+    parse_id(&path?.0, "holdId")
+}
+
+/// The hold named `id`, as stored now.
+async fn find(state: &AppState, id: OperationId) -> Result<HoldRecord, ApiError> {
     reads::hold(&state.pool, id)
         .await?
         .ok_or_else(|| ApiError::hold_not_found(id))
+}
+
+/// What a decision about hold `id` needs to know of it: from the ledger when the hold was
+/// placed through this instance, from the database otherwise.
+async fn terms(state: &AppState, id: OperationId) -> Result<HoldTerms, ApiError> {
+    match state.ledger.placed_hold(id) {
+        Some(terms) => Ok(terms),
+        None => Ok(find(state, id).await?.terms()),
+    }
 }
 
 problems!(OneProblems: InvalidRequest, HoldNotFound, ServiceUnavailable, Unauthorized);
@@ -154,7 +165,7 @@ async fn one(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<HoldJson>, ApiError> {
-    Ok(Json(HoldJson::from(&find(&state, path).await?)))
+    Ok(Json(HoldJson::from(&find(&state, hold_id(path)?).await?)))
 }
 
 /// Body of a confirmation; the body itself is optional.
@@ -208,8 +219,8 @@ async fn confirm(
         .and_then(|body| body.amount)
         .map(|raw| parse_amount(&raw))
         .transpose()?;
-    let hold = find(&state, path).await?;
-    let decision = HoldDecision::confirm(&hold, amount)
+    let hold = terms(&state, hold_id(path)?).await?;
+    let decision = HoldDecision::confirm(hold, amount)
         .map_err(|error| ApiError::new(ErrorCode::InvalidAmount, error.to_string()))?;
     submit(&state.ledger, "CONFIRM", decision).await
 }
@@ -251,6 +262,6 @@ async fn void(
     path: Result<Path<String>, PathRejection>,
     OptionalJsonBody(_body): OptionalJsonBody<VoidHold>,
 ) -> Result<Response, ApiError> {
-    let hold = find(&state, path).await?;
-    submit(&state.ledger, "VOID", HoldDecision::void(&hold)).await
+    let hold = terms(&state, hold_id(path)?).await?;
+    submit(&state.ledger, "VOID", HoldDecision::void(hold)).await
 }

@@ -11,14 +11,16 @@
 
 pub mod expiry;
 mod heat;
+mod placed;
 mod plan;
 mod writer;
 
 use crate::domain::{
-    Balance, HoldDecision, HoldRecord, IdempotencyKey, OperationId, OperationRecord,
-    OperationRequest, TransferRecord, TransferRequest, WalletId,
+    Balance, HoldDecision, HoldRecord, HoldTerms, IdempotencyKey, OperationId, OperationRecord,
+    OperationRequest, OperationStatus, TransferRecord, TransferRequest, WalletId,
 };
 use heat::Heat;
+use placed::Placed;
 use sqlx::postgres::PgConnectOptions;
 use std::sync::Arc;
 use std::time::Duration;
@@ -240,6 +242,7 @@ pub enum LedgerError {
 pub struct Ledger {
     shards: Arc<[mpsc::Sender<Job>]>,
     heat: Arc<Heat>,
+    placed: Arc<Placed>,
     transfer_routing: TransferRouting,
     request_timeout: Duration,
 }
@@ -260,6 +263,7 @@ impl Ledger {
         let ledger = Self {
             shards,
             heat: Arc::new(Heat::default()),
+            placed: Arc::new(Placed::default()),
             transfer_routing: config.transfer_routing,
             request_timeout: config.request_timeout,
         };
@@ -284,9 +288,11 @@ impl Ledger {
             reply,
         };
         let outcome = match tokio::time::timeout_at(deadline, queue.send(job)).await {
-            Ok(Ok(())) => answer.await.unwrap_or(Err(LedgerError::Unavailable))?,
+            Ok(Ok(())) => answer.await.unwrap_or(Err(LedgerError::Unavailable)),
             Ok(Err(_)) | Err(_) => return Err(LedgerError::Unavailable),
         };
+        self.note_holds(&outcome);
+        let outcome = outcome?;
         let record = S::record(outcome.record).ok_or_else(|| {
             tracing::error!("a request was answered with a record of another kind");
             LedgerError::Internal
@@ -295,6 +301,45 @@ impl Ledger {
             record,
             replayed: outcome.replayed,
         })
+    }
+
+    /// What never changes about a hold placed through this instance and still pending, as
+    /// far as this instance knows; `None` when it does not know the hold.
+    pub fn placed_hold(&self, id: OperationId) -> Option<HoldTerms> {
+        self.placed.get(id)
+    }
+
+    /// Keeps [`Ledger::placed_hold`] up to date with a decided request.
+    fn note_holds(&self, outcome: &Result<Outcome, LedgerError>) {
+        let pending = |status| status == OperationStatus::Pending;
+        match outcome {
+            Ok(Outcome {
+                record: Record::Operation(record),
+                ..
+            }) if pending(record.status) => self.placed.remember(HoldTerms {
+                id: record.id,
+                wallet: record.wallet_id,
+                to: None,
+                amount: record.amount,
+            }),
+            Ok(Outcome {
+                record: Record::Transfer(record),
+                ..
+            }) if pending(record.status) => self.placed.remember(HoldTerms {
+                id: record.id,
+                wallet: record.from,
+                to: Some(record.to),
+                amount: record.amount,
+            }),
+            Ok(Outcome {
+                record: Record::Hold(hold),
+                ..
+            }) => self.placed.forget(hold.id),
+            Err(LedgerError::HoldNotPending(id) | LedgerError::HoldNotFound(id)) => {
+                self.placed.forget(*id)
+            }
+            _ => {}
+        }
     }
 
     /// Requests waiting in each shard's queue, for the queue-depth gauge.

@@ -662,11 +662,11 @@ mod tests {
         let hold = placed_hold(&placing);
         let funds_after: HashMap<_, _> = placing.funds.iter().copied().collect();
         let stored = HashMap::from([(hold.id, hold.clone())]);
-        let confirm = HoldDecision::confirm(&hold, Some(Amount::new(50).unwrap())).unwrap();
+        let confirm = HoldDecision::confirm(hold.terms(), Some(Amount::new(50).unwrap())).unwrap();
         let requests = [
             Request::Hold(confirm.clone()),
             Request::Hold(confirm),
-            Request::Hold(HoldDecision::void(&hold)),
+            Request::Hold(HoldDecision::void(hold.terms())),
         ];
         let plan = plan(
             &requests,
@@ -700,7 +700,7 @@ mod tests {
         let funds_after: HashMap<_, _> = placing.funds.iter().copied().collect();
         let stored = HashMap::from([(hold.id, hold.clone())]);
         let late = placed_at + chrono::TimeDelta::seconds(1);
-        let confirm = Request::Hold(HoldDecision::confirm(&hold, None).unwrap());
+        let confirm = Request::Hold(HoldDecision::confirm(hold.terms(), None).unwrap());
         let expire = Request::Hold(HoldDecision::expire(hold.id, wallet));
         let plan = plan(
             [&confirm, &expire],

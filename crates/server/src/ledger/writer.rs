@@ -240,7 +240,11 @@ async fn decide_and_write(
         }
     }
     for hold in &plan.holds {
-        writes.hold(hold);
+        if holds.contains_key(&hold.id) {
+            writes.resolved_hold(hold);
+        } else {
+            writes.new_hold(hold);
+        }
     }
     let all_new = writes.write(tx, &plan.funds).await?;
     Ok(all_new.then_some(plan.verdicts))

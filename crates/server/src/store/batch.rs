@@ -102,6 +102,7 @@ pub struct Writes {
     operations: OperationColumns,
     transfers: TransferColumns,
     holds: HoldColumns,
+    resolutions: ResolutionColumns,
 }
 
 impl Writes {
@@ -119,9 +120,14 @@ impl Writes {
         }
     }
 
-    /// A hold as it stands after the batch, placed or resolved in it.
-    pub fn hold(&mut self, record: &HoldRecord) {
+    /// A hold placed in the batch, as it stands at the end of it.
+    pub fn new_hold(&mut self, record: &HoldRecord) {
         self.holds.push(record);
+    }
+
+    /// A stored hold the batch resolved.
+    pub fn resolved_hold(&mut self, record: &HoldRecord) {
+        self.resolutions.push(record);
     }
 
     /// Records everything and writes each changed wallet's final funds once, however many
@@ -136,6 +142,7 @@ impl Writes {
             operations,
             transfers,
             holds,
+            resolutions,
         } = self;
         if operations.id.is_empty() {
             return Ok(true);
@@ -169,12 +176,15 @@ impl Writes {
                SELECT * FROM UNNEST($29::uuid[], $30::uuid[], $31::uuid[], $32::int8[], \
                                     $33::text[], $34::int8[], $35::timestamptz[], \
                                     $36::timestamptz[], $37::timestamptz[]) \
-               ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, \
-                 confirmed_amount = EXCLUDED.confirmed_amount, \
-                 resolved_at = EXCLUDED.resolved_at \
+             ), resolved_holds AS ( \
+               UPDATE holds SET status = v.status, confirmed_amount = v.confirmed_amount, \
+                 resolved_at = v.resolved_at \
+               FROM UNNEST($38::uuid[], $39::text[], $40::int8[], $41::timestamptz[]) \
+                 AS v (id, status, confirmed_amount, resolved_at) \
+               WHERE holds.id = v.id \
              ), updated AS ( \
                UPDATE wallets SET balance = v.balance, held = v.held, updated_at = now() \
-               FROM UNNEST($38::uuid[], $39::int8[], $40::int8[]) AS v (id, balance, held) \
+               FROM UNNEST($42::uuid[], $43::int8[], $44::int8[]) AS v (id, balance, held) \
                WHERE wallets.id = v.id \
              ) \
              SELECT 1",
@@ -216,6 +226,10 @@ impl Writes {
         .bind(holds.expires_at)
         .bind(holds.created_at)
         .bind(holds.resolved_at)
+        .bind(resolutions.id)
+        .bind(resolutions.status)
+        .bind(resolutions.confirmed_amount)
+        .bind(resolutions.resolved_at)
         .bind(wallet_ids)
         .bind(wallet_balances)
         .bind(wallet_held)
@@ -226,7 +240,8 @@ impl Writes {
             Err(sqlx::Error::Database(error))
                 if matches!(
                     error.constraint(),
-                    Some("operations_pkey" | "transfers_pkey")
+                    // A new hold takes its request's id, so its key reports a taken id too.
+                    Some("operations_pkey" | "transfers_pkey" | "holds_pkey")
                 ) =>
             {
                 Ok(false)
@@ -334,12 +349,34 @@ impl HoldColumns {
         self.to.push(record.to.map(Uuid::from));
         self.amount.push(record.amount.into());
         self.status.push(record.status.into());
-        self.confirmed_amount.push(match record.status {
-            HoldStatus::Confirmed(amount) => Some(amount.into()),
-            HoldStatus::Pending | HoldStatus::Voided | HoldStatus::Expired => None,
-        });
+        self.confirmed_amount.push(confirmed_amount(record.status));
         self.expires_at.push(record.expires_at);
         self.created_at.push(record.created_at);
         self.resolved_at.push(record.resolved_at);
+    }
+}
+
+/// What resolving a stored hold changes of its row.
+#[derive(Default)]
+struct ResolutionColumns {
+    id: Vec<Uuid>,
+    status: Vec<HoldStatusColumn>,
+    confirmed_amount: Vec<Option<i64>>,
+    resolved_at: Vec<Option<DateTime<Utc>>>,
+}
+
+impl ResolutionColumns {
+    fn push(&mut self, record: &HoldRecord) {
+        self.id.push(record.id.into());
+        self.status.push(record.status.into());
+        self.confirmed_amount.push(confirmed_amount(record.status));
+        self.resolved_at.push(record.resolved_at);
+    }
+}
+
+fn confirmed_amount(status: HoldStatus) -> Option<i64> {
+    match status {
+        HoldStatus::Confirmed(amount) => Some(amount.into()),
+        HoldStatus::Pending | HoldStatus::Voided | HoldStatus::Expired => None,
     }
 }
