@@ -12,7 +12,7 @@ use crate::domain::{
     RejectReason, TransferRecord, WalletId,
 };
 use chrono::{DateTime, Utc};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, Postgres, QueryBuilder};
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
@@ -147,94 +147,28 @@ impl Writes {
         if operations.id.is_empty() {
             return Ok(true);
         }
-        let wallet_ids: Vec<Uuid> = funds.iter().map(|&(id, _)| id.into()).collect();
-        let wallet_balances: Vec<i64> = funds.iter().map(|&(_, f)| f.balance().into()).collect();
-        let wallet_held: Vec<i64> = funds.iter().map(|&(_, f)| f.held().into()).collect();
-        let written = sqlx::query(
-            "WITH operation_rows AS ( \
-               INSERT INTO operations \
-                 (id, wallet_id, kind, amount, status, reason, balance_after, available_after, \
-                  idempotency_key, created_at, transfer_id, counterparty_wallet_id, hold_id, \
-                  expires_at) \
-               SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::int8[], $5::text[], \
-                                    $6::text[], $7::int8[], $8::int8[], $9::text[], \
-                                    $10::timestamptz[], $11::uuid[], $12::uuid[], $13::uuid[], \
-                                    $14::timestamptz[]) \
-             ), transfer_rows AS ( \
-               INSERT INTO transfers \
-                 (id, from_wallet_id, to_wallet_id, amount, status, reason, from_balance, \
-                  from_available, to_balance, to_available, idempotency_key, created_at, \
-                  pending, expires_at) \
-               SELECT * FROM UNNEST($15::uuid[], $16::uuid[], $17::uuid[], $18::int8[], \
-                                    $19::text[], $20::text[], $21::int8[], $22::int8[], \
-                                    $23::int8[], $24::int8[], $25::text[], $26::timestamptz[], \
-                                    $27::bool[], $28::timestamptz[]) \
-             ), hold_rows AS ( \
-               INSERT INTO holds \
-                 (id, wallet_id, to_wallet_id, amount, status, confirmed_amount, expires_at, \
-                  created_at, resolved_at) \
-               SELECT * FROM UNNEST($29::uuid[], $30::uuid[], $31::uuid[], $32::int8[], \
-                                    $33::text[], $34::int8[], $35::timestamptz[], \
-                                    $36::timestamptz[], $37::timestamptz[]) \
-             ), resolved_holds AS ( \
-               UPDATE holds SET status = v.status, confirmed_amount = v.confirmed_amount, \
-                 resolved_at = v.resolved_at \
-               FROM UNNEST($38::uuid[], $39::text[], $40::int8[], $41::timestamptz[]) \
-                 AS v (id, status, confirmed_amount, resolved_at) \
-               WHERE holds.id = v.id \
-             ), updated AS ( \
-               UPDATE wallets SET balance = v.balance, held = v.held, updated_at = now() \
-               FROM UNNEST($42::uuid[], $43::int8[], $44::int8[]) AS v (id, balance, held) \
-               WHERE wallets.id = v.id \
-             ) \
-             SELECT 1",
-        )
-        .bind(operations.id)
-        .bind(operations.wallet_id)
-        .bind(operations.kind)
-        .bind(operations.amount)
-        .bind(operations.status)
-        .bind(operations.reason)
-        .bind(operations.balance_after)
-        .bind(operations.available_after)
-        .bind(operations.idempotency_key)
-        .bind(operations.created_at)
-        .bind(operations.transfer_id)
-        .bind(operations.counterparty)
-        .bind(operations.hold_id)
-        .bind(operations.expires_at)
-        .bind(transfers.id)
-        .bind(transfers.from)
-        .bind(transfers.to)
-        .bind(transfers.amount)
-        .bind(transfers.status)
-        .bind(transfers.reason)
-        .bind(transfers.from_balance)
-        .bind(transfers.from_available)
-        .bind(transfers.to_balance)
-        .bind(transfers.to_available)
-        .bind(transfers.idempotency_key)
-        .bind(transfers.created_at)
-        .bind(transfers.pending)
-        .bind(transfers.expires_at)
-        .bind(holds.id)
-        .bind(holds.wallet)
-        .bind(holds.to)
-        .bind(holds.amount)
-        .bind(holds.status)
-        .bind(holds.confirmed_amount)
-        .bind(holds.expires_at)
-        .bind(holds.created_at)
-        .bind(holds.resolved_at)
-        .bind(resolutions.id)
-        .bind(resolutions.status)
-        .bind(resolutions.confirmed_amount)
-        .bind(resolutions.resolved_at)
-        .bind(wallet_ids)
-        .bind(wallet_balances)
-        .bind(wallet_held)
-        .execute(conn)
-        .await;
+        // Only the parts the batch has: a batch of deposits inserts operations and updates
+        // wallets, nothing else. Each shape is one prepared statement, kept by the connection.
+        let mut query = QueryBuilder::new("WITH ");
+        operations.push_insert(&mut query);
+        if !transfers.id.is_empty() {
+            query.push(", ");
+            transfers.push_insert(&mut query);
+        }
+        if !holds.id.is_empty() {
+            query.push(", ");
+            holds.push_insert(&mut query);
+        }
+        if !resolutions.id.is_empty() {
+            query.push(", ");
+            resolutions.push_update(&mut query);
+        }
+        if !funds.is_empty() {
+            query.push(", ");
+            push_funds_update(&mut query, funds);
+        }
+        query.push(" SELECT 1");
+        let written = query.build().execute(conn).await;
         match written {
             Ok(_) => Ok(true),
             Err(sqlx::Error::Database(error))
@@ -249,6 +183,29 @@ impl Writes {
             Err(error) => Err(error.into()),
         }
     }
+}
+
+/// Appends `UNNEST($n::type[], ...)` over `columns`, each bound as one array parameter.
+macro_rules! push_unnest {
+    ($query:expr, $($column:expr => $cast:literal),+ $(,)?) => {{
+        $query.push("UNNEST(");
+        let mut list = $query.separated(", ");
+        $(list.push_bind($column).push_unseparated(concat!("::", $cast));)+
+        $query.push(")");
+    }};
+}
+
+/// Writes each changed wallet's final funds.
+fn push_funds_update(query: &mut QueryBuilder<'_, Postgres>, funds: &[(WalletId, Funds)]) {
+    let ids: Vec<Uuid> = funds.iter().map(|&(id, _)| id.into()).collect();
+    let balances: Vec<i64> = funds.iter().map(|&(_, f)| f.balance().into()).collect();
+    let held: Vec<i64> = funds.iter().map(|&(_, f)| f.held().into()).collect();
+    query.push(
+        "updated AS (UPDATE wallets SET balance = v.balance, held = v.held, updated_at = now() \
+         FROM ",
+    );
+    push_unnest!(query, ids => "uuid[]", balances => "int8[]", held => "int8[]");
+    query.push(" AS v (id, balance, held) WHERE wallets.id = v.id)");
 }
 
 #[derive(Default)]
@@ -270,6 +227,23 @@ struct OperationColumns {
 }
 
 impl OperationColumns {
+    fn push_insert(self, query: &mut QueryBuilder<'_, Postgres>) {
+        query.push(
+            "operation_rows AS (INSERT INTO operations (id, wallet_id, kind, amount, status, \
+             reason, balance_after, available_after, idempotency_key, created_at, transfer_id, \
+             counterparty_wallet_id, hold_id, expires_at) SELECT * FROM ",
+        );
+        push_unnest!(query,
+            self.id => "uuid[]", self.wallet_id => "uuid[]", self.kind => "text[]",
+            self.amount => "int8[]", self.status => "text[]", self.reason => "text[]",
+            self.balance_after => "int8[]", self.available_after => "int8[]",
+            self.idempotency_key => "text[]", self.created_at => "timestamptz[]",
+            self.transfer_id => "uuid[]", self.counterparty => "uuid[]",
+            self.hold_id => "uuid[]", self.expires_at => "timestamptz[]",
+        );
+        query.push(")");
+    }
+
     fn push(&mut self, record: &OperationRecord, key: Option<&IdempotencyKey>) {
         self.id.push(record.id.into());
         self.wallet_id.push(record.wallet_id.into());
@@ -310,6 +284,23 @@ struct TransferColumns {
 }
 
 impl TransferColumns {
+    fn push_insert(self, query: &mut QueryBuilder<'_, Postgres>) {
+        query.push(
+            "transfer_rows AS (INSERT INTO transfers (id, from_wallet_id, to_wallet_id, amount, \
+             status, reason, from_balance, from_available, to_balance, to_available, \
+             idempotency_key, created_at, pending, expires_at) SELECT * FROM ",
+        );
+        push_unnest!(query,
+            self.id => "uuid[]", self.from => "uuid[]", self.to => "uuid[]",
+            self.amount => "int8[]", self.status => "text[]", self.reason => "text[]",
+            self.from_balance => "int8[]", self.from_available => "int8[]",
+            self.to_balance => "int8[]", self.to_available => "int8[]",
+            self.idempotency_key => "text[]", self.created_at => "timestamptz[]",
+            self.pending => "bool[]", self.expires_at => "timestamptz[]",
+        );
+        query.push(")");
+    }
+
     fn push(&mut self, record: &TransferRecord, key: Option<&IdempotencyKey>) {
         self.id.push(record.id.into());
         self.from.push(record.from.into());
@@ -343,6 +334,20 @@ struct HoldColumns {
 }
 
 impl HoldColumns {
+    fn push_insert(self, query: &mut QueryBuilder<'_, Postgres>) {
+        query.push(
+            "hold_rows AS (INSERT INTO holds (id, wallet_id, to_wallet_id, amount, status, \
+             confirmed_amount, expires_at, created_at, resolved_at) SELECT * FROM ",
+        );
+        push_unnest!(query,
+            self.id => "uuid[]", self.wallet => "uuid[]", self.to => "uuid[]",
+            self.amount => "int8[]", self.status => "text[]",
+            self.confirmed_amount => "int8[]", self.expires_at => "timestamptz[]",
+            self.created_at => "timestamptz[]", self.resolved_at => "timestamptz[]",
+        );
+        query.push(")");
+    }
+
     fn push(&mut self, record: &HoldRecord) {
         self.id.push(record.id.into());
         self.wallet.push(record.wallet.into());
@@ -366,6 +371,18 @@ struct ResolutionColumns {
 }
 
 impl ResolutionColumns {
+    fn push_update(self, query: &mut QueryBuilder<'_, Postgres>) {
+        query.push(
+            "resolved_holds AS (UPDATE holds SET status = v.status, \
+             confirmed_amount = v.confirmed_amount, resolved_at = v.resolved_at FROM ",
+        );
+        push_unnest!(query,
+            self.id => "uuid[]", self.status => "text[]",
+            self.confirmed_amount => "int8[]", self.resolved_at => "timestamptz[]",
+        );
+        query.push(" AS v (id, status, confirmed_amount, resolved_at) WHERE holds.id = v.id)");
+    }
+
     fn push(&mut self, record: &HoldRecord) {
         self.id.push(record.id.into());
         self.status.push(record.status.into());
