@@ -1045,6 +1045,22 @@ async fn confirming_a_transfer_past_the_destination_limit_is_409_and_the_hold_st
     app.assert_ledger_consistent().await;
 }
 
+#[tokio::test]
+async fn a_pending_transfer_the_destination_could_not_take_is_a_stored_409_that_holds_nothing() {
+    let app = spawn_app().await;
+    let (from, to) = (app.funded_wallet(100).await, app.funded_wallet(0).await);
+    let full = MAX_MONEY - 10;
+    assert_eq!(app.deposit(to, full).await.status(), StatusCode::OK);
+
+    let (id, answer) = hold_transfer(&app, from, to, 50, None).await;
+
+    assert_problem(&answer, StatusCode::CONFLICT, "BALANCE_LIMIT_EXCEEDED").await;
+    assert_eq!(app.hold(id).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.funds(from).await, (100, 0, 100));
+    assert_eq!(app.funds(to).await, (full, 0, full));
+    app.assert_ledger_consistent().await;
+}
+
 // ---------------------------------------------------------------- expiry
 
 /// Waits, without a request that names the hold, until `wallet` holds nothing any more.
