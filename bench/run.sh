@@ -3,8 +3,8 @@
 # baseline B (the service with batching off), ceiling C (the service's HTTP layer alone) and
 # the service itself on one hot wallet, 10,000 wallets, balance reads, an open loop, transfers
 # (a hot merchant, a hot payer, random pairs) and payments on one hot wallet (a hold, then its
-# confirmation or void), the transfers, the payments and the hot wallet at 64 clients as well.
-# Writes their tables to bench/results/tables.md and into the generated block of
+# confirmation or void), the transfers, the payments and the hot wallet at 64 clients as well;
+# and how late holds expire, on an idle service and during a hot-wallet load. Writes their tables to bench/results/tables.md and into the generated block of
 # docs/benchmarks.md (bench/report.py); the analysis around that block is written by hand.
 #
 #   bench/run.sh                     # 15 s per measurement, about 9 minutes in all
