@@ -22,17 +22,17 @@ pub async fn lock_wallets(
     ids: &[WalletId],
 ) -> StoreResult<HashMap<WalletId, Funds>> {
     let rows: Vec<(Uuid, i64, i64)> = sqlx::query_as(
-        "SELECT id, balance, balance - held FROM wallets WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+        "SELECT id, balance, held FROM wallets WHERE id = ANY($1) ORDER BY id FOR UPDATE",
     )
     .bind(uuids(ids))
     .fetch_all(conn)
     .await?;
     let funds = rows
         .into_iter()
-        .map(|(id, balance, available)| {
+        .map(|(id, balance, held)| {
             Ok((
                 WalletId::from(id),
-                rows::funds(balance, available, "wallets")?,
+                rows::held_funds(balance, held, "wallets")?,
             ))
         })
         .collect::<sqlx::Result<_>>()?;

@@ -138,6 +138,12 @@ fn amount(value: i64, table: &str) -> sqlx::Result<Amount> {
     Amount::try_from(value).map_err(|_| invalid("amount", table))
 }
 
+/// A wallet's balance and held amount, as funds.
+pub(super) fn held_funds(balance: i64, held: i64, table: &str) -> sqlx::Result<Funds> {
+    Funds::new(self::balance(balance, table)?, self::balance(held, table)?)
+        .map_err(|_| invalid("held", table))
+}
+
 /// A balance and what of it is available, as funds: `held` is their difference.
 pub(super) fn funds(balance: i64, available: i64, table: &str) -> sqlx::Result<Funds> {
     let held = balance
@@ -249,14 +255,9 @@ impl TryFrom<WalletRow> for Wallet {
     type Error = sqlx::Error;
 
     fn try_from(row: WalletRow) -> sqlx::Result<Self> {
-        let funds = Funds::new(
-            balance(row.balance, "wallets")?,
-            balance(row.held, "wallets")?,
-        )
-        .map_err(|_| invalid("held", "wallets"))?;
         Ok(Self {
             id: WalletId::from(row.id),
-            funds,
+            funds: held_funds(row.balance, row.held, "wallets")?,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
