@@ -1,6 +1,6 @@
 //! Operations: what a client asks for, the rule that decides it, and what is recorded.
 
-use super::{Amount, Balance, Funds, IdempotencyKey, OperationId, Pending, WalletId};
+use super::{Amount, Balance, Funds, HoldRecord, IdempotencyKey, OperationId, Pending, WalletId};
 use chrono::{DateTime, Utc};
 
 /// What an entry of a wallet's history did to it. Clients ask for deposits and withdrawals;
@@ -161,6 +161,20 @@ impl OperationRecord {
         self.hold_id.is_none_or(|hold| hold == self.id)
             && request.same_payload(self.wallet_id, self.kind, self.amount)
             && self.pending() == request.pending
+    }
+
+    /// The hold this entry placed, if it is a pending withdrawal's.
+    pub fn placed_hold(&self) -> Option<HoldRecord> {
+        (self.status == OperationStatus::Pending).then(|| {
+            HoldRecord::placed(
+                self.id,
+                self.wallet_id,
+                None,
+                self.amount,
+                self.expires_at,
+                self.created_at,
+            )
+        })
     }
 
     /// The terms of the hold its request asked for, if it asked for one.

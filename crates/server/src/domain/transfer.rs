@@ -1,8 +1,8 @@
 //! Transfers: money moved from one wallet to another, both sides in one decision.
 
 use super::{
-    Amount, Balance, Funds, IdempotencyKey, OperationId, OperationKind, OperationRecord,
-    OperationStatus, Pending, RejectReason, TransferLeg, WalletId,
+    Amount, Balance, Funds, HoldRecord, IdempotencyKey, OperationId, OperationKind,
+    OperationRecord, OperationStatus, Pending, RejectReason, TransferLeg, WalletId,
 };
 use chrono::{DateTime, Utc};
 
@@ -135,6 +135,20 @@ impl TransferRecord {
             && self.to == request.to
             && self.amount == request.amount
             && self.pending == request.pending
+    }
+
+    /// The hold this transfer placed, if it is pending.
+    pub fn placed_hold(&self) -> Option<HoldRecord> {
+        (self.status == OperationStatus::Pending).then(|| {
+            HoldRecord::placed(
+                self.id,
+                self.from,
+                Some(self.to),
+                self.amount,
+                self.expires_at(),
+                self.created_at,
+            )
+        })
     }
 
     /// When the hold this transfer placed expires, if ever.

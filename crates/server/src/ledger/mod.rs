@@ -17,7 +17,7 @@ mod writer;
 
 use crate::domain::{
     Balance, HoldDecision, HoldRecord, HoldTerms, IdempotencyKey, OperationId, OperationRecord,
-    OperationRequest, OperationStatus, TransferRecord, TransferRequest, WalletId,
+    OperationRequest, TransferRecord, TransferRequest, WalletId,
 };
 use heat::Heat;
 use placed::Placed;
@@ -311,34 +311,19 @@ impl Ledger {
 
     /// Keeps [`Ledger::placed_hold`] up to date with a decided request.
     fn note_holds(&self, outcome: &Result<Outcome, LedgerError>) {
-        let pending = |status| status == OperationStatus::Pending;
-        match outcome {
-            Ok(Outcome {
-                record: Record::Operation(record),
-                ..
-            }) if pending(record.status) => self.placed.remember(HoldTerms {
-                id: record.id,
-                wallet: record.wallet_id,
-                to: None,
-                amount: record.amount,
-            }),
-            Ok(Outcome {
-                record: Record::Transfer(record),
-                ..
-            }) if pending(record.status) => self.placed.remember(HoldTerms {
-                id: record.id,
-                wallet: record.from,
-                to: Some(record.to),
-                amount: record.amount,
-            }),
-            Ok(Outcome {
-                record: Record::Hold(hold),
-                ..
-            }) => self.placed.forget(hold.id),
+        let placed = match outcome {
+            Ok(Outcome { record, .. }) => match record {
+                Record::Operation(record) => record.placed_hold(),
+                Record::Transfer(record) => record.placed_hold(),
+                Record::Hold(hold) => return self.placed.forget(hold.id),
+            },
             Err(LedgerError::HoldNotPending(id) | LedgerError::HoldNotFound(id)) => {
-                self.placed.forget(*id)
+                return self.placed.forget(*id);
             }
-            _ => {}
+            Err(_) => None,
+        };
+        if let Some(hold) = placed {
+            self.placed.remember(hold.terms());
         }
     }
 

@@ -7,7 +7,7 @@
 use super::{LedgerError, Outcome, Record, Request};
 use crate::domain::{
     Funds, HoldAction, HoldDecision, HoldRecord, HoldStatus, OperationId, OperationKind,
-    OperationRecord, OperationStatus, Refused, WalletId,
+    OperationRecord, Refused, WalletId,
 };
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -144,15 +144,8 @@ impl Batch {
                 let funds = self.funds.entry(request.wallet_id).or_default();
                 let (record, after) = request.decide(*funds, self.at);
                 *funds = after;
-                if record.status == OperationStatus::Pending {
-                    self.keep(HoldRecord::placed(
-                        record.id,
-                        record.wallet_id,
-                        None,
-                        record.amount,
-                        record.expires_at,
-                        self.at,
-                    ));
+                if let Some(hold) = record.placed_hold() {
+                    self.keep(hold);
                 }
                 Record::Operation(record)
             }
@@ -166,15 +159,8 @@ impl Batch {
                 let (record, from, to) = request.decide(from?, to?, self.at);
                 self.funds.insert(record.from, from);
                 self.funds.insert(record.to, to);
-                if record.status == OperationStatus::Pending {
-                    self.keep(HoldRecord::placed(
-                        record.id,
-                        record.from,
-                        Some(record.to),
-                        record.amount,
-                        record.expires_at(),
-                        self.at,
-                    ));
+                if let Some(hold) = record.placed_hold() {
+                    self.keep(hold);
                 }
                 Record::Transfer(record)
             }
@@ -270,7 +256,7 @@ impl Batch {
 mod tests {
     use super::*;
     use crate::domain::{
-        Amount, Balance, OperationRequest, Pending, RejectReason, TransferRequest,
+        Amount, Balance, OperationRequest, OperationStatus, Pending, RejectReason, TransferRequest,
     };
     use proptest::prelude::*;
 
@@ -618,9 +604,28 @@ mod tests {
         })
     }
 
-    /// The hold a request placed, as the batch that placed it wrote it.
-    fn placed_hold(plan: &Plan) -> HoldRecord {
-        plan.holds[0].clone()
+    /// A batch that placed a hold of `amount` on a wallet of 100 at `at`: the hold as it
+    /// stored it, the funds it left and the stored holds a later batch finds.
+    struct Placed {
+        hold: HoldRecord,
+        funds: HashMap<WalletId, Funds>,
+        stored: HashMap<OperationId, HoldRecord>,
+    }
+
+    fn placed(wallet: WalletId, amount: u64, timeout: Option<u32>, at: DateTime<Utc>) -> Placed {
+        let placing = plan(
+            [&pending_withdrawal(wallet, amount, timeout)],
+            &funded(&[(wallet, 100)]),
+            &HashMap::new(),
+            &HashMap::new(),
+            at,
+        );
+        let hold = placing.holds[0].clone();
+        Placed {
+            funds: placing.funds.iter().copied().collect(),
+            stored: HashMap::from([(hold.id, hold.clone())]),
+            hold,
+        }
     }
 
     #[test]
@@ -646,22 +651,17 @@ mod tests {
         );
         let after = Funds::new(Balance::new(70).unwrap(), Balance::new(70).unwrap()).unwrap();
         assert_eq!(plan.funds, [(wallet, after)]);
-        assert_eq!(placed_hold(&plan).status, HoldStatus::Pending);
+        assert_eq!(plan.holds[0].status, HoldStatus::Pending);
     }
 
     #[test]
     fn a_confirmation_moves_the_held_money_once_and_a_void_after_it_is_refused() {
         let wallet = WalletId::new_random();
-        let placing = plan(
-            [&pending_withdrawal(wallet, 70, None)],
-            &funded(&[(wallet, 100)]),
-            &HashMap::new(),
-            &HashMap::new(),
-            Utc::now(),
-        );
-        let hold = placed_hold(&placing);
-        let funds_after: HashMap<_, _> = placing.funds.iter().copied().collect();
-        let stored = HashMap::from([(hold.id, hold.clone())]);
+        let Placed {
+            hold,
+            funds: funds_after,
+            stored,
+        } = placed(wallet, 70, None, Utc::now());
         let confirm = HoldDecision::confirm(hold.terms(), Some(Amount::new(50).unwrap())).unwrap();
         let requests = [
             Request::Hold(confirm.clone()),
@@ -689,16 +689,11 @@ mod tests {
     fn a_confirmation_after_the_expiry_expires_the_hold_and_is_refused() {
         let wallet = WalletId::new_random();
         let placed_at = Utc::now();
-        let placing = plan(
-            [&pending_withdrawal(wallet, 70, Some(1))],
-            &funded(&[(wallet, 100)]),
-            &HashMap::new(),
-            &HashMap::new(),
-            placed_at,
-        );
-        let hold = placed_hold(&placing);
-        let funds_after: HashMap<_, _> = placing.funds.iter().copied().collect();
-        let stored = HashMap::from([(hold.id, hold.clone())]);
+        let Placed {
+            hold,
+            funds: funds_after,
+            stored,
+        } = placed(wallet, 70, Some(1), placed_at);
         let late = placed_at + chrono::TimeDelta::seconds(1);
         let confirm = Request::Hold(HoldDecision::confirm(hold.terms(), None).unwrap());
         let expire = Request::Hold(HoldDecision::expire(hold.id, wallet));
@@ -720,16 +715,11 @@ mod tests {
     #[test]
     fn a_hold_not_due_yet_is_not_expired() {
         let wallet = WalletId::new_random();
-        let placing = plan(
-            [&pending_withdrawal(wallet, 10, Some(60))],
-            &funded(&[(wallet, 100)]),
-            &HashMap::new(),
-            &HashMap::new(),
-            Utc::now(),
-        );
-        let hold = placed_hold(&placing);
-        let stored = HashMap::from([(hold.id, hold.clone())]);
-        let funds_after: HashMap<_, _> = placing.funds.iter().copied().collect();
+        let Placed {
+            hold,
+            funds: funds_after,
+            stored,
+        } = placed(wallet, 10, Some(60), Utc::now());
         let expire = Request::Hold(HoldDecision::expire(hold.id, wallet));
         let plan = plan(
             [&expire],
