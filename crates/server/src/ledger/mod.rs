@@ -252,10 +252,15 @@ impl Ledger {
     /// costs requests a 503, not the process.
     pub fn start(config: &LedgerConfig, connect: PgConnectOptions) -> (Self, JoinSet<()>) {
         let mut tasks = JoinSet::new();
+        let placed = Arc::new(Placed::default());
         let shards = (0..config.shards.max(1))
             .map(|_| {
                 let (sender, receiver) = mpsc::channel(config.queue_capacity.max(1));
-                let writer = Writer::new(connect.clone(), config.max_batch.max(1));
+                let writer = Writer::new(
+                    connect.clone(),
+                    config.max_batch.max(1),
+                    Arc::clone(&placed),
+                );
                 tasks.spawn(writer.run(receiver));
                 sender
             })
@@ -263,7 +268,7 @@ impl Ledger {
         let ledger = Self {
             shards,
             heat: Arc::new(Heat::default()),
-            placed: Arc::new(Placed::default()),
+            placed,
             transfer_routing: config.transfer_routing,
             request_timeout: config.request_timeout,
         };
@@ -306,16 +311,18 @@ impl Ledger {
     /// What never changes about a hold placed through this instance and still pending, as
     /// far as this instance knows; `None` when it does not know the hold.
     pub fn placed_hold(&self, id: OperationId) -> Option<HoldTerms> {
-        self.placed.get(id)
+        self.placed.get(id).map(|hold| hold.terms())
     }
 
-    /// Keeps [`Ledger::placed_hold`] up to date with a decided request.
+    /// Keeps [`Ledger::placed_hold`] up to date with a decided request. A replayed placement
+    /// is not remembered: its hold may have been resolved since.
     fn note_holds(&self, outcome: &Result<Outcome, LedgerError>) {
         let placed = match outcome {
-            Ok(Outcome { record, .. }) => match record {
+            Ok(Outcome { record, replayed }) => match record {
+                Record::Hold(hold) => return self.placed.forget(hold.id),
+                _ if *replayed => None,
                 Record::Operation(record) => record.placed_hold(),
                 Record::Transfer(record) => record.placed_hold(),
-                Record::Hold(hold) => return self.placed.forget(hold.id),
             },
             Err(LedgerError::HoldNotPending(id) | LedgerError::HoldNotFound(id)) => {
                 return self.placed.forget(*id);
@@ -323,7 +330,7 @@ impl Ledger {
             Err(_) => None,
         };
         if let Some(hold) = placed {
-            self.placed.remember(hold.terms());
+            self.placed.remember(hold);
         }
     }
 

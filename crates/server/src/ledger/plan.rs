@@ -228,10 +228,8 @@ impl Batch {
                 let (wallet, funds) = hold.to.zip(to).ok_or(LedgerError::Internal)?;
                 return Err(LedgerError::DestinationLimit(wallet, funds.balance()));
             }
-            Err(Refused::Inconsistent) => {
-                tracing::error!(hold = %hold.id, ?from, "a hold is not held by its wallet");
-                return Err(LedgerError::Internal);
-            }
+            // The writer reports it, if the batch is not decided again on what is stored.
+            Err(Refused::Inconsistent) => return Err(LedgerError::Internal),
         };
         self.funds.insert(hold.wallet, resolved.from);
         if let (Some(wallet), Some(funds)) = (hold.to, resolved.to) {

@@ -1,5 +1,6 @@
 //! One shard's writer: drain the queue, commit the batch, answer, repeat.
 
+use super::placed::Placed;
 use super::plan::{Change, plan};
 use super::{LedgerError, Outcome, Record, Request};
 use crate::domain::{OperationId, OperationKind, OperationRecord, WalletId};
@@ -9,6 +10,7 @@ use chrono::SubsecRound;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{Connection, Postgres, Transaction};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -30,14 +32,16 @@ pub struct Writer {
     connect: PgConnectOptions,
     connection: Option<PgConnection>,
     max_batch: usize,
+    placed: Arc<Placed>,
 }
 
 impl Writer {
-    pub fn new(connect: PgConnectOptions, max_batch: usize) -> Self {
+    pub fn new(connect: PgConnectOptions, max_batch: usize, placed: Arc<Placed>) -> Self {
         Self {
             connect,
             connection: None,
             max_batch,
+            placed,
         }
     }
 
@@ -110,10 +114,11 @@ impl Writer {
         }
     }
 
-    /// Decides and commits the batch. Most batches hold no id that was ever seen before, so
-    /// the first transaction does not look ids up: its insert finds any that exist, and
-    /// then that transaction is rolled back and the batch decided again with a lookup first.
-    /// `None` when even that found an id taken meanwhile.
+    /// Decides and commits the batch. Most batches hold no id that was ever seen before and
+    /// resolve holds this instance placed and knows pending, so the first transaction looks
+    /// up neither: its insert finds any id that exists, its update any hold no longer
+    /// pending, and then that transaction is rolled back and the batch decided again with a
+    /// lookup first. `None` when even that found an id taken meanwhile.
     async fn attempt(&mut self, jobs: &[Job]) -> StoreResult<Option<Verdicts>> {
         let connection = match &mut self.connection {
             Some(connection) => connection,
@@ -128,7 +133,8 @@ impl Writer {
         let requests: Vec<&Request> = jobs.iter().map(|job| &job.request).collect();
         for lookup in [Lookup::Skip, Lookup::First] {
             let mut tx = connection.begin().await?;
-            if let Some(verdicts) = decide_and_write(&mut tx, &requests, lookup).await? {
+            let decided = decide_and_write(&mut tx, &requests, lookup, &self.placed).await?;
+            if let Some(verdicts) = decided {
                 tx.commit().await?;
                 return Ok(Some(verdicts));
             }
@@ -138,22 +144,24 @@ impl Writer {
     }
 }
 
-/// Whether a batch looks up its ids before deciding.
+/// Whether a batch looks up its ids and its holds before deciding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Lookup {
-    /// Decide as if no id were stored; the insert reports any that is.
+    /// Decide as if no id were stored and every hold this instance placed were still
+    /// pending; the insert reports any id that is stored, the update any hold that is not.
     Skip,
-    /// Look the batch's ids up right after the locks, and answer stored ones from the store.
+    /// Look the batch's ids and holds up right after the locks, and decide on what is stored.
     First,
 }
 
 /// One batch inside one transaction: lock, look up, decide, write. `None` when an id
-/// turned out to be stored already although it was not looked up: nothing the transaction
-/// did may be committed then.
+/// turned out to be stored already, or a hold resolved already, although it was not looked
+/// up: nothing the transaction did may be committed then.
 async fn decide_and_write(
     tx: &mut Transaction<'_, Postgres>,
     requests: &[&Request],
     lookup: Lookup,
+    placed: &Placed,
 ) -> StoreResult<Option<Verdicts>> {
     // Every wallet the batch touches, a transfer's two included, is locked in ascending id
     // order, whichever shard owns it, so batches from any number of writers and service
@@ -170,18 +178,22 @@ async fn decide_and_write(
         Lookup::First => find_stored(tx, requests).await?,
         Lookup::Skip => HashMap::new(),
     };
-    let decided_holds: Vec<OperationId> = requests
-        .iter()
-        .filter_map(|r| match r {
-            Request::Hold(decision) => Some(decision.hold),
-            _ => None,
-        })
-        .collect();
-    let holds = if decided_holds.is_empty() {
-        HashMap::new()
-    } else {
-        batch::find_holds(tx, &decided_holds).await?
-    };
+    let mut holds = HashMap::new();
+    let mut unknown_holds = Vec::new();
+    for request in requests {
+        let Request::Hold(decision) = request else {
+            continue;
+        };
+        match placed.get(decision.hold).filter(|_| lookup == Lookup::Skip) {
+            Some(hold) => {
+                holds.insert(hold.id, hold);
+            }
+            None => unknown_holds.push(decision.hold),
+        }
+    }
+    if !unknown_holds.is_empty() {
+        holds.extend(batch::find_holds(tx, &unknown_holds).await?);
+    }
 
     // A deposit to a missing wallet creates it, unless its id is already taken: a replay,
     // a reused key, or a repeat of an earlier request in this batch.
@@ -215,15 +227,19 @@ async fn decide_and_write(
     let plan = plan(requests.iter().copied(), &funds, &stored, &holds, now);
     // Without a lookup, a stored id shows up only where a record is inserted. A request
     // refused without one (a wallet not found) may carry a reused id, which must be
-    // reported as such: decide again with the lookup. (Decisions about holds carry no id.)
-    let refused_named = || {
-        requests
-            .iter()
-            .zip(&plan.verdicts)
-            .any(|(request, verdict)| request.id().is_some() && verdict.is_err())
-    };
-    if lookup == Lookup::Skip && refused_named() {
+    // reported as such; a decision about a remembered hold may have been refused only
+    // because the hold is no longer what this instance remembers: decide again with the
+    // lookup.
+    if lookup == Lookup::Skip && plan.verdicts.iter().any(Result::is_err) {
         return Ok(None);
+    }
+    for (request, verdict) in requests.iter().zip(&plan.verdicts) {
+        if verdict == &Err(LedgerError::Internal) {
+            tracing::error!(
+                ?request,
+                "the stored funds and holds disagree about this request"
+            );
+        }
     }
     let mut writes = batch::Writes::default();
     for change in &plan.changes {
@@ -246,8 +262,8 @@ async fn decide_and_write(
             writes.new_hold(hold);
         }
     }
-    let all_new = writes.write(tx, &plan.funds).await?;
-    Ok(all_new.then_some(plan.verdicts))
+    let as_decided = writes.write(tx, &plan.funds).await?;
+    Ok(as_decided.then_some(plan.verdicts))
 }
 
 /// What is stored under the ids the batch's requests would take: their own, and for a

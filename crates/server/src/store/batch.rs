@@ -131,8 +131,10 @@ impl Writes {
     }
 
     /// Records everything and writes each changed wallet's final funds once, however many
-    /// operations hit it: one statement, one round trip. `false` when some record's id was
-    /// taken already: the statement failed, and the caller must roll back.
+    /// operations hit it: one statement, one round trip. `false` when the batch was decided
+    /// on something no longer true: some record's id was taken already (the statement
+    /// failed), or some hold it resolves was no longer pending (not updated). The caller
+    /// must roll back then.
     pub async fn write(
         self,
         conn: &mut PgConnection,
@@ -147,6 +149,7 @@ impl Writes {
         if operations.id.is_empty() {
             return Ok(true);
         }
+        let resolved = resolutions.id.len();
         // Only the parts the batch has: a batch of deposits inserts operations and updates
         // wallets, nothing else. Each shape is one prepared statement, kept by the connection.
         let mut query = QueryBuilder::new("WITH ");
@@ -159,7 +162,7 @@ impl Writes {
             query.push(", ");
             holds.push_insert(&mut query);
         }
-        if !resolutions.id.is_empty() {
+        if resolved > 0 {
             query.push(", ");
             resolutions.push_update(&mut query);
         }
@@ -167,10 +170,14 @@ impl Writes {
             query.push(", ");
             push_funds_update(&mut query, funds);
         }
-        query.push(" SELECT 1");
-        let written = query.build().execute(conn).await;
+        query.push(if resolved > 0 {
+            " SELECT count(*) FROM resolved_holds"
+        } else {
+            " SELECT 0::int8"
+        });
+        let written: sqlx::Result<i64> = query.build_query_scalar().fetch_one(conn).await;
         match written {
-            Ok(_) => Ok(true),
+            Ok(updated) => Ok(updated == resolved as i64),
             Err(sqlx::Error::Database(error))
                 if matches!(
                     error.constraint(),
@@ -371,6 +378,7 @@ struct ResolutionColumns {
 }
 
 impl ResolutionColumns {
+    /// Updates only holds still pending, and returns one row for each it updated.
     fn push_update(self, query: &mut QueryBuilder<'_, Postgres>) {
         query.push(
             "resolved_holds AS (UPDATE holds SET status = v.status, \
@@ -380,7 +388,10 @@ impl ResolutionColumns {
             self.id => "uuid[]", self.status => "text[]",
             self.confirmed_amount => "int8[]", self.resolved_at => "timestamptz[]",
         );
-        query.push(" AS v (id, status, confirmed_amount, resolved_at) WHERE holds.id = v.id)");
+        query.push(
+            " AS v (id, status, confirmed_amount, resolved_at) \
+             WHERE holds.id = v.id AND holds.status = 'PENDING' RETURNING 1)",
+        );
     }
 
     fn push(&mut self, record: &HoldRecord) {

@@ -868,6 +868,54 @@ async fn confirming_a_voided_hold_is_409_hold_not_pending() {
 }
 
 #[tokio::test]
+async fn a_hold_voided_through_another_instance_is_409_on_the_one_that_placed_it() {
+    // The placing instance remembers its holds as pending; that memory must not decide.
+    // Alone on its wallet, the stale hold is more than the wallet holds; beside another
+    // hold, it would fit.
+    let (app, wallet, alone) = wallet_with_a_hold(30, None).await;
+    let beside = app.spawn_beside(&[]).await;
+    assert_resolved(&beside.void_hold(alone).await, alone, "VOIDED");
+    assert_not_pending("alone", &app.confirm_hold(alone, None).await, alone).await;
+
+    let other = placed(hold_withdrawal(&app, wallet, 40, None).await);
+    let stale = placed(hold_withdrawal(&app, wallet, 30, None).await);
+    assert_resolved(&beside.void_hold(stale).await, stale, "VOIDED");
+    assert_not_pending(
+        "beside another hold",
+        &app.confirm_hold(stale, None).await,
+        stale,
+    )
+    .await;
+    let void = app.void_hold(stale).await;
+    assert_eq!(void.replayed(), Some("true"), "a replay: {}", void.text());
+
+    assert_eq!(app.funds(wallet).await, (100, 40, 60));
+    assert_eq!(app.hold(other).await.json()["status"], "PENDING");
+    assert_eq!(
+        app.history(wallet).await.len(),
+        6,
+        "no entry for a refused decision"
+    );
+    app.assert_ledger_consistent().await;
+}
+
+#[tokio::test]
+async fn a_replayed_placement_does_not_make_a_voided_hold_confirmable() {
+    let app = spawn_app().await;
+    let wallet = app.funded_wallet(100).await;
+    let id = Uuid::new_v4();
+    let body = pending(operation_body(wallet, "WITHDRAW", 30, Some(id)), None);
+    placed((id, Reply::of(app.operation(&body).await).await));
+    assert_resolved(&app.void_hold(id).await, id, "VOIDED");
+
+    let replay = Reply::of(app.operation(&body).await).await;
+    assert_eq!(replay.replayed(), Some("true"), "{}", replay.text());
+    assert_not_pending("confirm", &app.confirm_hold(id, None).await, id).await;
+    assert_eq!(app.funds(wallet).await, (100, 0, 100));
+    app.assert_ledger_consistent().await;
+}
+
+#[tokio::test]
 async fn a_void_with_a_body_other_than_an_empty_object_is_400() {
     let (app, wallet, id) = wallet_with_a_hold(30, None).await;
 
