@@ -231,6 +231,7 @@ fn api(
             ledger: ledger.clone(),
             reader,
             max_page_size: config.http.max_page_size,
+            max_batch_items: config.http.max_batch_items as usize,
         },
         policy,
     );

@@ -190,6 +190,12 @@ pub struct HttpArgs {
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: u32,
 
+    /// Most items in one `POST /api/v1/batches`; that route takes bodies of up to 512 bytes
+    /// per item
+    #[arg(long, env = "WALLET_MAX_BATCH_ITEMS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_batch_items: u32,
+
     /// Largest history page (`limit`)
     #[arg(long, env = "WALLET_MAX_PAGE_SIZE", default_value_t = 500,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
@@ -254,14 +260,21 @@ impl Config {
     pub fn http_policy(&self) -> Result<HttpPolicy, String> {
         let tokens = ApiTokens::parse(self.http.api_tokens.expose_secret())
             .map_err(|why| format!("WALLET_API_TOKENS: {why}"))?;
+        let max_body_bytes = self.http.max_body_bytes as usize;
         Ok(HttpPolicy {
-            max_body_bytes: self.http.max_body_bytes as usize,
+            max_body_bytes,
+            max_batch_body_bytes: max_body_bytes
+                .max(self.http.max_batch_items as usize * BATCH_ITEM_BYTES),
             // Longer than the ledger's deadline, so that the ledger's own 503 comes first.
             request_time_limit: self.ledger.request_timeout() + REQUEST_TIME_MARGIN,
             tokens,
         })
     }
 }
+
+/// Body bytes a batch may take per item: a transfer with every field set is about 230 bytes
+/// of compact JSON.
+const BATCH_ITEM_BYTES: usize = 512;
 
 /// How much longer than the ledger's deadline a request may take in all.
 const REQUEST_TIME_MARGIN: Duration = Duration::from_secs(1);

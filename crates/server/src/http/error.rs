@@ -70,6 +70,9 @@ error_codes! {
     WalletAlreadyExists = CONFLICT, "a wallet with this id already exists";
     /// The hold was already confirmed, voided or expired, other than this request asks.
     HoldNotPending = CONFLICT, "the hold is no longer pending";
+    /// An item of an atomic batch that did not fail itself: another one did, so nothing of
+    /// the batch was stored.
+    LinkedItemFailed = CONFLICT, "another item of this atomic batch failed; nothing was stored";
     IdempotencyKeyReused = UNPROCESSABLE_ENTITY,
         "this idempotency key was already used with a different request";
     PayloadTooLarge = PAYLOAD_TOO_LARGE, "request body is too large";
@@ -333,6 +336,7 @@ impl From<LedgerError> for ApiError {
                 }),
                 ..ErrorCode::BalanceLimitExceeded.into()
             },
+            LedgerError::LinkedItemFailed => ErrorCode::LinkedItemFailed.into(),
             LedgerError::Unavailable => ErrorCode::ServiceUnavailable.into(),
             // The writer logged the details already.
             LedgerError::Internal => ErrorCode::InternalError.into(),
@@ -395,6 +399,7 @@ mod tests {
             ("BALANCE_LIMIT_EXCEEDED", 409),
             ("WALLET_ALREADY_EXISTS", 409),
             ("HOLD_NOT_PENDING", 409),
+            ("LINKED_ITEM_FAILED", 409),
             ("IDEMPOTENCY_KEY_REUSED", 422),
             ("PAYLOAD_TOO_LARGE", 413),
             ("UNSUPPORTED_MEDIA_TYPE", 415),

@@ -2,6 +2,7 @@
 //! HTTP/1.1 request without exactly one `Host`, a header that may appear once sent twice,
 //! and a declared body over the limit.
 
+use super::batches;
 use super::error::{ApiError, ErrorCode};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, Version, header};
@@ -16,8 +17,24 @@ const SINGLETONS: [HeaderName; 3] = [
     HeaderName::from_static("idempotency-key"),
 ];
 
-/// Middleware: answers a malformed head with its problem; `max_body` is the body limit.
-pub async fn check_head(State(max_body): State<usize>, request: Request, next: Next) -> Response {
+/// The largest body of a batch, and of every other request.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    pub default: usize,
+    pub batch: usize,
+}
+
+/// Middleware: answers a malformed head with its problem.
+pub async fn check_head(
+    State(limits): State<BodyLimits>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let max_body = if request.uri().path() == batches::PATH {
+        limits.batch
+    } else {
+        limits.default
+    };
     match refusal(request.version(), request.headers(), max_body) {
         Some(error) => error.into_response(),
         None => next.run(request).await,

@@ -16,7 +16,7 @@ use crate::store::reads;
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -118,8 +118,8 @@ impl Answer for HoldRecord {
         "applied"
     }
 
-    fn answer(&self) -> Response {
-        Json(HoldJson::from(self)).into_response()
+    fn shown(&self) -> Result<impl Serialize, ApiError> {
+        Ok(HoldJson::from(self))
     }
 }
 
@@ -137,7 +137,7 @@ async fn find(state: &AppState, id: OperationId) -> Result<HoldRecord, ApiError>
 
 /// What a decision about hold `id` needs to know of it: from the ledger when the hold was
 /// placed through this instance, from the database otherwise.
-async fn terms(state: &AppState, id: OperationId) -> Result<HoldTerms, ApiError> {
+pub(super) async fn terms(state: &AppState, id: OperationId) -> Result<HoldTerms, ApiError> {
     match state.ledger.placed_hold(id) {
         Some(terms) => Ok(terms),
         None => Ok(find(state, id).await?.terms()),
@@ -215,14 +215,21 @@ async fn confirm(
     path: Result<Path<String>, PathRejection>,
     OptionalJsonBody(body): OptionalJsonBody<ConfirmHold>,
 ) -> Result<Response, ApiError> {
-    let amount = body
-        .and_then(|body| body.amount)
-        .map(|raw| parse_amount(&raw))
-        .transpose()?;
-    let hold = terms(&state, hold_id(path)?).await?;
-    let decision = HoldDecision::confirm(hold, amount)
-        .map_err(|error| ApiError::new(ErrorCode::InvalidAmount, error.to_string()))?;
+    let amount = body.and_then(|body| body.amount);
+    let decision = confirmation(&state, hold_id(path)?, amount.as_deref()).await?;
     submit(&state.ledger, "CONFIRM", decision).await
+}
+
+/// Confirming hold `id` for `amount`, or for all of it.
+pub(super) async fn confirmation(
+    state: &AppState,
+    id: OperationId,
+    amount: Option<&RawValue>,
+) -> Result<HoldDecision, ApiError> {
+    let amount = amount.map(parse_amount).transpose()?;
+    let hold = terms(state, id).await?;
+    HoldDecision::confirm(hold, amount)
+        .map_err(|error| ApiError::new(ErrorCode::InvalidAmount, error.to_string()))
 }
 
 /// Body of a void: nothing, or an empty object.
@@ -262,6 +269,6 @@ async fn void(
     path: Result<Path<String>, PathRejection>,
     OptionalJsonBody(_body): OptionalJsonBody<VoidHold>,
 ) -> Result<Response, ApiError> {
-    let hold = terms(&state, hold_id(path)?).await?;
-    submit(&state.ledger, "VOID", HoldDecision::void(hold)).await
+    let decision = HoldDecision::void(terms(&state, hold_id(path)?).await?);
+    submit(&state.ledger, "VOID", decision).await
 }

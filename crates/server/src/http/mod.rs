@@ -2,6 +2,7 @@
 //! an OpenAPI description generated from the same routes, and per-request logs and metrics.
 
 mod auth;
+mod batches;
 mod error;
 mod extract;
 mod guard;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub reader: BalanceReader,
     /// Largest history page a client may ask for.
     pub max_page_size: u32,
+    /// Most items in one batch.
+    pub max_batch_items: usize,
 }
 
 /// Request-level limits and access rules, applied to every route.
@@ -46,6 +49,8 @@ pub struct AppState {
 pub struct HttpPolicy {
     /// Largest request body; an operation is under 200 bytes of JSON.
     pub max_body_bytes: usize,
+    /// Largest body of a batch, which carries up to the most items of a batch.
+    pub max_batch_body_bytes: usize,
     /// Time to receive a request and answer it. Longer than the ledger's deadline, so a
     /// write waiting for the database gets the ledger's 503 first; what it catches is a
     /// client that trickles its body.
@@ -59,6 +64,7 @@ pub fn router(state: AppState, policy: HttpPolicy) -> Router {
         .merge(operations::router())
         .merge(transfers::router())
         .merge(holds::router())
+        .merge(batches::router(policy.max_batch_body_bytes))
         .merge(health::router())
         .split_for_parts();
     let router = api
@@ -75,7 +81,10 @@ pub fn router(state: AppState, policy: HttpPolicy) -> Router {
             auth::authenticate,
         ))
         .layer(middleware::from_fn_with_state(
-            policy.max_body_bytes,
+            guard::BodyLimits {
+                default: policy.max_body_bytes,
+                batch: policy.max_batch_body_bytes,
+            },
             guard::check_head,
         ));
     observe::layer(router).with_state(state)

@@ -52,6 +52,8 @@ const EXAMPLE_TIME: DateTime<Utc> = DateTime::from_timestamp_nanos(1_767_225_600
         (name = "transfers", description = "Money moved between wallets"),
         (name = "holds", description = "Money reserved by pending withdrawals and transfers: \
             confirm, void, or let expire"),
+        (name = "batches", description = "Many operations, transfers and hold decisions in \
+            one request, each decided alone or all together"),
         (name = "wallets", description = "Creating wallets and reading balances"),
         (name = "health", description = "Probes for orchestrators and load balancers"),
     ),

@@ -8,15 +8,15 @@ use super::writes::{
     Answer, outcome_of, parse_amount, parse_pending, request_id, submit as submit_write,
 };
 use crate::domain::{
-    OperationId, OperationKind, OperationRecord, OperationRequest, OperationStatus, RejectReason,
-    WalletId,
+    IdempotencyKey, OperationId, OperationKind, OperationRecord, OperationRequest, OperationStatus,
+    RejectReason, WalletId,
 };
 use crate::store::reads;
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -39,7 +39,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Clone, Copy, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[schema(as = SubmitOperationType)]
-enum SubmitType {
+pub(super) enum SubmitType {
     Deposit,
     Withdraw,
 }
@@ -238,24 +238,39 @@ async fn submit(
     headers: HeaderMap,
     JsonBody(body): JsonBody<SubmitOperation>,
 ) -> Result<Response, ApiError> {
-    let (id, key) = request_id(&headers, body.operation_id, "operationId")?;
-    let kind = OperationKind::from(body.operation_type);
-    let pending = parse_pending(body.pending, body.timeout_seconds)?;
+    let name = request_id(&headers, body.operation_id, "operationId")?;
+    let request = operation_request(
+        name,
+        body.wallet_id,
+        body.operation_type.into(),
+        &body.amount,
+        (body.pending, body.timeout_seconds),
+    )?;
+    submit_write(&state.ledger, request.kind.as_str(), request).await
+}
+
+/// The deposit or withdrawal the fields of a body ask for, named as `request_id` named it.
+pub(super) fn operation_request(
+    (id, key): (OperationId, Option<IdempotencyKey>),
+    wallet_id: WalletId,
+    kind: OperationKind,
+    amount: &RawValue,
+    (pending, timeout_seconds): (Option<bool>, Option<u64>),
+) -> Result<OperationRequest, ApiError> {
+    let pending = parse_pending(pending, timeout_seconds)?;
     if pending.is_some() && kind != OperationKind::Withdraw {
         return Err(ApiError::invalid_request(
             "only a WITHDRAW can be pending: a deposit has nothing to hold",
         ));
     }
-    let request = OperationRequest {
+    Ok(OperationRequest {
         id,
-        wallet_id: body.wallet_id,
+        wallet_id,
         kind,
-        amount: parse_amount(&body.amount)?,
+        amount: parse_amount(amount)?,
         idempotency_key: key,
         pending,
-    };
-
-    submit_write(&state.ledger, request.kind.as_str(), request).await
+    })
 }
 
 impl Answer for OperationRecord {
@@ -263,10 +278,10 @@ impl Answer for OperationRecord {
         outcome_of(self.status)
     }
 
-    fn answer(&self) -> Response {
+    fn shown(&self) -> Result<impl Serialize, ApiError> {
         match self.status.reason() {
-            None => Json(OperationJson::from(self)).into_response(),
-            Some(_) => ApiError::rejected_operation(self).into_response(),
+            None => Ok(OperationJson::from(self)),
+            Some(_) => Err(ApiError::rejected_operation(self)),
         }
     }
 }

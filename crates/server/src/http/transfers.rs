@@ -6,13 +6,13 @@ use super::extract::{JsonBody, parse_id};
 use super::openapi::{EXAMPLE_OPERATION, EXAMPLE_PAYEE, EXAMPLE_WALLET, problems};
 use super::operations::{Reason, Status};
 use super::writes::{Answer, outcome_of, parse_amount, parse_pending, request_id, submit};
-use crate::domain::{OperationId, TransferRecord, TransferRequest, WalletId};
+use crate::domain::{IdempotencyKey, OperationId, TransferRecord, TransferRequest, WalletId};
 use crate::store::reads;
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -150,14 +150,28 @@ async fn transfer(
     headers: HeaderMap,
     JsonBody(body): JsonBody<SubmitTransfer>,
 ) -> Result<Response, ApiError> {
-    let (id, key) = request_id(&headers, body.transfer_id, "transferId")?;
-    let amount = parse_amount(&body.amount)?;
-    let pending = parse_pending(body.pending, body.timeout_seconds)?;
-    let request = TransferRequest::new(id, body.from_wallet_id, body.to_wallet_id, amount, key)
-        .map_err(|_| ApiError::from(ErrorCode::SameWallet))?
-        .pending(pending);
-
+    let name = request_id(&headers, body.transfer_id, "transferId")?;
+    let request = transfer_request(
+        name,
+        (body.from_wallet_id, body.to_wallet_id),
+        &body.amount,
+        (body.pending, body.timeout_seconds),
+    )?;
     submit(&state.ledger, "TRANSFER", request).await
+}
+
+/// The transfer the fields of a body ask for, named as `request_id` named it.
+pub(super) fn transfer_request(
+    (id, key): (OperationId, Option<IdempotencyKey>),
+    (from, to): (WalletId, WalletId),
+    amount: &RawValue,
+    (pending, timeout_seconds): (Option<bool>, Option<u64>),
+) -> Result<TransferRequest, ApiError> {
+    let amount = parse_amount(amount)?;
+    let pending = parse_pending(pending, timeout_seconds)?;
+    Ok(TransferRequest::new(id, from, to, amount, key)
+        .map_err(|_| ApiError::from(ErrorCode::SameWallet))?
+        .pending(pending))
 }
 
 impl Answer for TransferRecord {
@@ -165,10 +179,10 @@ impl Answer for TransferRecord {
         outcome_of(self.status)
     }
 
-    fn answer(&self) -> Response {
+    fn shown(&self) -> Result<impl Serialize, ApiError> {
         match self.status.reason() {
-            None => Json(TransferJson::from(self)).into_response(),
-            Some(_) => ApiError::rejected_transfer(self).into_response(),
+            None => Ok(TransferJson::from(self)),
+            Some(_) => Err(ApiError::rejected_transfer(self)),
         }
     }
 }

@@ -9,12 +9,14 @@ use crate::domain::{
 };
 use crate::ledger::{Ledger, LedgerError, Outcome, Submission};
 use crate::telemetry::metric;
+use axum::Json;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde_json::value::RawValue;
 use std::num::NonZeroU32;
 
-const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+pub(super) const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
 /// The `amount` of a body, kept as raw JSON text so that a float, a string or a number of
@@ -96,8 +98,16 @@ pub fn request_id(
 pub trait Answer {
     /// The `outcome` label of the operations counter.
     fn outcome(&self) -> &'static str;
-    /// The record itself, or the problem of a stored rejection.
-    fn answer(&self) -> Response;
+    /// The record as the API shows it, or the problem of a stored rejection.
+    fn shown(&self) -> Result<impl Serialize, ApiError>;
+}
+
+/// A decided record as the answer to its request.
+fn answer(record: &impl Answer) -> Response {
+    match record.shown() {
+        Ok(shown) => Json(shown).into_response(),
+        Err(problem) => problem.into_response(),
+    }
 }
 
 /// Submits a write to the ledger, counts it by `kind` and outcome, and answers it: the
@@ -114,7 +124,7 @@ where
     let result = ledger.submit(request).await;
     count(kind, &result);
     let outcome = result?;
-    let mut response = outcome.record.answer();
+    let mut response = answer(&outcome.record);
     if outcome.replayed {
         response
             .headers_mut()
@@ -134,7 +144,7 @@ pub fn outcome_of(status: OperationStatus) -> &'static str {
 }
 
 /// Counts a write by type and outcome. A replay is counted apart: it decided nothing new.
-fn count<R: Answer>(kind: &'static str, result: &Result<Outcome<R>, LedgerError>) {
+pub(super) fn count<R: Answer>(kind: &'static str, result: &Result<Outcome<R>, LedgerError>) {
     let outcome = match result {
         Ok(outcome) if outcome.replayed => "replayed",
         Ok(outcome) => outcome.record.outcome(),
@@ -143,6 +153,7 @@ fn count<R: Answer>(kind: &'static str, result: &Result<Outcome<R>, LedgerError>
         Err(LedgerError::HoldNotFound(_)) => "hold_not_found",
         Err(LedgerError::HoldNotPending(_)) => "hold_not_pending",
         Err(LedgerError::DestinationLimit(..)) => "balance_limit_exceeded",
+        Err(LedgerError::LinkedItemFailed) => "linked_item_failed",
         Err(LedgerError::Unavailable) => "unavailable",
         Err(LedgerError::Internal) => "internal",
     };

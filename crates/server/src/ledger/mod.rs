@@ -107,6 +107,15 @@ impl Request {
 }
 
 impl Record {
+    /// Whether this is a rejection (stored, and answered as a problem).
+    pub fn is_rejection(&self) -> bool {
+        match self {
+            Self::Operation(record) => record.status.reason().is_some(),
+            Self::Transfer(record) => record.status.reason().is_some(),
+            Self::Hold(_) => false,
+        }
+    }
+
     /// Whether `request` asks for exactly what this record decided: then it is a replay;
     /// otherwise its id was reused for something else.
     pub fn matches(&self, request: &Request) -> bool {
@@ -226,6 +235,9 @@ pub enum LedgerError {
     /// stored and the hold is still pending.
     #[error("wallet {0} would pass the balance limit")]
     DestinationLimit(WalletId, Balance),
+    /// Another request of its atomic batch failed, so none of them was stored.
+    #[error("another item of the atomic batch failed")]
+    LinkedItemFailed,
     /// The database could not be reached before the deadline. The operation may or may not
     /// have been committed; a retry with the same id settles which.
     #[error("ledger unavailable")]
@@ -280,24 +292,8 @@ impl Ledger {
         &self,
         request: S,
     ) -> Result<Outcome<S::Record>, LedgerError> {
-        let request = request.into();
-        let deadline = Instant::now() + self.request_timeout;
-        let (reply, answer) = oneshot::channel();
-        let queue = &self.shards[self.shard_for(&request)];
-        // Counted until answered (or given up on), so that transfers see this wallet as busy.
-        let (wallet, other) = request.wallet_pair();
-        let _in_flight = self.heat.enter(wallet, other);
-        let job = Job {
-            request,
-            deadline,
-            reply,
-        };
-        let outcome = match tokio::time::timeout_at(deadline, queue.send(job)).await {
-            Ok(Ok(())) => answer.await.unwrap_or(Err(LedgerError::Unavailable)),
-            Ok(Err(_)) | Err(_) => return Err(LedgerError::Unavailable),
-        };
-        self.note_holds(&outcome);
-        let outcome = outcome?;
+        let mut verdicts = self.enqueue(vec![request.into()], false).await?;
+        let outcome = verdicts.pop().ok_or(LedgerError::Internal)??;
         let record = S::record(outcome.record).ok_or_else(|| {
             tracing::error!("a request was answered with a record of another kind");
             LedgerError::Internal
@@ -306,6 +302,53 @@ impl Ledger {
             record,
             replayed: outcome.replayed,
         })
+    }
+
+    /// Decides `requests` in order, as one unit of one writer, and returns their verdicts in
+    /// the same order once they are durable. `atomic`: all of them succeed, or none is
+    /// stored; then the ones that did not fail are [`LedgerError::LinkedItemFailed`] and a
+    /// rejection is answered without being stored. `Err` when the batch could not be
+    /// decided at all (the database is unavailable).
+    pub async fn submit_all(
+        &self,
+        requests: Vec<Request>,
+        atomic: bool,
+    ) -> Result<Vec<Result<Outcome, LedgerError>>, LedgerError> {
+        self.enqueue(requests, atomic).await
+    }
+
+    async fn enqueue(
+        &self,
+        requests: Vec<Request>,
+        atomic: bool,
+    ) -> Result<Vec<Result<Outcome, LedgerError>>, LedgerError> {
+        let first = requests.first().ok_or(LedgerError::Internal)?;
+        let deadline = Instant::now() + self.request_timeout;
+        let (reply, answer) = oneshot::channel();
+        let queue = &self.shards[self.shard_for(first)];
+        // Counted until answered (or given up on), so that transfers see these wallets as
+        // busy.
+        let _in_flight: Vec<_> = requests
+            .iter()
+            .map(|request| {
+                let (wallet, other) = request.wallet_pair();
+                self.heat.enter(wallet, other)
+            })
+            .collect();
+        let job = Job {
+            requests,
+            atomic,
+            deadline,
+            reply,
+        };
+        let verdicts = match tokio::time::timeout_at(deadline, queue.send(job)).await {
+            Ok(Ok(())) => answer.await.unwrap_or(Err(LedgerError::Unavailable))?,
+            Ok(Err(_)) | Err(_) => return Err(LedgerError::Unavailable),
+        };
+        for verdict in &verdicts {
+            self.note_holds(verdict);
+        }
+        Ok(verdicts)
     }
 
     /// What never changes about a hold placed through this instance and still pending, as

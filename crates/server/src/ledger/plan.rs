@@ -11,6 +11,7 @@ use crate::domain::{
 };
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
+use std::ops::Range;
 
 /// Everything a batch's transaction must write, and the answer for each request.
 #[derive(Debug)]
@@ -39,9 +40,12 @@ pub enum Change {
 /// batch), `stored` (what is already recorded under some of the requests' ids) and `holds`
 /// (the stored holds the batch's decisions name). A wallet missing from `funds` exists from
 /// its first deposit on: a withdrawal or a transfer that arrives before it does not find it,
-/// even when a later deposit in the batch creates it.
+/// even when a later deposit in the batch creates it. Each range of `atomic` (ascending,
+/// apart) succeeds as a whole or changes nothing: the requests after it are decided as if
+/// it had not been there.
 pub fn plan<'a>(
     requests: impl IntoIterator<Item = &'a Request>,
+    atomic: &[Range<usize>],
     funds: &HashMap<WalletId, Funds>,
     stored: &HashMap<OperationId, Record>,
     holds: &HashMap<OperationId, HoldRecord>,
@@ -56,48 +60,35 @@ pub fn plan<'a>(
     };
     let mut first_in_batch: HashMap<OperationId, usize> = HashMap::new();
     let mut verdicts: Vec<Result<Outcome, LedgerError>> = Vec::new();
+    let mut groups = atomic.iter().peekable();
+    let mut checkpoint = None;
 
-    for request in requests {
-        let index = verdicts.len();
-        let Some(id) = request.id() else {
-            let Request::Hold(decision) = request else {
-                unreachable!("only a decision about a hold has no id of its own")
-            };
-            verdicts.push(batch.decide_hold(decision));
-            continue;
-        };
-        let earlier = stored
-            .get(&id)
-            .or_else(|| {
-                let first = *first_in_batch.get(&id)?;
-                verdicts[first].as_ref().ok().map(|outcome| &outcome.record)
-            })
-            .cloned();
-        let taken = |id| stored.contains_key(&id) || first_in_batch.contains_key(&id);
-        let verdict = match earlier {
-            Some(record) if record.matches(request) => Ok(Outcome {
-                record,
-                replayed: true,
-            }),
-            Some(_) => Err(LedgerError::IdempotencyKeyReused),
-            // A transfer's destination side is stored under an id derived from the
-            // transfer's; one that names something else makes the transfer's id unusable.
-            None if request.incoming_side().is_some_and(taken) => {
-                Err(LedgerError::IdempotencyKeyReused)
-            }
-            None => batch.decide(request),
-        };
-        if let Ok(Outcome {
-            record,
-            replayed: false,
-        }) = &verdict
-        {
-            for entry in record.entry_ids() {
-                first_in_batch.insert(entry, index);
-            }
-            batch.changes.push(Change::Decided(index));
+    for (index, request) in requests.into_iter().enumerate() {
+        if groups.peek().is_some_and(|group| group.start == index) {
+            checkpoint = Some(batch.checkpoint());
         }
-        verdicts.push(verdict);
+        decide_one(
+            &mut batch,
+            &mut verdicts,
+            &mut first_in_batch,
+            stored,
+            request,
+        );
+        if let Some(group) = groups.next_if(|group| group.end == index + 1) {
+            let Some(before) = checkpoint.take() else {
+                unreachable!("a group ends after it starts")
+            };
+            let group = group.clone();
+            if !verdicts[group.clone()].iter().all(succeeded) {
+                batch.restore(before);
+                first_in_batch.retain(|_, first| !group.contains(first));
+                for verdict in &mut verdicts[group] {
+                    if succeeded(verdict) {
+                        *verdict = Err(LedgerError::LinkedItemFailed);
+                    }
+                }
+            }
+        }
     }
 
     let mut changed: Vec<_> = batch
@@ -119,6 +110,63 @@ pub fn plan<'a>(
     }
 }
 
+/// Decides the request at `verdicts.len()` and keeps its verdict.
+fn decide_one(
+    batch: &mut Batch,
+    verdicts: &mut Vec<Result<Outcome, LedgerError>>,
+    first_in_batch: &mut HashMap<OperationId, usize>,
+    stored: &HashMap<OperationId, Record>,
+    request: &Request,
+) {
+    let index = verdicts.len();
+    let Some(id) = request.id() else {
+        let Request::Hold(decision) = request else {
+            unreachable!("only a decision about a hold has no id of its own")
+        };
+        verdicts.push(batch.decide_hold(decision));
+        return;
+    };
+    let earlier = stored
+        .get(&id)
+        .or_else(|| {
+            let first = *first_in_batch.get(&id)?;
+            verdicts[first].as_ref().ok().map(|outcome| &outcome.record)
+        })
+        .cloned();
+    let taken = |id| stored.contains_key(&id) || first_in_batch.contains_key(&id);
+    let verdict = match earlier {
+        Some(record) if record.matches(request) => Ok(Outcome {
+            record,
+            replayed: true,
+        }),
+        Some(_) => Err(LedgerError::IdempotencyKeyReused),
+        // A transfer's destination side is stored under an id derived from the
+        // transfer's; one that names something else makes the transfer's id unusable.
+        None if request.incoming_side().is_some_and(taken) => {
+            Err(LedgerError::IdempotencyKeyReused)
+        }
+        None => batch.decide(request),
+    };
+    if let Ok(Outcome {
+        record,
+        replayed: false,
+    }) = &verdict
+    {
+        for entry in record.entry_ids() {
+            first_in_batch.insert(entry, index);
+        }
+        batch.changes.push(Change::Decided(index));
+    }
+    verdicts.push(verdict);
+}
+
+/// Whether a verdict counts as a success in an atomic batch: decided, and not a rejection.
+fn succeeded(verdict: &Result<Outcome, LedgerError>) -> bool {
+    verdict
+        .as_ref()
+        .is_ok_and(|outcome| !outcome.record.is_rejection())
+}
+
 /// The batch's state while its requests are decided one by one.
 struct Batch {
     funds: HashMap<WalletId, Funds>,
@@ -129,7 +177,31 @@ struct Batch {
     at: DateTime<Utc>,
 }
 
+/// The batch's state before an atomic group, to go back to if the group fails.
+struct Checkpoint {
+    funds: HashMap<WalletId, Funds>,
+    holds: HashMap<OperationId, HoldRecord>,
+    changed_holds: usize,
+    changes: usize,
+}
+
 impl Batch {
+    fn checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            funds: self.funds.clone(),
+            holds: self.holds.clone(),
+            changed_holds: self.changed_holds.len(),
+            changes: self.changes.len(),
+        }
+    }
+
+    fn restore(&mut self, to: Checkpoint) {
+        self.funds = to.funds;
+        self.holds = to.holds;
+        self.changed_holds.truncate(to.changed_holds);
+        self.changes.truncate(to.changes);
+    }
+
     /// Decides a request seen for the first time against the funds so far in the batch, and
     /// moves them.
     fn decide(&mut self, request: &Request) -> Result<Outcome, LedgerError> {
@@ -335,6 +407,7 @@ mod tests {
         ];
         let plan = plan(
             &requests,
+            &[],
             &funded(&[(wallet, 100)]),
             &HashMap::new(),
             &HashMap::new(),
@@ -356,6 +429,62 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_atomic_group_changes_nothing_and_what_follows_is_decided_without_it() {
+        let wallet = WalletId::new_random();
+        let fresh = WalletId::new_random();
+        let requests = [
+            request(wallet, OperationKind::Withdraw, 30),
+            // The group: a deposit creating a wallet, a withdrawal that fits, one that does not.
+            request(fresh, OperationKind::Deposit, 5),
+            request(wallet, OperationKind::Withdraw, 50),
+            request(wallet, OperationKind::Withdraw, 50),
+            request(wallet, OperationKind::Withdraw, 70),
+        ];
+        let group = 1..4;
+        let plan = plan(
+            &requests,
+            std::slice::from_ref(&group),
+            &funded(&[(wallet, 100)]),
+            &HashMap::new(),
+            &HashMap::new(),
+            Utc::now(),
+        );
+        let linked = Err(LedgerError::LinkedItemFailed);
+        assert_eq!(status(decided(&plan, 0)), OperationStatus::Applied);
+        assert_eq!([&plan.verdicts[1], &plan.verdicts[2]], [&linked, &linked]);
+        let rejected = OperationStatus::Rejected(RejectReason::InsufficientFunds);
+        assert_eq!(
+            status(decided(&plan, 3)),
+            rejected,
+            "the failure keeps its own answer"
+        );
+        assert_eq!(status(decided(&plan, 4)), OperationStatus::Applied);
+        assert_eq!(inserts(&plan), [0, 4], "nothing of the group is recorded");
+        assert_eq!(plan.funds, [(wallet, funds(0))]);
+    }
+
+    #[test]
+    fn an_atomic_group_that_succeeds_is_decided_like_any_requests() {
+        let wallet = WalletId::new_random();
+        let requests = [
+            request(wallet, OperationKind::Withdraw, 60),
+            request(wallet, OperationKind::Deposit, 10),
+            request(wallet, OperationKind::Withdraw, 50),
+        ];
+        let plan = plan(
+            &requests,
+            &[0..2, 2..3],
+            &funded(&[(wallet, 100)]),
+            &HashMap::new(),
+            &HashMap::new(),
+            Utc::now(),
+        );
+        assert!(plan.verdicts.iter().all(succeeded));
+        assert_eq!(inserts(&plan), [0, 1, 2]);
+        assert_eq!(plan.funds, [(wallet, funds(0))]);
+    }
+
+    #[test]
     fn a_stored_operation_is_replayed_not_applied_again() {
         let wallet = WalletId::new_random();
         let deposit = operation(wallet, OperationKind::Deposit, 5);
@@ -363,6 +492,7 @@ mod tests {
         let stored = HashMap::from([(deposit.id, stored_record.clone())]);
         let plan = plan(
             [&Request::Operation(deposit)],
+            &[],
             &funded(&[(wallet, 5)]),
             &stored,
             &HashMap::new(),
@@ -381,6 +511,7 @@ mod tests {
         let first = request(wallet, OperationKind::Deposit, 5);
         let plan = plan(
             [&first, &first],
+            &[],
             &funded(&[(wallet, 0)]),
             &HashMap::new(),
             &HashMap::new(),
@@ -404,6 +535,7 @@ mod tests {
         let requests = [Request::Operation(first), Request::Operation(other)];
         let plan = plan(
             &requests,
+            &[],
             &funded(&[(wallet, 0)]),
             &HashMap::new(),
             &HashMap::new(),
@@ -422,6 +554,7 @@ mod tests {
         let withdrawal = request(wallet, OperationKind::Withdraw, 1);
         let plan = plan(
             [&withdrawal],
+            &[],
             &HashMap::new(),
             &HashMap::new(),
             &HashMap::new(),
@@ -438,6 +571,7 @@ mod tests {
         let deposit = request(wallet, OperationKind::Deposit, 3);
         let plan = plan(
             [&withdrawal, &deposit],
+            &[],
             &HashMap::new(),
             &HashMap::new(),
             &HashMap::new(),
@@ -454,6 +588,7 @@ mod tests {
         let requests = [transfer(a, b, 30), request(b, OperationKind::Withdraw, 40)];
         let plan = plan(
             &requests,
+            &[],
             &funded(&[(a, 100), (b, 10)]),
             &HashMap::new(),
             &HashMap::new(),
@@ -474,6 +609,7 @@ mod tests {
         let (a, b) = (WalletId::new_random(), WalletId::new_random());
         let plan = plan(
             [&transfer(a, b, 1), &transfer(b, a, 1)],
+            &[],
             &funded(&[(a, 10)]),
             &HashMap::new(),
             &HashMap::new(),
@@ -495,6 +631,7 @@ mod tests {
         ];
         let plan = plan(
             &requests,
+            &[],
             &funded(&[(a, 10)]),
             &HashMap::new(),
             &HashMap::new(),
@@ -517,6 +654,7 @@ mod tests {
         let balances = funded(&[(a, 0), (b, 0)]);
         let in_batch = plan(
             &requests,
+            &[],
             &balances,
             &HashMap::new(),
             &HashMap::new(),
@@ -528,6 +666,7 @@ mod tests {
         let stored = HashMap::from([(deposit.id, stored_record)]);
         let later = plan(
             [&Request::Transfer(same_id)],
+            &[],
             &balances,
             &stored,
             &HashMap::new(),
@@ -547,6 +686,7 @@ mod tests {
         let balances = funded(&[(a, 10), (b, 0)]);
         let plan_a = plan(
             &requests,
+            &[],
             &balances,
             &HashMap::new(),
             &HashMap::new(),
@@ -561,6 +701,7 @@ mod tests {
         let requests = [Request::Operation(squatter), later];
         let plan_b = plan(
             &requests,
+            &[],
             &balances,
             &HashMap::new(),
             &HashMap::new(),
@@ -582,6 +723,7 @@ mod tests {
         let stored = HashMap::from([(inner.id(), Record::Transfer(rejected.clone()))]);
         let plan = plan(
             [&request],
+            &[],
             &funded(&[(a, 100), (b, 0)]),
             &stored,
             &HashMap::new(),
@@ -613,6 +755,7 @@ mod tests {
     fn placed(wallet: WalletId, amount: u64, timeout: Option<u32>, at: DateTime<Utc>) -> Placed {
         let placing = plan(
             [&pending_withdrawal(wallet, amount, timeout)],
+            &[],
             &funded(&[(wallet, 100)]),
             &HashMap::new(),
             &HashMap::new(),
@@ -636,6 +779,7 @@ mod tests {
         ];
         let plan = plan(
             &requests,
+            &[],
             &funded(&[(wallet, 100)]),
             &HashMap::new(),
             &HashMap::new(),
@@ -668,6 +812,7 @@ mod tests {
         ];
         let plan = plan(
             &requests,
+            &[],
             &funds_after,
             &HashMap::new(),
             &stored,
@@ -697,6 +842,7 @@ mod tests {
         let expire = Request::Hold(HoldDecision::expire(hold.id, wallet));
         let plan = plan(
             [&confirm, &expire],
+            &[],
             &funds_after,
             &HashMap::new(),
             &stored,
@@ -721,6 +867,7 @@ mod tests {
         let expire = Request::Hold(HoldDecision::expire(hold.id, wallet));
         let plan = plan(
             [&expire],
+            &[],
             &funds_after,
             &HashMap::new(),
             &stored,
@@ -745,7 +892,7 @@ mod tests {
                     request(wallet, kind, amount)
                 })
                 .collect();
-            let plan = plan(&requests, &funded(&[(wallet, start)]), &HashMap::new(), &HashMap::new(), Utc::now());
+            let plan = plan(&requests, &[], &funded(&[(wallet, start)]), &HashMap::new(), &HashMap::new(), Utc::now());
 
             let mut model = start;
             for (&(deposit, amount), verdict) in ops.iter().zip(&plan.verdicts) {
@@ -786,7 +933,7 @@ mod tests {
                     }
                 })
                 .collect();
-            let plan = plan(&requests, &balances, &HashMap::new(), &HashMap::new(), Utc::now());
+            let plan = plan(&requests, &[], &balances, &HashMap::new(), &HashMap::new(), Utc::now());
 
             let mut model = starts.clone();
             for (&(from, to, amount), verdict) in ops.iter().zip(&plan.verdicts) {

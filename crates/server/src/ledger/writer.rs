@@ -10,6 +10,7 @@ use chrono::SubsecRound;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{Connection, Postgres, Transaction};
 use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -17,12 +18,15 @@ use tokio::time::Instant;
 
 type Verdicts = Vec<Result<Outcome, LedgerError>>;
 
-/// A request waiting for its batch.
+/// Requests waiting for their batch: one, or a client's batch of them, decided in order.
 #[derive(Debug)]
 pub struct Job {
-    pub request: Request,
+    pub requests: Vec<Request>,
+    /// All of `requests` succeed, or none of them is stored.
+    pub atomic: bool,
     pub deadline: Instant,
-    pub reply: oneshot::Sender<Result<Outcome, LedgerError>>,
+    /// Their verdicts in order, or why none was decided.
+    pub reply: oneshot::Sender<Result<Verdicts, LedgerError>>,
 }
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(5);
@@ -72,10 +76,12 @@ impl Writer {
             match tokio::time::timeout_at(deadline, self.attempt(jobs)).await {
                 Ok(Ok(Some(verdicts))) => {
                     metrics::histogram!(metric::LEDGER_COMMIT_DURATION).record(started.elapsed());
-                    metrics::histogram!(metric::LEDGER_BATCH_SIZE).record(jobs.len() as f64);
-                    for (job, verdict) in jobs.drain(..).zip(verdicts) {
+                    metrics::histogram!(metric::LEDGER_BATCH_SIZE).record(verdicts.len() as f64);
+                    let mut verdicts = verdicts.into_iter();
+                    for job in jobs.drain(..) {
+                        let mine = verdicts.by_ref().take(job.requests.len()).collect();
                         // The submitter may have gone away; its outcome is stored regardless.
-                        let _ = job.reply.send(verdict);
+                        let _ = job.reply.send(Ok(mine));
                     }
                     return;
                 }
@@ -130,10 +136,23 @@ impl Writer {
                     .map_err(StoreError::Unavailable)?,
             ),
         };
-        let requests: Vec<&Request> = jobs.iter().map(|job| &job.request).collect();
+        let requests: Vec<&Request> = jobs.iter().flat_map(|job| &job.requests).collect();
+        let mut atomic = Vec::new();
+        let mut start = 0;
+        for job in jobs {
+            let end = start + job.requests.len();
+            if job.atomic {
+                atomic.push(start..end);
+            }
+            start = end;
+        }
+        let work = Work {
+            requests: &requests,
+            atomic: &atomic,
+        };
         for lookup in [Lookup::Skip, Lookup::First] {
             let mut tx = connection.begin().await?;
-            let decided = decide_and_write(&mut tx, &requests, lookup, &self.placed).await?;
+            let decided = decide_and_write(&mut tx, &work, lookup, &self.placed).await?;
             if let Some(verdicts) = decided {
                 tx.commit().await?;
                 return Ok(Some(verdicts));
@@ -142,6 +161,13 @@ impl Writer {
         }
         Ok(None)
     }
+}
+
+/// The requests of one transaction, in order, and the ranges of them that succeed together
+/// or not at all.
+struct Work<'a> {
+    requests: &'a [&'a Request],
+    atomic: &'a [Range<usize>],
 }
 
 /// Whether a batch looks up its ids and its holds before deciding.
@@ -159,10 +185,11 @@ enum Lookup {
 /// up: nothing the transaction did may be committed then.
 async fn decide_and_write(
     tx: &mut Transaction<'_, Postgres>,
-    requests: &[&Request],
+    work: &Work<'_>,
     lookup: Lookup,
     placed: &Placed,
 ) -> StoreResult<Option<Verdicts>> {
+    let requests = work.requests;
     // Every wallet the batch touches, a transfer's two included, is locked in ascending id
     // order, whichever shard owns it, so batches from any number of writers and service
     // instances cannot deadlock.
@@ -210,10 +237,11 @@ async fn decide_and_write(
         })
         .filter(|wallet| !funds.contains_key(wallet))
         .collect();
+    let mut created = HashSet::new();
     if !first_deposits.is_empty() {
         first_deposits.sort_unstable();
         first_deposits.dedup();
-        let created = batch::create_wallets(tx, &first_deposits).await?;
+        created = batch::create_wallets(tx, &first_deposits).await?;
         // Wallets this batch created come into being at their first deposit (the plan
         // decides that); the rest were created meanwhile by another transaction and are
         // locked like any existing wallet.
@@ -224,7 +252,14 @@ async fn decide_and_write(
     // PostgreSQL keeps microseconds: a record's time is cut to that precision now, so the
     // first answer, its replays and its reads all show the same instant.
     let now = chrono::Utc::now().trunc_subsecs(6);
-    let plan = plan(requests.iter().copied(), &funds, &stored, &holds, now);
+    let plan = plan(
+        requests.iter().copied(),
+        work.atomic,
+        &funds,
+        &stored,
+        &holds,
+        now,
+    );
     // Without a lookup, a stored id shows up only where a record is inserted. A request
     // refused without one (a wallet not found) may carry a reused id, which must be
     // reported as such; a decision about a remembered hold may have been refused only
@@ -242,6 +277,13 @@ async fn decide_and_write(
         }
     }
     let mut writes = batch::Writes::default();
+    // A wallet created for a deposit that was not stored (its atomic batch failed) goes
+    // again: nothing of that batch may remain.
+    writes.drop_wallets(created.into_iter().filter(|wallet| {
+        plan.funds
+            .binary_search_by_key(wallet, |(id, _)| *id)
+            .is_err()
+    }));
     for change in &plan.changes {
         match change {
             Change::Decided(i) => {

@@ -103,6 +103,7 @@ pub struct Writes {
     transfers: TransferColumns,
     holds: HoldColumns,
     resolutions: ResolutionColumns,
+    dropped_wallets: Vec<Uuid>,
 }
 
 impl Writes {
@@ -130,6 +131,12 @@ impl Writes {
         self.resolutions.push(record);
     }
 
+    /// Wallets the batch created that must not remain.
+    pub fn drop_wallets(&mut self, wallets: impl IntoIterator<Item = WalletId>) {
+        self.dropped_wallets
+            .extend(wallets.into_iter().map(Uuid::from));
+    }
+
     /// Records everything and writes each changed wallet's final funds once, however many
     /// operations hit it: one statement, one round trip. `false` when the batch was decided
     /// on something no longer true: some record's id was taken already (the statement
@@ -145,30 +152,45 @@ impl Writes {
             transfers,
             holds,
             resolutions,
+            dropped_wallets,
         } = self;
-        if operations.id.is_empty() {
+        if operations.id.is_empty() && dropped_wallets.is_empty() {
             return Ok(true);
         }
         let resolved = resolutions.id.len();
         // Only the parts the batch has: a batch of deposits inserts operations and updates
         // wallets, nothing else. Each shape is one prepared statement, kept by the connection.
         let mut query = QueryBuilder::new("WITH ");
-        operations.push_insert(&mut query);
+        let mut separator = "";
+        let mut part = |query: &mut QueryBuilder<'_, Postgres>| {
+            query.push(separator);
+            separator = ", ";
+        };
+        if !operations.id.is_empty() {
+            part(&mut query);
+            operations.push_insert(&mut query);
+        }
         if !transfers.id.is_empty() {
-            query.push(", ");
+            part(&mut query);
             transfers.push_insert(&mut query);
         }
         if !holds.id.is_empty() {
-            query.push(", ");
+            part(&mut query);
             holds.push_insert(&mut query);
         }
         if resolved > 0 {
-            query.push(", ");
+            part(&mut query);
             resolutions.push_update(&mut query);
         }
         if !funds.is_empty() {
-            query.push(", ");
+            part(&mut query);
             push_funds_update(&mut query, funds);
+        }
+        if !dropped_wallets.is_empty() {
+            part(&mut query);
+            query.push("dropped_wallets AS (DELETE FROM wallets WHERE id = ANY(");
+            query.push_bind(dropped_wallets);
+            query.push("))");
         }
         query.push(if resolved > 0 {
             " SELECT count(*) FROM resolved_holds"
