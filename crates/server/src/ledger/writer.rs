@@ -53,10 +53,24 @@ impl Writer {
     ///
     /// Batches form without a timer: while one commit is in flight, new requests queue up,
     /// and the next batch takes all of them. Under light load a batch is a single request.
+    /// A transaction takes at most `max_batch` requests, however they came (one job may
+    /// carry many), except a single job larger than that, which is never split.
     pub async fn run(mut self, mut queue: mpsc::Receiver<Job>) {
-        let mut jobs = Vec::with_capacity(self.max_batch);
-        while queue.recv_many(&mut jobs, self.max_batch).await > 0 {
-            self.commit(&mut jobs).await;
+        let mut queued = Vec::with_capacity(self.max_batch);
+        while queue.recv_many(&mut queued, self.max_batch).await > 0 {
+            while !queued.is_empty() {
+                let mut requests = 0;
+                let fits = queued
+                    .iter()
+                    .take_while(|job| {
+                        requests += job.requests.len();
+                        requests <= self.max_batch
+                    })
+                    .count()
+                    .max(1);
+                let mut jobs: Vec<Job> = queued.drain(..fits).collect();
+                self.commit(&mut jobs).await;
+            }
         }
     }
 
