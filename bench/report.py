@@ -35,6 +35,17 @@ AGAINST_HOT_WALLET = {
         "ours: transfers, hot merchant, each on its source's writer", 0.5),
     "capture-hot-wallet": ("ours: payments, authorise + confirm pairs, one hot wallet", 0.4),
 }
+# Batches and the single-request path, all at 64 clients (wrk: 64 connections). name in the
+# results folder: label; bench/run.sh runs the single-request ones at 64 clients as
+# `<name>-c64` when its usual count is another.
+AT_64 = {
+    "batch-hot-wallet-c64": "ours: 100-item batches, one hot wallet, 64 clients",
+    "batch-many-wallets-c64": "ours: 100-item batches, 10,000 wallets, 64 clients",
+    "hot-wallet": "ours: one hot wallet, 64 clients",
+    "many-wallets": "ours: 10,000 wallets, uniform, 64 clients",
+    "wrk-bare-http-c64": "wrk: bare HTTP, GET /nope answered 404, 64 connections",
+    "wrk-hot-wallet-c64": "wrk: deposits into one hot wallet, 64 connections",
+}
 
 
 @dataclass(frozen=True)
@@ -45,6 +56,7 @@ class LoadReport:
     duration: float  # seconds of load asked for
     concurrency: int | None  # None in open loop
     ok_per_second: float
+    ok_items_per_second: float  # operations: a batch's items each
     errors: int  # answers other than the documented ones, timeouts, transport errors
     p50_ms: float
     p99_ms: float
@@ -61,6 +73,7 @@ class LoadReport:
                 duration=summary["durationSeconds"],
                 concurrency=summary["concurrency"],
                 ok_per_second=summary["okPerSecond"],
+                ok_items_per_second=summary["okItemsPerSecond"],
                 errors=summary["requests"] - summary["ok"],
                 p50_ms=latency["p50"],
                 p99_ms=latency["p99"],
@@ -93,11 +106,17 @@ class Run:
     consistent: bool | None  # None: pgbench checks nothing
     cpu: dict  # average cores per group ("service", "postgres", "load", "other") and "idle"
     ledger: Ledger | None = None
+    ops_per_second: float | None = None  # a batch's items each; None: as per_second
+
+    @property
+    def ops(self):
+        """Operations answered per second: a batch's items each."""
+        return self.per_second if self.ops_per_second is None else self.ops_per_second
 
     def micros(self, group):
-        """CPU time of a group per answered request, in µs."""
+        """CPU time of a group per answered operation, in µs."""
         cores = self.cpu.get(group)
-        return None if cores is None or not self.per_second else 1e6 * cores / self.per_second
+        return None if cores is None or not self.ops else 1e6 * cores / self.ops
 
 
 def read_samples(path):
@@ -168,8 +187,39 @@ def loadtest_run(results, name, label):
     inside = [s for s in samples if s["start"] >= start - 0.5 and s["end"] <= end + 0.5]
     inside = inside or [s for s in samples if s["end"] > start and s["start"] < end]
     run = Run(label, load.ok_per_second, load.p50_ms, load.p99_ms, load.errors,
-              load.consistent, cpu_split(inside), ledger_delta(samples, start, end))
+              load.consistent, cpu_split(inside), ledger_delta(samples, start, end),
+              load.ok_items_per_second)
     return load, run
+
+
+def wrk_ms(text, percent):
+    """A percentile of wrk's `--latency` distribution, in ms."""
+    value, unit = re.search(rf"(?m)^\s+{percent}%\s+([\d.]+)(us|ms|s)$", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+
+
+def wrk_run(results, name, label, status_is_error):
+    """A wrk run from its text output. wrk tells 2xx and 3xx answers from the rest and no
+    more: with `status_is_error` the rest are errors, left out of the ok rate; socket errors
+    are errors in any case. wrk checks no ledger."""
+    path = os.path.join(results, f"{name}.txt")
+    with open(path) as f:
+        text = f.read()
+    try:
+        requests = int(re.search(r"(?m)^\s+(\d+) requests in ", text)[1])
+        per_second = float(re.search(r"(?m)^Requests/sec:\s+([\d.]+)$", text)[1])
+        p50, p99 = wrk_ms(text, 50), wrk_ms(text, 99)
+    except TypeError:  # re.search found nothing
+        sys.exit(f"{path}: not the output of a `wrk --latency` run")
+    other = re.search(r"(?m)^\s+Non-2xx or 3xx responses: (\d+)$", text)
+    other = int(other[1]) if other and status_is_error else 0
+    sockets = re.search(r"(?m)^\s+Socket errors: (.*)$", text)
+    errors = other + (sum(map(int, re.findall(r"\d+", sockets[1]))) if sockets else 0)
+    samples = read_samples(os.path.join(results, f"{name}.samples.jsonl"))
+    # wrk does nothing but the load: every sample is within it.
+    ledger = samples and ledger_delta(samples, samples[0]["start"], samples[-1]["end"])
+    ok = per_second * (requests - other) / requests if requests else 0.0
+    return Run(label, ok, p50, p99, errors, None, cpu_split(samples), ledger or None)
 
 
 def hot_label(clients):
@@ -194,6 +244,58 @@ def against_hot_wallet_rows(results, hot_wallet):
             run = loadtest_run(results, f"{name}-c{clients}", label)[1]
             rows.append((run, run.per_second / reference.per_second, target))
     return rows
+
+
+def at_64(results, name, label):
+    """A run at 64 clients: `<name>-c64` when bench/run.sh's usual count is another, or else
+    the run itself (under its usual label, as in the other tables) if it ran at 64; None if
+    neither is there."""
+    if os.path.exists(os.path.join(results, f"{name}-c64.json")):
+        return loadtest_run(results, f"{name}-c64", label)[1]
+    if os.path.exists(os.path.join(results, f"{name}.json")):
+        load, run = loadtest_run(results, name, SCENARIOS.get(name, label))
+        return run if load.concurrency == 64 else None
+    return None
+
+
+def batch_rows(results, loads):
+    """The runs of the batches-and-single-requests comparison, and its ratios, each with its
+    target: (runs, [(comparison, numerator, denominator, ratio format, target)]); None when the
+    run had no batches."""
+    if not os.path.exists(os.path.join(results, "batch-hot-wallet-c64.json")):
+        return None
+    runs = {}
+    for name, label in AT_64.items():
+        if name.startswith("wrk-"):
+            runs[name] = wrk_run(results, name, label, status_is_error=name != "wrk-bare-http-c64")
+        else:
+            runs[name] = at_64(results, name, label)
+            if runs[name] is None:
+                sys.exit(f"{results}: no run of {name} at 64 clients")
+    (hot_load, hot), (_, ceiling) = loads["hot-wallet"], loads["ceiling-c"]
+    n = hot_load.concurrency
+    ratios = [
+        ("100-item batches / single requests, one hot wallet, 64 clients",
+         runs["batch-hot-wallet-c64"], runs["hot-wallet"], "x", 3.0),
+        ("100-item batches / single requests, 10,000 wallets, 64 clients",
+         runs["batch-many-wallets-c64"], runs["many-wallets"], "x", 3.0),
+        ("wrk: hot-wallet deposits / bare HTTP, 64 connections",
+         runs["wrk-hot-wallet-c64"], runs["wrk-bare-http-c64"], "%", 0.4),
+        (f"one hot wallet / ceiling C (GET /health/live), {n} clients", hot, ceiling, "%", 0.5),
+        ("10,000 wallets / one hot wallet, 64 clients",
+         runs["many-wallets"], runs["hot-wallet"], "x", 1.0),
+    ]
+    if n != 64:
+        ratios.append((f"10,000 wallets / one hot wallet, {n} clients",
+                       loads["many-wallets"][1], hot, "x", 1.0))
+    return list(runs.values()), ratios
+
+
+def ratio_cells(value, style, target):
+    """A ratio and its target, as a percentage or as a multiple."""
+    if style == "%":
+        return f"{100 * value:.0f}%", f"≥ {100 * target:.0f}%"
+    return f"{value:.2f}x", f"≥ {target:.1f}x"
 
 
 def table(header, rows, align=None):
@@ -269,6 +371,27 @@ def tables(results, doc_dir):
         # In the CPU tables too, but the hot wallet at the usual count only once.
         runs += [x for x, _, _ in rows if x.label != hot_label(hot_load.concurrency)]
 
+    if batches := batch_rows(results, loads):
+        batch_runs, ratios = batches
+        out += ["## Batches and the single-request path", (
+            "At 64 clients (wrk: 64 connections). A batch is one `POST /api/v1/batches` of 100 "
+            "deposits and withdrawals (`--batch-size 100`), each decided on its own as if sent "
+            "alone: ok ops/s counts its items answered as documented, its latency is the whole "
+            "batch's. wrk sends one request over and over and checks nothing but its status: "
+            "the bare HTTP stack is a `GET /nope` answered `404`, the deposits "
+            "`bench/deposit.lua`, each of 1 into one wallet, without ids; its rows have no ledger "
+            "check, and only socket errors (and for the deposits, answers other than 2xx) count "
+            "as errors."), table(
+            ["scenario", "ok req/s", "ok ops/s", "p50 ms", "p99 ms", "errors", "ledger check"],
+            [[x.label, f"{x.per_second:.0f}", f"{x.ops:.0f}", f"{x.p50:.2f}", f"{x.p99:.2f}",
+              x.errors, verdict[x.consistent]] for x in batch_runs], "lrrrrrl"),
+            "In operations per second (a batch's items each):", table(
+            ["comparison", "ops/s", "against ops/s", "ratio", "target"],
+            [[label, f"{a.ops:.0f}", f"{b.ops:.0f}", *ratio_cells(a.ops / b.ops, style, target)]
+             for label, a, b, style, target in ratios], "lrrrr")]
+        # In the CPU tables too, but the runs already there only once.
+        runs += [x for x in batch_runs if x.label not in {y.label for y in runs}]
+
     expiry = os.path.join(results, "expiry-lateness.txt")
     if os.path.exists(expiry):
         out += ["## Hold expiry", (
@@ -291,7 +414,8 @@ def tables(results, doc_dir):
     out += ["## CPU", "Cores in use during each load, on average:", table(
         ["scenario", "service", "postgres", "load tool", "other", "idle"],
         [[x.label, *(cell(x.cpu.get(g), ".2f") for g in groups)] for x in runs])]
-    out += ["CPU time per answered request, and the ledger's batches during the load:", table(
+    out += [("CPU time per answered request (a batch's items each), and the ledger's batches "
+             "during the load:"), table(
         ["scenario", "service µs/req", "postgres µs/req", "load tool µs/req", "ops per batch",
          "batches/s", "ms per batch transaction"],
         [[x.label, *(cell(x.micros(g), ".0f") for g in groups[:3]),

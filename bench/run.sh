@@ -3,19 +3,24 @@
 # baseline B (the service with batching off), ceiling C (the service's HTTP layer alone) and
 # the service itself on one hot wallet, 10,000 wallets, balance reads, an open loop, transfers
 # (a hot merchant, a hot payer, random pairs) and payments on one hot wallet (a hold, then its
-# confirmation or void), the transfers, the payments and the hot wallet at 64 clients as well;
-# and how late holds expire, on an idle service and during a hot-wallet load. Writes their tables to bench/results/tables.md and into the generated block of
-# docs/benchmarks.md (bench/report.py); the analysis around that block is written by hand.
+# confirmation or void), the transfers, the payments, the hot wallet and the 10,000 wallets at
+# 64 clients as well; batches of 100 deposits and withdrawals (POST /api/v1/batches) on one hot
+# wallet and over 10,000 wallets, at 64 clients; wrk at 64 connections on the bare HTTP stack
+# (GET /nope, answered 404) and on hot-wallet deposits (bench/deposit.lua); and how late holds
+# expire, on an idle service and during a hot-wallet load. Writes their tables to
+# bench/results/tables.md and into the generated block of docs/benchmarks.md
+# (bench/report.py); the analysis around that block is written by hand.
 #
-#   bench/run.sh                     # 15 s per measurement, about 9 minutes in all
+#   bench/run.sh                     # 15 s per measurement, about 15 minutes in all
 #   BENCH_DURATION=3 bench/run.sh    # smoke test
 #   BENCH_PROFILE=1 bench/run.sh     # and a CPU flamegraph of the service on one hot wallet,
 #                                    # from an extra run after the measured ones
 #
 # Needs PostgreSQL on 127.0.0.1:5432 (user postgres, password postgres) with fsync and
-# synchronous_commit on, pgbench, psql, curl and python3. Drops and recreates the database
-# wallet_bench. Talks to 127.0.0.1 only; every load stops by itself; the services it starts
-# are stopped by pid when it exits, however it exits. Raw results go to bench/results/.
+# synchronous_commit on, pgbench, psql, curl, wrk (the Debian package) and python3. Drops and
+# recreates the database wallet_bench. Talks to 127.0.0.1 only; every load stops by itself;
+# the services it starts are stopped by pid when it exits, however it exits. Raw results go to
+# bench/results/.
 
 set -euo pipefail
 
@@ -68,7 +73,7 @@ trap 'exit 130' INT TERM
 
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "BENCH_DURATION must be a whole number of seconds"
 [[ $CONCURRENCY =~ ^[1-9][0-9]*$ ]] || die "BENCH_CONCURRENCY must be a positive number"
-for tool in cargo psql pgbench curl python3 timeout; do
+for tool in cargo psql pgbench curl wrk python3 timeout; do
     command -v "$tool" >/dev/null || die "$tool is needed"
 done
 
@@ -192,6 +197,43 @@ loadtest() {
     fi
 }
 
+# One wrk run of 64 connections against the running service, with wrk's other arguments (the
+# URL last, or before the script's `-- ARG`); bench/report.py reads its text output. wrk checks
+# no answer beyond its status and no balance: its rows have no ledger check.
+wrk_load() {
+    local name=$1
+    shift
+    local command=(wrk -t2 -c64 "-d${DURATION}s" --latency --timeout 10s "$@")
+    record "${command[*]}"
+    checkpoint
+    timeout "$LOAD_LIMIT" "${command[@]}" >"$RESULTS/$name.txt" 2>&1 &
+    LOAD_PID=$!
+    start_sampler "$RESULTS/$name.samples.jsonl" "$LOAD_PID" \
+        --role "service=$SERVICE_PID" --role "load=$LOAD_PID" --metrics-url "$METRICS_URL"
+    local status=0
+    wait "$LOAD_PID" || status=$?
+    LOAD_PID=
+    finish_sampler
+    grep -E 'requests in|Requests/sec|Non-2xx|Socket errors' "$RESULTS/$name.txt" >&2 || true
+    if ((status != 0)) || ! grep -q '^Requests/sec:' "$RESULTS/$name.txt"; then
+        cat "$RESULTS/$name.txt" >&2
+        ((status == 124)) && die "$name: wrk did not finish within $LOAD_LIMIT s"
+        die "$name: wrk exited $status (above)"
+    fi
+}
+
+# A fresh wallet of the running service, funded with one deposit; prints its id.
+funded_wallet() {
+    local wallet
+    wallet=$(python3 -c 'import uuid; print(uuid.uuid4())')
+    curl -fsS -o /dev/null -H 'Content-Type: application/json' \
+        -d "{\"walletId\": \"$wallet\"}" "$HTTP_URL/api/v1/wallets" || return
+    curl -fsS -o /dev/null -H 'Content-Type: application/json' \
+        -d "{\"walletId\": \"$wallet\", \"operationType\": \"DEPOSIT\", \"amount\": 1000000}" \
+        "$HTTP_URL/api/v1/wallet" || return
+    echo "$wallet"
+}
+
 # --- the schema, and the row baseline A hammers ---------------------------------------------
 say "migrating $DB"
 start_service migrate
@@ -253,10 +295,42 @@ if ((CONCURRENCY != 64)); then
     stop_service
 fi
 
+MANY=(--wallets 10000 --distribution uniform --mix deposit=50,withdraw=50)
 say "ours: 10,000 wallets, uniform, $CONCURRENCY clients"
 start_service many-wallets
-loadtest many-wallets --concurrency "$CONCURRENCY" --wallets 10000 --distribution uniform \
-    --mix deposit=50,withdraw=50
+loadtest many-wallets --concurrency "$CONCURRENCY" "${MANY[@]}"
+stop_service
+
+# Batches and the single-request path are compared at 64 clients: the 10,000 wallets there
+# too, 100-item batches (each item decided on its own, as if sent alone) on one hot wallet and
+# over 10,000 wallets, and wrk's 64 connections on the bare HTTP stack (a GET of a route the
+# service does not have, answered 404) and on deposits into one wallet.
+if ((CONCURRENCY != 64)); then
+    say "ours: 10,000 wallets, uniform, 64 clients"
+    start_service many-wallets-c64
+    loadtest many-wallets-c64 --concurrency 64 "${MANY[@]}"
+    stop_service
+fi
+
+say "ours: 100-item batches, one hot wallet, 64 clients"
+start_service batch-hot-wallet-c64
+loadtest batch-hot-wallet-c64 --concurrency 64 "${WRITES[@]}" --batch-size 100
+stop_service
+
+say "ours: 100-item batches, 10,000 wallets, 64 clients"
+start_service batch-many-wallets-c64
+loadtest batch-many-wallets-c64 --concurrency 64 "${MANY[@]}" --batch-size 100
+stop_service
+
+say "wrk: the bare HTTP stack, GET /nope, 64 connections"
+start_service wrk-bare-http-c64
+wrk_load wrk-bare-http-c64 "$HTTP_URL/nope"
+stop_service
+
+say "wrk: deposits into one hot wallet, 64 connections"
+start_service wrk-hot-wallet-c64
+wallet=$(funded_wallet) || die "wrk-hot-wallet-c64: its wallet could not be created and funded"
+wrk_load wrk-hot-wallet-c64 -s "$ROOT/bench/deposit.lua" "$HTTP_URL/api/v1/wallet" -- "$wallet"
 stop_service
 
 say "ours: balance reads over 1,000 wallets, $CONCURRENCY clients"

@@ -7,9 +7,13 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use reqwest::{Client, StatusCode, Url};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::workload::{Op, Settle, Write, WriteKind};
+
+/// The most items one batch may hold: the service's default `WALLET_MAX_BATCH_ITEMS`.
+pub const MAX_BATCH_ITEMS: usize = 1000;
 
 /// `timeoutSeconds` of every hold a payment places: far longer than any run, so no hold the
 /// workload confirms or voids expires first, yet a hold left pending by a failed request does
@@ -29,6 +33,9 @@ pub enum Outcome {
     Read,
     /// `200` for a liveness check.
     Alive,
+    /// `200` for a batch, with a result for each item that the API documents: what would have
+    /// been [`Outcome::Applied`] or [`Outcome::Rejected`] for the item sent alone.
+    Decided,
     /// Any other HTTP answer, 5xx included. For a write its effect is unknown until looked up;
     /// for a payment, the answer to whichever of its two requests went wrong.
     Other(u16),
@@ -43,18 +50,59 @@ impl Outcome {
     pub fn is_ok(self) -> bool {
         matches!(
             self,
-            Outcome::Applied | Outcome::Rejected | Outcome::Read | Outcome::Alive
+            Outcome::Applied
+                | Outcome::Rejected
+                | Outcome::Read
+                | Outcome::Alive
+                | Outcome::Decided
         )
     }
 
     /// The HTTP status, if an answer arrived.
     pub fn status(self) -> Option<u16> {
         match self {
-            Outcome::Applied | Outcome::Read | Outcome::Alive => Some(200),
+            Outcome::Applied | Outcome::Read | Outcome::Alive | Outcome::Decided => Some(200),
             Outcome::Rejected => Some(409),
             Outcome::Other(status) => Some(status),
             Outcome::Timeout | Outcome::Transport => None,
         }
+    }
+}
+
+/// How one request of the workload ended, and with it each operation it carried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// A request of one operation: its outcome is the operation's.
+    One(Outcome),
+    /// A batch: its own outcome, and each item's in item order, as the item would have ended
+    /// sent alone. When the batch got no results (a timeout, a `503`, any other answer), every
+    /// item ended as the batch did: its effect is unknown until looked up.
+    Batch {
+        outcome: Outcome,
+        items: Vec<Outcome>,
+    },
+}
+
+impl Answer {
+    /// The request's own outcome.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Answer::One(outcome) | Answer::Batch { outcome, .. } => *outcome,
+        }
+    }
+
+    /// How each operation of the request ended.
+    pub fn items(&self) -> &[Outcome] {
+        match self {
+            Answer::One(outcome) => std::slice::from_ref(outcome),
+            Answer::Batch { items, .. } => items,
+        }
+    }
+}
+
+impl From<Outcome> for Answer {
+    fn from(outcome: Outcome) -> Self {
+        Answer::One(outcome)
     }
 }
 
@@ -219,10 +267,46 @@ struct ConfirmBody {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct TransferBody {
+    /// `TRANSFER` in a batch, which tells its items apart by their type; not sent on
+    /// `POST /api/v1/transfers`, where every body is a transfer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    operation_type: Option<&'static str>,
     transfer_id: Uuid,
     from_wallet_id: Uuid,
     to_wallet_id: Uuid,
     amount: u64,
+}
+
+/// The body of a write: what its own endpoint takes, and so what an item of a batch holds.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum WriteRequest {
+    /// For `POST /api/v1/wallet`.
+    Operation(WriteBody),
+    /// For `POST /api/v1/transfers`.
+    Transfer(TransferBody),
+}
+
+#[derive(Serialize)]
+struct BatchBody {
+    /// Always `false`: each item is decided on its own, as if it had been sent alone.
+    atomic: bool,
+    items: Vec<WriteRequest>,
+}
+
+/// A decided batch: one result per item, in item order.
+#[derive(Deserialize)]
+struct BatchResults<'a> {
+    #[serde(borrow)]
+    results: Vec<ItemResult<'a>>,
+}
+
+/// One item's answer: the status and body its own endpoint would have answered.
+#[derive(Deserialize)]
+struct ItemResult<'a> {
+    status: u16,
+    #[serde(borrow)]
+    body: &'a RawValue,
 }
 
 #[derive(Deserialize)]
@@ -243,6 +327,7 @@ pub struct Api {
     write_url: Url,
     transfer_url: Url,
     holds_url: Url,
+    batches_url: Url,
     live_url: Url,
     wallets: Vec<Uuid>,
     wallet_urls: Vec<Url>,
@@ -274,6 +359,7 @@ impl Api {
         let write_url = base.join("wallet")?;
         let transfer_url = base.join("transfers")?;
         let holds_url = base.join("holds")?;
+        let batches_url = base.join("batches")?;
         let wallet_urls = wallets
             .iter()
             .map(|id| base.join(&format!("wallets/{id}")))
@@ -284,6 +370,7 @@ impl Api {
             write_url,
             transfer_url,
             holds_url,
+            batches_url,
             live_url,
             wallets,
             wallet_urls,
@@ -295,10 +382,10 @@ impl Api {
         &self.wallets
     }
 
-    /// Sends one request of the workload. Never fails: every ending is an [`Outcome`].
-    pub async fn execute(&self, op: &Op) -> Outcome {
+    /// Sends one request of the workload. Never fails: every ending is an [`Answer`].
+    pub async fn execute(&self, op: &Op) -> Answer {
         match op {
-            Op::Write(write) => self.submit(write).await,
+            Op::Write(write) => self.submit(write).await.into(),
             Op::Read { wallet } => {
                 let request = self.http.get(self.wallet_urls[*wallet as usize].clone());
                 match fetch(request).await {
@@ -306,8 +393,10 @@ impl Api {
                     Ok((status, _)) => Outcome::Other(status.as_u16()),
                     Err(failure) => failure,
                 }
+                .into()
             }
-            Op::Live => self.live().await,
+            Op::Live => self.live().await.into(),
+            Op::Batch(writes) => self.batch(writes).await,
         }
     }
 
@@ -324,29 +413,10 @@ impl Api {
     /// or a payment: its hold with its operation id, then, once the hold is placed, the
     /// confirmation or void of that hold.
     pub async fn submit(&self, write: &Write) -> Outcome {
-        let operation = |wallet: u32, operation_type, pending: bool| {
-            self.http.post(self.write_url.clone()).json(&WriteBody {
-                wallet_id: self.wallets[wallet as usize],
-                operation_type,
-                amount: write.amount,
-                operation_id: write.id,
-                pending,
-                timeout_seconds: pending.then_some(HOLD_TIMEOUT_SECONDS),
-            })
-        };
-        let request = match write.kind {
-            WriteKind::Deposit { wallet } => operation(wallet, "DEPOSIT", false),
-            WriteKind::Withdraw { wallet } => operation(wallet, "WITHDRAW", false),
-            WriteKind::Capture { wallet, .. } => operation(wallet, "WITHDRAW", true),
-            WriteKind::Transfer { from, to } => {
-                self.http
-                    .post(self.transfer_url.clone())
-                    .json(&TransferBody {
-                        transfer_id: write.id,
-                        from_wallet_id: self.wallets[from as usize],
-                        to_wallet_id: self.wallets[to as usize],
-                        amount: write.amount,
-                    })
+        let request = match self.body(write) {
+            body @ WriteRequest::Operation(_) => self.http.post(self.write_url.clone()).json(&body),
+            body @ WriteRequest::Transfer(_) => {
+                self.http.post(self.transfer_url.clone()).json(&body)
             }
         };
         let outcome = match fetch(request).await {
@@ -358,6 +428,61 @@ impl Api {
                 self.settle(write.id, settle).await
             }
             _ => outcome,
+        }
+    }
+
+    /// The body of a write's own request: a deposit, withdrawal or hold with its operation id,
+    /// a transfer with its transfer id.
+    fn body(&self, write: &Write) -> WriteRequest {
+        let operation = |wallet: u32, operation_type, pending: bool| {
+            WriteRequest::Operation(WriteBody {
+                wallet_id: self.wallets[wallet as usize],
+                operation_type,
+                amount: write.amount,
+                operation_id: write.id,
+                pending,
+                timeout_seconds: pending.then_some(HOLD_TIMEOUT_SECONDS),
+            })
+        };
+        match write.kind {
+            WriteKind::Deposit { wallet } => operation(wallet, "DEPOSIT", false),
+            WriteKind::Withdraw { wallet } => operation(wallet, "WITHDRAW", false),
+            WriteKind::Capture { wallet, .. } => operation(wallet, "WITHDRAW", true),
+            WriteKind::Transfer { from, to } => WriteRequest::Transfer(TransferBody {
+                operation_type: None,
+                transfer_id: write.id,
+                from_wallet_id: self.wallets[from as usize],
+                to_wallet_id: self.wallets[to as usize],
+                amount: write.amount,
+            }),
+        }
+    }
+
+    /// A write as an item of a batch: the body of its own request, a transfer's with
+    /// `"operationType": "TRANSFER"`.
+    fn item(&self, write: &Write) -> WriteRequest {
+        let mut body = self.body(write);
+        if let WriteRequest::Transfer(transfer) = &mut body {
+            transfer.operation_type = Some("TRANSFER");
+        }
+        body
+    }
+
+    /// Submits deposits, withdrawals and transfers as one batch that is not atomic, each item
+    /// named by its own id. A payment's hold would be placed but never confirmed or voided:
+    /// the command line keeps payments out of batches.
+    async fn batch(&self, writes: &[Write]) -> Answer {
+        let body = BatchBody {
+            atomic: false,
+            items: writes.iter().map(|write| self.item(write)).collect(),
+        };
+        let request = self.http.post(self.batches_url.clone()).json(&body);
+        match fetch(request).await {
+            Ok((status, body)) => classify_batch(writes, status.as_u16(), &body),
+            Err(failure) => Answer::Batch {
+                outcome: failure,
+                items: vec![failure; writes.len()],
+            },
         }
     }
 
@@ -522,6 +647,37 @@ pub fn classify_write(kind: WriteKind, status: u16, body: &[u8]) -> Outcome {
         _ => "APPLIED",
     };
     classify(status, body, done, kind.debits())
+}
+
+/// Decides what a batch's answer means for each of its `writes`: a `200` with one result per
+/// item settles each item as [`classify_write`] would settle the same answer to the item sent
+/// alone, and the batch is [`Outcome::Decided`] when every item's answer is one the API
+/// documents (`Other(200)` otherwise). Any other answer leaves every item's effect unknown.
+fn classify_batch(writes: &[Write], status: u16, body: &[u8]) -> Answer {
+    let results = (status == 200)
+        .then(|| serde_json::from_slice::<BatchResults>(body).ok())
+        .flatten()
+        .map(|batch| batch.results)
+        .filter(|results| results.len() == writes.len());
+    let Some(results) = results else {
+        return Answer::Batch {
+            outcome: Outcome::Other(status),
+            items: vec![Outcome::Other(status); writes.len()],
+        };
+    };
+    let items: Vec<Outcome> = writes
+        .iter()
+        .zip(&results)
+        .map(|(write, result)| {
+            classify_write(write.kind, result.status, result.body.get().as_bytes())
+        })
+        .collect();
+    let outcome = if items.iter().all(|item| item.is_ok()) {
+        Outcome::Decided
+    } else {
+        Outcome::Other(status)
+    };
+    Answer::Batch { outcome, items }
 }
 
 /// `Applied` for a `200` whose record has the status `done`; `Rejected` for
@@ -800,6 +956,138 @@ mod tests {
         assert_eq!(rejected.status, OperationStatus::Rejected);
     }
 
+    /// An API client for two wallets, 1 and 2, that sends nothing here.
+    fn two_wallets() -> Api {
+        let base = Url::parse("http://127.0.0.1:18080").unwrap();
+        let wallets = vec![Uuid::from_u128(1), Uuid::from_u128(2)];
+        Api::new(&base, wallets, Duration::from_secs(1)).unwrap()
+    }
+
+    fn sent(kind: WriteKind) -> Write {
+        Write {
+            kind,
+            amount: 5,
+            id: Uuid::from_u128(9),
+        }
+    }
+
+    #[test]
+    fn single_write_bodies_are_as_they_always_were() {
+        let api = two_wallets();
+        let json = |write| serde_json::to_string(&api.body(&write)).unwrap();
+        assert_eq!(
+            json(sent(DEPOSIT)),
+            r#"{"walletId":"00000000-0000-0000-0000-000000000001","operationType":"DEPOSIT","amount":5,"operationId":"00000000-0000-0000-0000-000000000009"}"#
+        );
+        assert_eq!(
+            json(sent(TRANSFER)),
+            r#"{"transferId":"00000000-0000-0000-0000-000000000009","fromWalletId":"00000000-0000-0000-0000-000000000001","toWalletId":"00000000-0000-0000-0000-000000000002","amount":5}"#
+        );
+    }
+
+    #[test]
+    fn batch_items_are_the_single_bodies_with_transfers_typed() {
+        let api = two_wallets();
+        let value = |body: WriteRequest| serde_json::to_value(body).unwrap();
+        for kind in [DEPOSIT, WITHDRAW] {
+            assert_eq!(value(api.item(&sent(kind))), value(api.body(&sent(kind))));
+        }
+        let mut transfer = value(api.body(&sent(TRANSFER)));
+        transfer["operationType"] = "TRANSFER".into();
+        assert_eq!(value(api.item(&sent(TRANSFER))), transfer);
+        let batch = BatchBody {
+            atomic: false,
+            items: vec![api.item(&sent(WITHDRAW))],
+        };
+        let batch = serde_json::to_value(batch).unwrap();
+        assert_eq!(batch["atomic"], false);
+        assert_eq!(batch["items"][0]["operationType"], "WITHDRAW");
+        assert_eq!(
+            batch["items"][0]["operationId"],
+            Uuid::from_u128(9).to_string()
+        );
+    }
+
+    /// A batch's answer holding `results`, each a `(status, body)`.
+    fn results(results: &[(u16, &[u8])]) -> Vec<u8> {
+        let results: Vec<_> = results
+            .iter()
+            .map(|&(status, body)| {
+                let body: serde_json::Value = serde_json::from_slice(body).unwrap();
+                serde_json::json!({ "status": status, "body": body, "replayed": false })
+            })
+            .collect();
+        serde_json::to_vec(&serde_json::json!({ "results": results })).unwrap()
+    }
+
+    #[test]
+    fn each_item_of_a_batch_is_settled_as_if_sent_alone() {
+        let writes = [
+            sent(DEPOSIT),
+            sent(WITHDRAW),
+            sent(TRANSFER),
+            sent(TRANSFER),
+        ];
+        let body = results(&[
+            (200, APPLIED),
+            (409, NO_FUNDS),
+            (200, TRANSFER_APPLIED),
+            (409, NO_FUNDS),
+        ]);
+        let answer = classify_batch(&writes, 200, &body);
+        assert_eq!(answer.outcome(), Outcome::Decided);
+        assert_eq!(
+            answer.items(),
+            [
+                Outcome::Applied,
+                Outcome::Rejected,
+                Outcome::Applied,
+                Outcome::Rejected
+            ]
+        );
+        assert!(answer.outcome().is_ok());
+        assert_eq!(answer.outcome().status(), Some(200));
+    }
+
+    #[test]
+    fn batch_with_an_item_answered_otherwise_is_unexpected() {
+        let writes = [sent(DEPOSIT), sent(DEPOSIT)];
+        let problem = br#"{"type":"about:blank","status":500,"code":"INTERNAL_ERROR"}"#;
+        let answer = classify_batch(&writes, 200, &results(&[(500, problem), (409, NO_FUNDS)]));
+        assert_eq!(answer.outcome(), Outcome::Other(200));
+        // A deposit refused for insufficient funds is as unexpected in a batch as alone.
+        assert_eq!(answer.items(), [Outcome::Other(500), Outcome::Other(409)]);
+    }
+
+    #[test]
+    fn batch_without_a_result_per_item_leaves_every_item_unsettled() {
+        let writes = [sent(DEPOSIT), sent(WITHDRAW), sent(TRANSFER)];
+        let unavailable = br#"{"type":"about:blank","status":503,"code":"SERVICE_UNAVAILABLE"}"#;
+        let short = results(&[(200, APPLIED), (409, NO_FUNDS)]);
+        for (status, body) in [
+            (503, unavailable.as_slice()),
+            (200, short.as_slice()),
+            (200, b"not json"),
+            (400, NO_FUNDS),
+        ] {
+            let answer = classify_batch(&writes, status, body);
+            assert_eq!(
+                answer,
+                Answer::Batch {
+                    outcome: Outcome::Other(status),
+                    items: vec![Outcome::Other(status); 3]
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn a_single_request_is_its_own_only_item() {
+        let answer = Answer::from(Outcome::Rejected);
+        assert_eq!(answer.outcome(), Outcome::Rejected);
+        assert_eq!(answer.items(), [Outcome::Rejected]);
+    }
+
     #[test]
     fn urls_keep_a_base_path_prefix() {
         let base = Url::parse("http://127.0.0.1:18080/gateway").unwrap();
@@ -815,6 +1103,10 @@ mod tests {
         assert_eq!(
             with_segments(&api.holds_url, &["h1", "confirm"]).as_str(),
             "http://127.0.0.1:18080/gateway/api/v1/holds/h1/confirm"
+        );
+        assert_eq!(
+            api.batches_url.as_str(),
+            "http://127.0.0.1:18080/gateway/api/v1/batches"
         );
         assert_eq!(
             api.live_url.as_str(),

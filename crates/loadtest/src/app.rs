@@ -36,6 +36,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
         choice,
         transfers,
         cli.amount_min..=cli.amount_max,
+        cli.batch_size,
     ));
 
     if wallets > 0 {
@@ -73,6 +74,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
             let name = transfers.to_possible_value().expect("no pattern is hidden");
             name.get_name().to_owned()
         }),
+        cli.batch_size,
         &recorder,
     );
     let timeline = report::timeline(&recorder);

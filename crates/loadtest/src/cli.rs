@@ -9,6 +9,7 @@ use anyhow::{Context, anyhow, ensure};
 use clap::{Args, Parser, ValueEnum};
 use reqwest::Url;
 
+use crate::api::MAX_BATCH_ITEMS;
 use crate::workload::{MAX_AMOUNT, Mix, TransferPattern};
 
 /// Load generator and consistency checker for the wallet HTTP API.
@@ -57,6 +58,13 @@ pub struct Cli {
     /// defaults to `random`.
     #[arg(long, value_enum)]
     pub transfers: Option<TransferPattern>,
+
+    /// Operations per request, 1 to 1000. Above 1, each request is one `POST /api/v1/batches`
+    /// of this many deposits, withdrawals and transfers drawn from `--mix` as single requests
+    /// are, each named by its own id and decided on its own (the batch is not atomic);
+    /// payments, reads and liveness checks cannot be batched. Latency stays per request.
+    #[arg(long, default_value_t = 1)]
+    pub batch_size: usize,
 
     /// Smallest amount of a deposit, withdrawal or transfer, in minor units.
     #[arg(long, default_value_t = 1)]
@@ -179,6 +187,15 @@ impl Cli {
         ensure!(
             !self.mix.has_transfers() || self.wallets.get() >= 2,
             "transfers need two distinct wallets: --wallets 2 or more"
+        );
+        ensure!(
+            (1..=MAX_BATCH_ITEMS).contains(&self.batch_size),
+            "--batch-size must be 1 to {MAX_BATCH_ITEMS}, the most items a batch takes"
+        );
+        ensure!(
+            self.batch_size == 1 || self.mix.batchable(),
+            "--batch-size above 1 batches deposits, withdrawals and transfers only: take \
+             capture, read and live out of --mix"
         );
         Ok(())
     }
@@ -364,6 +381,99 @@ mod tests {
     fn transfers_on_a_single_wallet_are_refused() {
         let cli = parse(&["--rate", "1", "--duration", "1", "--mix", "transfer=1"]).unwrap();
         assert!(cli.validate().is_err());
+    }
+
+    #[test]
+    fn batch_size_defaults_to_one_request_per_operation() {
+        let cli = parse(&["--rate", "1", "--duration", "1"]).unwrap();
+        assert_eq!(cli.batch_size, 1);
+        cli.validate().unwrap();
+    }
+
+    #[test]
+    fn batches_of_deposits_withdrawals_and_transfers_are_accepted() {
+        for mix in [
+            "deposit=50,withdraw=50",
+            "transfer=100",
+            "deposit=1,transfer=1",
+        ] {
+            let cli = parse(&[
+                "--concurrency",
+                "64",
+                "--duration",
+                "5s",
+                "--wallets",
+                "10000",
+                "--mix",
+                mix,
+                "--batch-size",
+                "100",
+            ])
+            .unwrap();
+            cli.validate().unwrap();
+            assert_eq!(cli.batch_size, 100);
+        }
+        let largest = parse(&[
+            "--rate",
+            "1",
+            "--duration",
+            "1",
+            "--mix",
+            "deposit=1",
+            "--batch-size",
+            "1000",
+        ]);
+        largest.unwrap().validate().unwrap();
+    }
+
+    #[test]
+    fn batch_size_out_of_range_is_refused() {
+        for size in ["0", "1001"] {
+            let cli = parse(&[
+                "--rate",
+                "1",
+                "--duration",
+                "1",
+                "--mix",
+                "deposit=1",
+                "--batch-size",
+                size,
+            ])
+            .unwrap();
+            let error = cli.validate().unwrap_err().to_string();
+            assert!(error.contains("--batch-size must be 1 to 1000"), "{error}");
+        }
+        assert!(parse(&["--rate", "1", "--duration", "1", "--batch-size", "-1"]).is_err());
+    }
+
+    #[test]
+    fn batches_of_payments_reads_or_liveness_checks_are_refused() {
+        for mix in [
+            "capture=1",
+            "deposit=9,read=1",
+            "live=100",
+            "withdraw=1,capture=1",
+        ] {
+            let cli = parse(&[
+                "--rate",
+                "1",
+                "--duration",
+                "1",
+                "--mix",
+                mix,
+                "--batch-size",
+                "2",
+            ])
+            .unwrap();
+            let error = cli.validate().unwrap_err().to_string();
+            assert!(
+                error.contains("take capture, read and live out"),
+                "{mix}: {error}"
+            );
+            // The same mix is fine one request at a time.
+            let single = parse(&["--rate", "1", "--duration", "1", "--mix", mix]).unwrap();
+            single.validate().unwrap();
+        }
     }
 
     #[test]

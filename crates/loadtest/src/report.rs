@@ -42,6 +42,8 @@ pub struct Summary {
     pub mix: String,
     /// The `--transfers` pattern, when the mix has transfers.
     pub transfers: Option<String>,
+    /// Operations per request: above 1, each request is a batch of this many.
+    pub batch_size: usize,
     /// Seconds from the start of the run to the last answer.
     pub elapsed_seconds: f64,
     /// Requests made; a payment, its hold and the hold's confirmation or void, counts as one.
@@ -53,18 +55,26 @@ pub struct Summary {
     pub ok: u64,
     pub ok_per_second: f64,
     pub requests_per_second: f64,
+    /// Operations made: one per request, a batch's items each.
+    pub items: u64,
+    /// Operations answered as the API documents, a batch's items each as if sent alone.
+    pub ok_items: u64,
+    pub items_per_second: f64,
+    pub ok_items_per_second: f64,
     /// True in open loop, where latency counts from the intended start rather than the send.
     pub latency_from_intended_start: bool,
     pub latency_ms: Percentiles,
     /// Latency per request kind that occurred (`deposit`, `withdraw`, `transfer`, `capture`,
-    /// `read`, `live`); a payment's from the start of its hold to the answer to its second
-    /// request.
+    /// `read`, `live`, `batch`); a payment's from the start of its hold to the answer to its
+    /// second request, a batch's for the whole batch.
     pub latency_by_kind_ms: BTreeMap<&'static str, Percentiles>,
     /// Answers by HTTP status code.
     pub statuses: BTreeMap<u16, u64>,
     pub server_errors: u64,
     pub timeouts: u64,
     pub transport_errors: u64,
+    /// Withdrawals refused for insufficient funds; like the other write counts, a batch's
+    /// items each.
     pub rejected_withdrawals: u64,
     pub rejected_transfers: u64,
     /// Payments whose hold was refused for insufficient funds.
@@ -123,6 +133,7 @@ impl Summary {
         wallets: u32,
         mix: String,
         transfers: Option<String>,
+        batch_size: usize,
         recorder: &Recorder,
     ) -> Self {
         let elapsed = recorder
@@ -154,12 +165,17 @@ impl Summary {
             wallets,
             mix,
             transfers,
+            batch_size,
             elapsed_seconds: elapsed.as_secs_f64(),
             requests: recorder.completed(),
             payments: recorder.latency_by_kind[CAPTURE].len(),
             ok: recorder.ok(),
             ok_per_second: per_second(recorder.ok()),
             requests_per_second: per_second(recorder.completed()),
+            items: recorder.items,
+            ok_items: recorder.ok_items,
+            items_per_second: per_second(recorder.items),
+            ok_items_per_second: per_second(recorder.ok_items),
             latency_from_intended_start: target_rate.is_some(),
             latency_ms: Percentiles::of(&recorder.latency),
             latency_by_kind_ms: KINDS
@@ -269,8 +285,10 @@ impl fmt::Display for Report {
             Some(pattern) => writeln!(f, ", transfers {pattern}")?,
             None => writeln!(f)?,
         }
-        // A run of payments alone is measured in payments; in a mix, say how they count.
+        // A run of payments alone is measured in payments; in a mix, say how they count. A run
+        // of batches is measured in batches, and then in their items.
         let (unit, note) = match s.payments {
+            0 if s.batch_size > 1 => ("batches", format!(" ({} items each)", s.batch_size)),
             0 => ("requests", String::new()),
             n if n == s.requests => (
                 "payments",
@@ -286,6 +304,13 @@ impl fmt::Display for Report {
             "{unit:<10} {} in {:.2} s: {:.0}/s total, {:.0}/s ok{note}",
             s.requests, s.elapsed_seconds, s.requests_per_second, s.ok_per_second
         )?;
+        if s.batch_size > 1 {
+            writeln!(
+                f,
+                "items      {} in {:.2} s: {:.0}/s total, {:.0}/s ok",
+                s.items, s.elapsed_seconds, s.items_per_second, s.ok_items_per_second
+            )?;
+        }
         let statuses: Vec<String> = s
             .statuses
             .iter()
@@ -361,7 +386,7 @@ impl fmt::Display for Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::Outcome;
+    use crate::api::{Answer, Outcome};
     use crate::workload::{Op, Write, WriteKind};
     use std::num::NonZeroU32;
     use std::time::Instant;
@@ -375,11 +400,24 @@ mod tests {
     }
 
     fn report_of(requests: &[(Op, Outcome)], verification: Verdict) -> Report {
+        let answered: Vec<_> = requests
+            .iter()
+            .map(|(op, outcome)| (op.clone(), Answer::from(*outcome)))
+            .collect();
+        report_in_batches(&answered, 1, verification)
+    }
+
+    /// The report of a run of `batch_size` operations per request.
+    fn report_in_batches(
+        requests: &[(Op, Answer)],
+        batch_size: usize,
+        verification: Verdict,
+    ) -> Report {
         let origin = Instant::now();
         let mut recorder = Recorder::new(origin);
-        for (i, (op, outcome)) in requests.iter().enumerate() {
+        for (i, (op, answer)) in requests.iter().enumerate() {
             let end = origin + Duration::from_millis(10 * i as u64 + 1);
-            recorder.record(op, *outcome, origin, end);
+            recorder.record(op, answer, origin, end);
         }
         let plan = Plan {
             mode: Mode::Closed {
@@ -390,7 +428,7 @@ mod tests {
             runners: 1,
         };
         Report {
-            summary: Summary::new(&plan, 1, "read=1".to_owned(), None, &recorder),
+            summary: Summary::new(&plan, 1, "read=1".to_owned(), None, batch_size, &recorder),
             timeline: timeline(&recorder),
             verification,
         }
@@ -445,7 +483,7 @@ mod tests {
         };
         let transfer = write(WriteKind::Transfer { from: 1, to: 0 });
         let requests = [
-            (transfer, Outcome::Applied),
+            (transfer.clone(), Outcome::Applied),
             (transfer, Outcome::Rejected),
             (write(WriteKind::Deposit { wallet: 0 }), Outcome::Applied),
         ];
@@ -474,7 +512,10 @@ mod tests {
             id: uuid::Uuid::nil(),
         });
         let report = report_of(
-            &[(payment, Outcome::Applied), (payment, Outcome::Rejected)],
+            &[
+                (payment.clone(), Outcome::Applied),
+                (payment.clone(), Outcome::Rejected),
+            ],
             consistent(),
         );
         assert!(report.passed(), "{:?}", report.failures());
@@ -496,6 +537,64 @@ mod tests {
         let text = mixed.to_string();
         assert!(text.contains("\nrequests   2 in "), "{text}");
         assert!(text.contains("(1 payments among them"), "{text}");
+    }
+
+    #[test]
+    fn a_run_of_batches_counts_requests_and_their_items() {
+        let write = |kind| Write {
+            kind,
+            amount: 1,
+            id: uuid::Uuid::nil(),
+        };
+        let batch = Op::Batch(vec![
+            write(WriteKind::Deposit { wallet: 0 }),
+            write(WriteKind::Withdraw { wallet: 0 }),
+        ]);
+        let decided = Answer::Batch {
+            outcome: Outcome::Decided,
+            items: vec![Outcome::Applied, Outcome::Rejected],
+        };
+        let requests = [(batch.clone(), decided.clone()), (batch, decided)];
+        let report = report_in_batches(&requests, 2, consistent());
+        assert!(report.passed(), "{:?}", report.failures());
+        let s = &report.summary;
+        assert_eq!((s.requests, s.ok, s.batch_size), (2, 2, 2));
+        assert_eq!((s.items, s.ok_items), (4, 4));
+        assert_eq!(s.ok_items_per_second, 2.0 * s.ok_per_second);
+        assert_eq!((s.acknowledged_writes, s.rejected_withdrawals), (2, 2));
+        assert!(s.latency_by_kind_ms.contains_key("batch"));
+        let text = report.to_string();
+        let (seconds, per_second) = (s.elapsed_seconds, s.ok_per_second);
+        let batches = format!(
+            "\nbatches    2 in {seconds:.2} s: {per_second:.0}/s total, {per_second:.0}/s ok \
+             (2 items each)\n"
+        );
+        assert!(text.contains(&batches), "{text}");
+        let per_second = s.ok_items_per_second;
+        let items = format!(
+            "\nitems      4 in {seconds:.2} s: {per_second:.0}/s total, {per_second:.0}/s ok\n"
+        );
+        assert!(text.contains(&items), "{text}");
+        let json = serde_json::to_value(&report.summary).unwrap();
+        for field in [
+            "batchSize",
+            "items",
+            "okItems",
+            "itemsPerSecond",
+            "okItemsPerSecond",
+        ] {
+            assert!(json.get(field).is_some(), "no {field} in {json}");
+        }
+    }
+
+    #[test]
+    fn one_operation_per_request_shows_no_items_line() {
+        let report = report(&[Outcome::Read, Outcome::Other(503)], consistent());
+        let s = &report.summary;
+        assert_eq!((s.batch_size, s.items, s.ok_items), (1, 2, 1));
+        let text = report.to_string();
+        assert!(text.contains("\nrequests   2 in "), "{text}");
+        assert!(!text.contains("\nitems "), "{text}");
     }
 
     #[test]

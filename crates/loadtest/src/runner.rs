@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use rand::rngs::SmallRng;
 
-use crate::api::{Api, Outcome};
+use crate::api::{Answer, Api};
 use crate::cli::Mode;
 use crate::stats::Recorder;
 use crate::workload::{Op, Workload};
@@ -132,7 +132,7 @@ async fn open_loop(shared: &Shared, schedule: Schedule, cap: usize) -> Recorder 
                 break;
             }
             recorder.record_send_lag(now - due);
-            in_flight.push(send(&shared.api, shared.workload.next(&mut rng), due));
+            in_flight.push(send(&shared.api, shared.workload.request(&mut rng), due));
             next += schedule.stride;
         }
         if !waiting_for_schedule && next >= schedule.total && in_flight.is_empty() {
@@ -140,8 +140,8 @@ async fn open_loop(shared: &Shared, schedule: Schedule, cap: usize) -> Recorder 
         }
         tokio::select! {
             biased;
-            Some((op, outcome, due)) = in_flight.next(), if !in_flight.is_empty() => {
-                recorder.record(&op, outcome, due, Instant::now());
+            Some((op, answer, due)) = in_flight.next(), if !in_flight.is_empty() => {
+                recorder.record(&op, &answer, due, Instant::now());
                 shared.completed.fetch_add(1, Ordering::Relaxed);
             }
             () = &mut timer, if waiting_for_schedule => {}
@@ -157,23 +157,23 @@ async fn closed_loop(shared: &Shared, clients: usize, end: Instant) -> Recorder 
     let mut in_flight = FuturesUnordered::new();
     let now = Instant::now();
     for _ in 0..clients {
-        in_flight.push(send(&shared.api, shared.workload.next(&mut rng), now));
+        in_flight.push(send(&shared.api, shared.workload.request(&mut rng), now));
     }
-    while let Some((op, outcome, sent)) = in_flight.next().await {
+    while let Some((op, answer, sent)) = in_flight.next().await {
         let now = Instant::now();
-        recorder.record(&op, outcome, sent, now);
+        recorder.record(&op, &answer, sent, now);
         shared.completed.fetch_add(1, Ordering::Relaxed);
         if now < end {
-            in_flight.push(send(&shared.api, shared.workload.next(&mut rng), now));
+            in_flight.push(send(&shared.api, shared.workload.request(&mut rng), now));
         }
     }
     recorder
 }
 
-/// One request, carrying what the recorder needs back with its outcome.
-async fn send(api: &Api, op: Op, start: Instant) -> (Op, Outcome, Instant) {
-    let outcome = api.execute(&op).await;
-    (op, outcome, start)
+/// One request, carrying what the recorder needs back with its answer.
+async fn send(api: &Api, op: Op, start: Instant) -> (Op, Answer, Instant) {
+    let answer = api.execute(&op).await;
+    (op, answer, start)
 }
 
 #[cfg(test)]

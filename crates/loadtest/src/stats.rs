@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use crate::api::Outcome;
+use crate::api::{Answer, Outcome};
 use crate::workload::{Op, Write, WriteKind};
 
 /// Latencies are recorded in microseconds, up to an hour; longer ones saturate.
@@ -16,8 +16,10 @@ const STATUS_SLOTS: usize = 1000;
 /// resolution of the runtime's timer, well below any latency worth reporting.
 pub const LATE: Duration = Duration::from_millis(5);
 /// Names of the request kinds, in the order of [`Recorder::latency_by_kind`]; a `capture` is a
-/// payment, its hold and its confirmation or void timed together.
-pub const KINDS: [&str; 6] = ["deposit", "withdraw", "transfer", "capture", "read", "live"];
+/// payment, its hold and its confirmation or void timed together, a `batch` a whole batch.
+pub const KINDS: [&str; 7] = [
+    "deposit", "withdraw", "transfer", "capture", "read", "live", "batch",
+];
 /// Index of payments in [`KINDS`].
 pub const CAPTURE: usize = 3;
 
@@ -58,6 +60,10 @@ pub struct Recorder {
     pub timeline: Vec<Second>,
     /// Answers by HTTP status code.
     pub statuses: Box<[u64; STATUS_SLOTS]>,
+    /// Operations that finished: one per request, a batch's items each.
+    pub items: u64,
+    /// Of those, answered as the API documents (a batch's items each as if sent alone).
+    pub ok_items: u64,
     pub timeouts: u64,
     pub transport_errors: u64,
     pub rejected_withdrawals: u64,
@@ -88,6 +94,8 @@ impl Recorder {
             latency_by_kind: KINDS.map(|_| histogram(3)),
             timeline: Vec::new(),
             statuses: Box::new([0; STATUS_SLOTS]),
+            items: 0,
+            ok_items: 0,
             timeouts: 0,
             transport_errors: 0,
             rejected_withdrawals: 0,
@@ -101,9 +109,10 @@ impl Recorder {
         }
     }
 
-    /// Records one finished request. `start` is when it was *meant* to start (open loop) or
-    /// was sent (closed loop); `end` is when its answer was complete.
-    pub fn record(&mut self, op: &Op, outcome: Outcome, start: Instant, end: Instant) {
+    /// Records one finished request, and each write it carried as if sent alone. `start` is
+    /// when it was *meant* to start (open loop) or was sent (closed loop); `end` is when its
+    /// answer was complete.
+    pub fn record(&mut self, op: &Op, answer: &Answer, start: Instant, end: Instant) {
         let micros =
             u64::try_from(end.saturating_duration_since(start).as_micros()).unwrap_or(u64::MAX);
         self.latency.saturating_record(micros);
@@ -116,16 +125,23 @@ impl Recorder {
             },
             Op::Read { .. } => 4,
             Op::Live => 5,
+            Op::Batch(_) => 6,
         };
         self.latency_by_kind[kind].saturating_record(micros);
 
+        let outcome = answer.outcome();
         match outcome.status() {
             Some(status) => self.statuses[usize::from(status).min(STATUS_SLOTS - 1)] += 1,
             None if outcome == Outcome::Timeout => self.timeouts += 1,
             None => self.transport_errors += 1,
         }
-        if let Op::Write(write) = op {
-            match (outcome, write.kind) {
+        let items = answer.items();
+        self.items += items.len() as u64;
+        self.ok_items += items.iter().filter(|item| item.is_ok()).count() as u64;
+        let writes = op.writes();
+        debug_assert!(writes.is_empty() || writes.len() == items.len());
+        for (write, item) in writes.iter().zip(items) {
+            match (item, write.kind) {
                 (Outcome::Applied, _) => self.acknowledged.push(*write),
                 (Outcome::Rejected, WriteKind::Transfer { .. }) => self.rejected_transfers += 1,
                 (Outcome::Rejected, WriteKind::Capture { .. }) => self.rejected_payments += 1,
@@ -173,6 +189,8 @@ impl Recorder {
         for (mine, theirs) in self.statuses.iter_mut().zip(other.statuses.iter()) {
             *mine += theirs;
         }
+        self.items += other.items;
+        self.ok_items += other.ok_items;
         self.timeouts += other.timeouts;
         self.transport_errors += other.transport_errors;
         self.rejected_withdrawals += other.rejected_withdrawals;
@@ -235,18 +253,23 @@ mod tests {
     fn writes_are_sorted_into_acknowledged_rejected_and_unsettled() {
         let origin = Instant::now();
         let mut recorder = Recorder::new(origin);
-        recorder.record(&write(DEPOSIT), Outcome::Applied, origin, origin);
-        recorder.record(&write(WITHDRAW), Outcome::Rejected, origin, origin);
-        recorder.record(&write(DEPOSIT), Outcome::Other(503), origin, origin);
-        recorder.record(&write(DEPOSIT), Outcome::Timeout, origin, origin);
-        recorder.record(&write(TRANSFER), Outcome::Applied, origin, origin);
-        recorder.record(&write(TRANSFER), Outcome::Rejected, origin, origin);
-        recorder.record(&write(TRANSFER), Outcome::Transport, origin, origin);
-        recorder.record(&write(CAPTURE), Outcome::Applied, origin, origin);
-        recorder.record(&write(CAPTURE), Outcome::Rejected, origin, origin);
-        recorder.record(&write(CAPTURE), Outcome::Other(500), origin, origin);
-        recorder.record(&Op::Read { wallet: 0 }, Outcome::Transport, origin, origin);
-        recorder.record(&Op::Live, Outcome::Alive, origin, origin);
+        recorder.record(&write(DEPOSIT), &Outcome::Applied.into(), origin, origin);
+        recorder.record(&write(WITHDRAW), &Outcome::Rejected.into(), origin, origin);
+        recorder.record(&write(DEPOSIT), &Outcome::Other(503).into(), origin, origin);
+        recorder.record(&write(DEPOSIT), &Outcome::Timeout.into(), origin, origin);
+        recorder.record(&write(TRANSFER), &Outcome::Applied.into(), origin, origin);
+        recorder.record(&write(TRANSFER), &Outcome::Rejected.into(), origin, origin);
+        recorder.record(&write(TRANSFER), &Outcome::Transport.into(), origin, origin);
+        recorder.record(&write(CAPTURE), &Outcome::Applied.into(), origin, origin);
+        recorder.record(&write(CAPTURE), &Outcome::Rejected.into(), origin, origin);
+        recorder.record(&write(CAPTURE), &Outcome::Other(500).into(), origin, origin);
+        recorder.record(
+            &Op::Read { wallet: 0 },
+            &Outcome::Transport.into(),
+            origin,
+            origin,
+        );
+        recorder.record(&Op::Live, &Outcome::Alive.into(), origin, origin);
 
         assert_eq!(recorder.acknowledged.len(), 3);
         assert_eq!(recorder.rejected_withdrawals, 1);
@@ -260,9 +283,68 @@ mod tests {
             [(200, 4), (409, 3), (500, 1), (503, 1)]
         );
         assert_eq!(recorder.completed(), 12);
+        assert_eq!((recorder.items, recorder.ok_items), (12, 7));
         let by_kind = recorder.latency_by_kind.each_ref().map(|h| h.len());
-        assert_eq!(by_kind, [3, 1, 3, 3, 1, 1]);
+        assert_eq!(by_kind, [3, 1, 3, 3, 1, 1, 0]);
         assert_eq!(recorder.ok(), 7);
+    }
+
+    #[test]
+    fn each_item_of_a_batch_is_accounted_for_as_a_write_of_its_own() {
+        let origin = Instant::now();
+        let mut recorder = Recorder::new(origin);
+        let items = [DEPOSIT, WITHDRAW, TRANSFER, TRANSFER, DEPOSIT].map(|kind| Write {
+            kind,
+            amount: 3,
+            id: Uuid::nil(),
+        });
+        let batch = Op::Batch(items.to_vec());
+        let decided = Answer::Batch {
+            outcome: Outcome::Decided,
+            items: vec![
+                Outcome::Applied,
+                Outcome::Rejected,
+                Outcome::Applied,
+                Outcome::Rejected,
+                Outcome::Applied,
+            ],
+        };
+        recorder.record(&batch, &decided, origin, origin);
+        // One item answered otherwise: the batch is an unexpected answer, the item unsettled.
+        let odd = Answer::Batch {
+            outcome: Outcome::Other(200),
+            items: vec![
+                Outcome::Applied,
+                Outcome::Applied,
+                Outcome::Other(500),
+                Outcome::Applied,
+                Outcome::Applied,
+            ],
+        };
+        recorder.record(&batch, &odd, origin, origin);
+        // No results: every item's effect is unknown.
+        let lost = Answer::Batch {
+            outcome: Outcome::Timeout,
+            items: vec![Outcome::Timeout; 5],
+        };
+        recorder.record(&batch, &lost, origin, origin);
+
+        assert_eq!(recorder.completed(), 3);
+        assert_eq!(recorder.ok(), 1);
+        assert_eq!(recorder.status_counts().collect::<Vec<_>>(), [(200, 2)]);
+        assert_eq!(recorder.timeouts, 1);
+        assert_eq!((recorder.items, recorder.ok_items), (15, 9));
+        assert_eq!(recorder.acknowledged.len(), 3 + 4);
+        assert_eq!(recorder.rejected_withdrawals, 1);
+        assert_eq!(recorder.rejected_transfers, 1);
+        assert_eq!(recorder.unsettled.len(), 1 + 5);
+        let by_kind = recorder.latency_by_kind.each_ref().map(|h| h.len());
+        assert_eq!(by_kind, [0, 0, 0, 0, 0, 0, 3]);
+
+        let mut merged = Recorder::new(origin);
+        merged.record(&Op::Live, &Outcome::Alive.into(), origin, origin);
+        merged.merge(recorder);
+        assert_eq!((merged.items, merged.ok_items), (16, 10));
     }
 
     #[test]
@@ -272,14 +354,14 @@ mod tests {
         let mut a = Recorder::new(origin);
         a.record(
             &read,
-            Outcome::Read,
+            &Outcome::Read.into(),
             origin,
             origin + Duration::from_millis(10),
         );
         let mut b = Recorder::new(origin);
         b.record(
             &read,
-            Outcome::Read,
+            &Outcome::Read.into(),
             origin,
             origin + Duration::from_millis(2500),
         );

@@ -123,7 +123,7 @@ pub struct Write {
 }
 
 /// One request of the workload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
     Write(Write),
     Read {
@@ -132,6 +132,21 @@ pub enum Op {
     /// `GET /health/live`: the service's cost of HTTP alone, with no database work. Driven at
     /// full speed, it measures the ceiling that the wallet endpoints are compared with.
     Live,
+    /// `POST /api/v1/batches` of deposits, withdrawals and transfers (`--batch-size`), each
+    /// decided on its own as if it had been sent alone.
+    Batch(Vec<Write>),
+}
+
+impl Op {
+    /// The writes the request sends: none for a read or a liveness check, one for a write,
+    /// a batch's items in order.
+    pub fn writes(&self) -> &[Write] {
+        match self {
+            Op::Write(write) => std::slice::from_ref(write),
+            Op::Batch(writes) => writes,
+            Op::Read { .. } | Op::Live => &[],
+        }
+    }
 }
 
 /// Relative weights of deposits, withdrawals, transfers, payments (`capture`), balance reads
@@ -171,6 +186,13 @@ impl Mix {
     /// Whether the mix sends transfers, which need two wallets and a pattern.
     pub fn has_transfers(&self) -> bool {
         self.transfer > 0
+    }
+
+    /// Whether every request of the mix can be an item of a batch: deposits, withdrawals and
+    /// transfers can; a payment is two requests, the second sent once the first is answered,
+    /// and reads and liveness checks are no items of a batch.
+    pub fn batchable(&self) -> bool {
+        self.capture == 0 && self.read == 0 && self.live == 0
     }
 
     /// Maps a roll in `0..total` onto a kind, in proportion to the weights.
@@ -382,13 +404,16 @@ impl TransferPattern {
     }
 }
 
-/// The request generator: a mix, a wallet choice, a transfer pattern and an amount range.
+/// The request generator: a mix, a wallet choice, a transfer pattern, an amount range and the
+/// number of writes per request.
 #[derive(Debug)]
 pub struct Workload {
     mix: Mix,
     wallets: WalletChoice,
     transfers: TransferPattern,
     amounts: RangeInclusive<u64>,
+    /// Writes per request: 1 sends each on its own, more sends them as one batch.
+    batch_size: usize,
     /// Payments drawn so far by every runner: their number decides how each ends, so the
     /// shares of partial confirmations and voids are exact rather than likely.
     payments: AtomicU64,
@@ -400,18 +425,34 @@ impl Workload {
         wallets: WalletChoice,
         transfers: TransferPattern,
         amounts: RangeInclusive<u64>,
+        batch_size: usize,
     ) -> Self {
         Workload {
             mix,
             wallets,
             transfers,
             amounts,
+            batch_size,
             payments: AtomicU64::new(0),
         }
     }
 
-    /// Draws the next request; write ids come from `rng` too, so no system call per request.
-    pub fn next(&self, rng: &mut impl rand::Rng) -> Op {
+    /// Draws the next request: one drawn by [`Self::next`], or with a batch size above 1 a
+    /// batch of that many, each drawn the same way. The command line lets only a mix of
+    /// deposits, withdrawals and transfers ([`Mix::batchable`]) be batched.
+    pub fn request(&self, rng: &mut impl rand::Rng) -> Op {
+        if self.batch_size == 1 {
+            return self.next(rng);
+        }
+        let items = (0..self.batch_size).map(|_| match self.next(rng) {
+            Op::Write(write) => write,
+            other => unreachable!("a batchable mix drew {other:?}"),
+        });
+        Op::Batch(items.collect())
+    }
+
+    /// Draws the next operation; write ids come from `rng` too, so no system call per request.
+    fn next(&self, rng: &mut impl rand::Rng) -> Op {
         // Drawn first because how a payment ends depends on its amount.
         let amount = rng.random_range(self.amounts.clone());
         let kind = match self.mix.pick(rng.random_range(0..self.mix.total())) {
@@ -563,6 +604,65 @@ mod tests {
     }
 
     #[test]
+    fn only_deposits_withdrawals_and_transfers_can_be_batched() {
+        for mix in [
+            "deposit=1",
+            "withdraw=3,transfer=1",
+            "deposit=50,withdraw=50",
+        ] {
+            assert!(mix.parse::<Mix>().unwrap().batchable(), "{mix}");
+        }
+        for mix in [
+            "capture=1",
+            "deposit=1,read=1",
+            "live=1",
+            "transfer=9,capture=1",
+        ] {
+            assert!(!mix.parse::<Mix>().unwrap().batchable(), "{mix}");
+        }
+    }
+
+    /// A workload of deposits, withdrawals and transfers among 10 wallets, `batch_size` writes
+    /// per request.
+    fn moves(batch_size: usize) -> Workload {
+        Workload::new(
+            "deposit=2,withdraw=2,transfer=1".parse().unwrap(),
+            WalletChoice::Uniform { wallets: 10 },
+            TransferPattern::Random,
+            1..=100,
+            batch_size,
+        )
+    }
+
+    #[test]
+    fn one_write_per_request_is_drawn_as_it_always_was() {
+        let (mut drawn, mut expected) = (rng(), rng());
+        for _ in 0..100 {
+            let request = moves(1).request(&mut drawn);
+            assert!(matches!(request, Op::Write(_)), "{request:?}");
+            assert_eq!(request, moves(1).next(&mut expected));
+        }
+    }
+
+    #[test]
+    fn a_batch_holds_writes_drawn_one_by_one_from_the_mix() {
+        let (mut drawn, mut expected) = (rng(), rng());
+        let batched = moves(100);
+        let single = moves(1);
+        for _ in 0..10 {
+            let Op::Batch(items) = batched.request(&mut drawn) else {
+                panic!("a batch size of 100 drew a single request");
+            };
+            assert_eq!(items.len(), 100);
+            for item in &items {
+                assert_eq!(Op::Write(*item), single.next(&mut expected));
+            }
+            let ids: std::collections::HashSet<_> = items.iter().map(|w| w.id).collect();
+            assert_eq!(ids.len(), 100, "every item has its own id");
+        }
+    }
+
+    #[test]
     fn live_mix_draws_only_liveness_checks() {
         let mix: Mix = "live=1".parse().unwrap();
         let workload = Workload::new(
@@ -570,6 +670,7 @@ mod tests {
             WalletChoice::Uniform { wallets: 1 },
             TransferPattern::Random,
             1..=1,
+            1,
         );
         let mut rng = rng();
         assert!((0..100).all(|_| workload.next(&mut rng) == Op::Live));
@@ -644,6 +745,7 @@ mod tests {
             WalletChoice::Uniform { wallets: 3 },
             TransferPattern::Random,
             5..=7,
+            1,
         );
         let mut rng = rng();
         for _ in 0..1000 {
@@ -659,7 +761,7 @@ mod tests {
                     assert!((5..=7).contains(&w.amount));
                     assert_eq!(w.id.get_version_num(), 4);
                 }
-                Op::Read { .. } | Op::Live => panic!("the mix has no reads"),
+                other => panic!("the mix has no reads: {other:?}"),
             }
         }
     }
@@ -671,6 +773,7 @@ mod tests {
             WalletChoice::Uniform { wallets: 2 },
             TransferPattern::Random,
             amounts,
+            1,
         );
         let mut rng = rng();
         (0..draws)
@@ -737,7 +840,7 @@ mod tests {
 
     /// The `(from, to)` pairs of `draws` transfers of a transfer-only workload.
     fn pairs(pattern: TransferPattern, wallets: WalletChoice, draws: usize) -> Vec<(u32, u32)> {
-        let workload = Workload::new("transfer=1".parse().unwrap(), wallets, pattern, 1..=100);
+        let workload = Workload::new("transfer=1".parse().unwrap(), wallets, pattern, 1..=100, 1);
         let mut rng = rng();
         (0..draws)
             .map(|_| match workload.next(&mut rng) {
