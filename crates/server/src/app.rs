@@ -2,7 +2,7 @@
 
 use crate::admin::{self, AdminState};
 use crate::config::Config;
-use crate::http::{self, AppState, ConnectionLimits};
+use crate::http::{self, ConnectionLimits, Shared};
 use crate::ledger::{Ledger, LedgerConfig, expiry};
 use crate::reader::BalanceReader;
 use crate::{store, telemetry};
@@ -13,6 +13,7 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::oneshot;
@@ -226,13 +227,13 @@ fn api(
         }
     });
     let router = http::router(
-        AppState {
+        Arc::new(Shared {
             pool,
             ledger: ledger.clone(),
             reader,
             max_page_size: config.http.max_page_size,
             max_batch_items: config.http.max_batch_items as usize,
-        },
+        }),
         policy,
     );
     Ok((router, ledger, tasks))

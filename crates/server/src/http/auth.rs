@@ -6,10 +6,7 @@
 //! answer gives a token away.
 
 use super::error::{ApiError, ErrorCode};
-use axum::extract::{Request, State};
-use axum::http::header;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::http::{Request, header};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
@@ -69,22 +66,18 @@ fn bearer_token(value: &[u8]) -> Option<&[u8]> {
     (!token.is_empty()).then_some(token)
 }
 
-/// Middleware: a `/api/` request without an accepted `Authorization: Bearer` token gets 401.
-pub async fn authenticate(
-    State(tokens): State<ApiTokens>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// `401` for a `/api/` request without an accepted `Authorization: Bearer` token.
+pub fn refusal<B>(tokens: &ApiTokens, request: &Request<B>) -> Option<ApiError> {
     if tokens.is_empty() || !request.uri().path().starts_with("/api/") {
-        return next.run(request).await;
+        return None;
     }
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|value| bearer_token(value.as_bytes()));
     match presented {
-        Some(token) if tokens.accepts(token) => next.run(request).await,
-        _ => ApiError::from(ErrorCode::Unauthorized).into_response(),
+        Some(token) if tokens.accepts(token) => None,
+        _ => Some(ErrorCode::Unauthorized.into()),
     }
 }
 

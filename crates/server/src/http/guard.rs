@@ -1,13 +1,17 @@
-//! Requests refused on their head alone, before authentication, routing or the body: an
-//! HTTP/1.1 request without exactly one `Host`, a header that may appear once sent twice,
-//! and a declared body over the limit.
+//! The gate in front of every route: requests refused on their head alone, before
+//! authentication, routing or the body (an HTTP/1.1 request without exactly one `Host`, a
+//! header that may appear once sent twice, a declared body over the limit), then requests
+//! without a token where one is needed, then requests not answered in time.
 
+use super::auth::{self, ApiTokens};
 use super::batches;
 use super::error::{ApiError, ErrorCode};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, Version, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Headers whose second copy would otherwise be silently ignored: which one a proxy, the
 /// authentication or the JSON parser looked at could differ.
@@ -17,6 +21,16 @@ const SINGLETONS: [HeaderName; 3] = [
     HeaderName::from_static("idempotency-key"),
 ];
 
+/// What every request must pass before its route sees it, in this order: a well-formed
+/// head (`refusal`), a token where one is needed (`auth`), and an answer in time.
+#[derive(Debug, Clone)]
+pub struct Gate {
+    pub limits: BodyLimits,
+    pub tokens: ApiTokens,
+    /// Time to receive a request and answer it.
+    pub time_limit: Duration,
+}
+
 /// The largest body of a batch, and of every other request.
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimits {
@@ -24,20 +38,23 @@ pub struct BodyLimits {
     pub batch: usize,
 }
 
-/// Middleware: answers a malformed head with its problem.
-pub async fn check_head(
-    State(limits): State<BodyLimits>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// Middleware: answers a request that does not pass the gate with its problem. One
+/// middleware rather than one per check: each layer costs every request a boxed future
+/// and a clone of the routes below it.
+pub async fn admit(State(gate): State<Arc<Gate>>, request: Request, next: Next) -> Response {
     let max_body = if request.uri().path() == batches::PATH {
-        limits.batch
+        gate.limits.batch
     } else {
-        limits.default
+        gate.limits.default
     };
-    match refusal(request.version(), request.headers(), max_body) {
-        Some(error) => error.into_response(),
-        None => next.run(request).await,
+    let refused = refusal(request.version(), request.headers(), max_body)
+        .or_else(|| auth::refusal(&gate.tokens, &request));
+    if let Some(error) = refused {
+        return error.into_response();
+    }
+    match tokio::time::timeout(gate.time_limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::from(ErrorCode::RequestTimeout).into_response(),
     }
 }
 

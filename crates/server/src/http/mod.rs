@@ -24,17 +24,20 @@ pub use serve::{ConnectionLimits, serve};
 use crate::ledger::Ledger;
 use crate::reader::BalanceReader;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
 use sqlx::PgPool;
+use std::sync::Arc;
 use std::time::Duration;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-/// What every handler can reach: the read pool, the write path and the page limit.
-#[derive(Clone)]
-pub struct AppState {
+/// What every handler can reach, shared: axum clones the state for every request, and this
+/// way that is one reference count rather than one per handle inside.
+pub type AppState = Arc<Shared>;
+
+/// What every handler can reach: the read pool, the write path and the limits.
+pub struct Shared {
     pub pool: PgPool,
     pub ledger: Ledger,
     pub reader: BalanceReader,
@@ -73,26 +76,15 @@ pub fn router(state: AppState, policy: HttpPolicy) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::from(ErrorCode::MethodNotAllowed) })
         .layer(DefaultBodyLimit::max(policy.max_body_bytes))
         .layer(middleware::from_fn_with_state(
-            policy.request_time_limit,
-            time_limit,
-        ))
-        .layer(middleware::from_fn_with_state(
-            policy.tokens,
-            auth::authenticate,
-        ))
-        .layer(middleware::from_fn_with_state(
-            guard::BodyLimits {
-                default: policy.max_body_bytes,
-                batch: policy.max_batch_body_bytes,
-            },
-            guard::check_head,
+            Arc::new(guard::Gate {
+                limits: guard::BodyLimits {
+                    default: policy.max_body_bytes,
+                    batch: policy.max_batch_body_bytes,
+                },
+                tokens: policy.tokens,
+                time_limit: policy.request_time_limit,
+            }),
+            guard::admit,
         ));
     observe::layer(router).with_state(state)
-}
-
-async fn time_limit(State(limit): State<Duration>, request: Request, next: Next) -> Response {
-    match tokio::time::timeout(limit, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::from(ErrorCode::RequestTimeout).into_response(),
-    }
 }
