@@ -1,6 +1,8 @@
 //! Operations: what a client asks for, the rule that decides it, and what is recorded.
 
-use super::{Amount, Balance, Funds, HoldRecord, IdempotencyKey, OperationId, Pending, WalletId};
+use super::{
+    Amount, Balance, Funds, HoldRecord, HoldTerms, IdempotencyKey, OperationId, Pending, WalletId,
+};
 use chrono::{DateTime, Utc};
 
 /// What an entry of a wallet's history did to it. Clients ask for deposits and withdrawals;
@@ -92,6 +94,16 @@ pub struct OperationRequest {
 }
 
 impl OperationRequest {
+    /// The hold a pending withdrawal places once it is decided pending.
+    pub fn hold_terms(&self) -> Option<HoldTerms> {
+        self.pending.map(|_| HoldTerms {
+            id: self.id,
+            wallet: self.wallet_id,
+            to: None,
+            amount: self.amount,
+        })
+    }
+
     /// Whether `other` asks for the same thing. Two requests with one id but different
     /// payloads are a client bug that must be reported, never silently merged.
     pub fn same_payload(&self, wallet_id: WalletId, kind: OperationKind, amount: Amount) -> bool {

@@ -1,7 +1,7 @@
 //! Transfers: money moved from one wallet to another, both sides in one decision.
 
 use super::{
-    Amount, Balance, Funds, HoldRecord, IdempotencyKey, OperationId, OperationKind,
+    Amount, Balance, Funds, HoldRecord, HoldTerms, IdempotencyKey, OperationId, OperationKind,
     OperationRecord, OperationStatus, Pending, RejectReason, TransferLeg, WalletId,
 };
 use chrono::{DateTime, Utc};
@@ -66,6 +66,16 @@ impl TransferRequest {
     }
 
     /// Set when the client named the transfer with a header rather than an id.
+    /// The hold a pending transfer places once it is decided pending.
+    pub fn hold_terms(&self) -> Option<HoldTerms> {
+        self.pending.map(|_| HoldTerms {
+            id: self.id,
+            wallet: self.from,
+            to: Some(self.to),
+            amount: self.amount,
+        })
+    }
+
     pub fn idempotency_key(&self) -> Option<&IdempotencyKey> {
         self.idempotency_key.as_ref()
     }

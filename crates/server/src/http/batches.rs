@@ -9,14 +9,15 @@ use super::holds::{confirmation, terms};
 use super::openapi::{EXAMPLE_OPERATION, EXAMPLE_PAYEE, EXAMPLE_WALLET, problems};
 use super::operations::operation_request;
 use super::transfers::transfer_request;
-use super::writes::{Answer, IDEMPOTENCY_KEY, count};
-use crate::domain::{HoldDecision, OperationId, OperationKind, WalletId};
+use super::writes::{Answer, IDEMPOTENCY_KEY, count, parse_amount};
+use crate::domain::{HoldDecision, HoldTerms, OperationId, OperationKind, WalletId};
 use crate::ledger::{LedgerError, Outcome, Record, Request};
 use axum::Json;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::HeaderMap;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
+use std::collections::HashMap;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -67,31 +68,56 @@ enum ItemType {
 
 /// One item: the body of the endpoint its `operationType` names, with the hold's id as
 /// `holdId` for a confirmation or a void. Each item is read and decided on its own: a
-/// malformed one gets its own `400` in the results.
+/// malformed one gets its own `400` in the results. A field is kept as sent (`Some(None)`
+/// for `null`): a field its type does not take is refused even as `null`, as the single
+/// endpoints refuse it.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schema(as = BatchItem)]
 struct Item {
     operation_type: ItemType,
+    #[serde(default, deserialize_with = "sent")]
     #[schema(value_type = Option<Uuid>, example = json!(EXAMPLE_WALLET))]
-    wallet_id: Option<WalletId>,
+    wallet_id: Option<Option<WalletId>>,
+    #[serde(default, deserialize_with = "sent")]
     #[schema(value_type = Option<Uuid>, example = json!(EXAMPLE_OPERATION))]
-    operation_id: Option<OperationId>,
+    operation_id: Option<Option<OperationId>>,
+    #[serde(default, deserialize_with = "sent")]
     #[schema(value_type = Option<Uuid>)]
-    transfer_id: Option<OperationId>,
+    transfer_id: Option<Option<OperationId>>,
+    #[serde(default, deserialize_with = "sent")]
     #[schema(value_type = Option<Uuid>)]
-    from_wallet_id: Option<WalletId>,
+    from_wallet_id: Option<Option<WalletId>>,
+    #[serde(default, deserialize_with = "sent")]
     #[schema(value_type = Option<Uuid>)]
-    to_wallet_id: Option<WalletId>,
+    to_wallet_id: Option<Option<WalletId>>,
+    #[serde(default, deserialize_with = "sent")]
     #[schema(value_type = Option<Uuid>)]
-    hold_id: Option<OperationId>,
-    /// Minor units.
+    hold_id: Option<Option<OperationId>>,
+    /// Minor units. Kept as raw JSON, `null` included, so that it gets the same
+    /// `INVALID_AMOUNT` as on the single endpoints.
+    #[serde(default, deserialize_with = "sent_raw")]
     #[schema(value_type = Option<u64>, minimum = 1, maximum = 9_007_199_254_740_991_u64,
         example = 1000)]
     amount: Option<Box<RawValue>>,
-    pending: Option<bool>,
-    #[schema(minimum = 1, maximum = 4_294_967_295_u64)]
-    timeout_seconds: Option<u64>,
+    #[serde(default, deserialize_with = "sent")]
+    #[schema(value_type = Option<bool>)]
+    pending: Option<Option<bool>>,
+    #[serde(default, deserialize_with = "sent")]
+    #[schema(value_type = Option<u64>, minimum = 1, maximum = 4_294_967_295_u64)]
+    timeout_seconds: Option<Option<u64>>,
+}
+
+/// A field that was sent, `null` or not.
+fn sent<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    field: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(field).map(Some)
+}
+
+/// A field that was sent, as raw JSON (`null` stays `null`).
+fn sent_raw<'de, D: Deserializer<'de>>(field: D) -> Result<Option<Box<RawValue>>, D::Error> {
+    Box::<RawValue>::deserialize(field).map(Some)
 }
 
 impl Item {
@@ -143,9 +169,11 @@ impl Item {
     }
 }
 
-/// `value`, or the problem of a missing field.
-fn required<T>(value: Option<T>, name: &str) -> Result<T, ApiError> {
-    value.ok_or_else(|| ApiError::invalid_request(format!("missing field `{name}`")))
+/// `value` unless it is missing or `null`, else the problem of a missing field.
+fn required<T>(value: Option<Option<T>>, name: &str) -> Result<T, ApiError> {
+    value
+        .flatten()
+        .ok_or_else(|| ApiError::invalid_request(format!("missing field `{name}`")))
 }
 
 /// What a decided batch answers.
@@ -284,11 +312,20 @@ async fn batch(
     // Each item is read on its own; the ones that can be decided go to the ledger together.
     let mut kinds = Vec::with_capacity(body.items.len());
     let mut requests = Vec::with_capacity(body.items.len());
+    // Holds the items place, for a later item of the batch that confirms or voids one.
+    let mut placing = HashMap::new();
     for item in &body.items {
-        kinds.push(prepare(&state, item).await.map(|(kind, request)| {
-            requests.push(request);
-            kind
-        }));
+        kinds.push(
+            prepare(&state, &placing, item)
+                .await
+                .map(|(kind, request)| {
+                    if let Some(terms) = hold_terms(&request) {
+                        placing.insert(terms.id, terms);
+                    }
+                    requests.push(request);
+                    kind
+                }),
+        );
     }
     if atomic && kinds.iter().any(Result::is_err) {
         let linked = ApiError::from(ErrorCode::LinkedItemFailed);
@@ -319,15 +356,44 @@ async fn batch(
     Ok(Json(BatchJson { results }))
 }
 
+/// The hold `request` places if it is decided pending.
+fn hold_terms(request: &Request) -> Option<HoldTerms> {
+    match request {
+        Request::Operation(request) => request.hold_terms(),
+        Request::Transfer(request) => request.hold_terms(),
+        Request::Hold(_) => None,
+    }
+}
+
 /// An item as the ledger request it asks for, with the type the operations counter counts
-/// it by.
-async fn prepare(state: &AppState, item: &RawValue) -> Result<(&'static str, Request), ApiError> {
+/// it by. A confirmation or a void finds its hold among the ones earlier items place
+/// (`placing`) before it looks elsewhere: the ledger decides it after them.
+async fn prepare(
+    state: &AppState,
+    placing: &HashMap<OperationId, HoldTerms>,
+    item: &RawValue,
+) -> Result<(&'static str, Request), ApiError> {
+    if !item.get().starts_with('{') {
+        return Err(ApiError::invalid_request("an item must be a JSON object"));
+    }
     let item: Item = serde_json::from_str(item.get())
         .map_err(|error| ApiError::invalid_request(format!("invalid item: {error}")))?;
     item.check_fields()?;
-    let amount = || required(item.amount.as_deref(), "amount");
-    let named = |id: Option<OperationId>| (id.unwrap_or_else(OperationId::new_random), None);
-    let pending = (item.pending, item.timeout_seconds);
+    let amount = || {
+        item.amount
+            .as_deref()
+            .ok_or_else(|| ApiError::invalid_request("missing field `amount`"))
+    };
+    let named = |id: Option<Option<OperationId>>| {
+        (id.flatten().unwrap_or_else(OperationId::new_random), None)
+    };
+    let pending = (item.pending.flatten(), item.timeout_seconds.flatten());
+    let hold = |id| async move {
+        match placing.get(&id) {
+            Some(terms) => Ok(*terms),
+            None => terms(state, id).await,
+        }
+    };
     let operation = |kind: OperationKind| -> Result<_, ApiError> {
         let wallet = required(item.wallet_id, "walletId")?;
         let request =
@@ -346,13 +412,18 @@ async fn prepare(state: &AppState, item: &RawValue) -> Result<(&'static str, Req
             ("TRANSFER", request.into())
         }
         ItemType::Confirm => {
-            let hold = required(item.hold_id, "holdId")?;
-            let decision = confirmation(state, hold, item.amount.as_deref()).await?;
+            let id = required(item.hold_id, "holdId")?;
+            // As on the confirm endpoint, an amount of `null` asks for the whole hold.
+            let amount = (item.amount.as_deref())
+                .filter(|raw| raw.get() != "null")
+                .map(parse_amount)
+                .transpose()?;
+            let decision = confirmation(hold(id).await?, amount)?;
             ("CONFIRM", decision.into())
         }
         ItemType::Void => {
-            let hold = required(item.hold_id, "holdId")?;
-            ("VOID", HoldDecision::void(terms(state, hold).await?).into())
+            let id = required(item.hold_id, "holdId")?;
+            ("VOID", HoldDecision::void(hold(id).await?).into())
         }
     })
 }

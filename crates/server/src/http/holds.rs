@@ -11,7 +11,7 @@ use super::error::{ApiError, ErrorCode};
 use super::extract::{OptionalJsonBody, parse_id};
 use super::openapi::{EXAMPLE_OPERATION, EXAMPLE_PAYEE, EXAMPLE_WALLET, problems};
 use super::writes::{Answer, parse_amount, submit};
-use crate::domain::{HoldDecision, HoldRecord, HoldStatus, HoldTerms, OperationId};
+use crate::domain::{Amount, HoldDecision, HoldRecord, HoldStatus, HoldTerms, OperationId};
 use crate::store::reads;
 use axum::Json;
 use axum::extract::rejection::PathRejection;
@@ -215,19 +215,19 @@ async fn confirm(
     path: Result<Path<String>, PathRejection>,
     OptionalJsonBody(body): OptionalJsonBody<ConfirmHold>,
 ) -> Result<Response, ApiError> {
-    let amount = body.and_then(|body| body.amount);
-    let decision = confirmation(&state, hold_id(path)?, amount.as_deref()).await?;
+    let amount = body
+        .and_then(|body| body.amount)
+        .map(|raw| parse_amount(&raw))
+        .transpose()?;
+    let decision = confirmation(terms(&state, hold_id(path)?).await?, amount)?;
     submit(&state.ledger, "CONFIRM", decision).await
 }
 
-/// Confirming hold `id` for `amount`, or for all of it.
-pub(super) async fn confirmation(
-    state: &AppState,
-    id: OperationId,
-    amount: Option<&RawValue>,
+/// Confirming `hold` for `amount`, or for all of it.
+pub(super) fn confirmation(
+    hold: HoldTerms,
+    amount: Option<Amount>,
 ) -> Result<HoldDecision, ApiError> {
-    let amount = amount.map(parse_amount).transpose()?;
-    let hold = terms(state, id).await?;
     HoldDecision::confirm(hold, amount)
         .map_err(|error| ApiError::new(ErrorCode::InvalidAmount, error.to_string()))
 }

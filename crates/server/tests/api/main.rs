@@ -9,6 +9,7 @@ mod helpers;
 
 mod admin;
 mod auth;
+mod batches;
 mod concurrency;
 mod endpoints;
 mod faults;

@@ -3,7 +3,7 @@
 
 use super::database::TestDatabase;
 use super::reply::Reply;
-use super::{IDEMPOTENCY_KEY, eventually, ledger, operation_body};
+use super::{BATCHES, IDEMPOTENCY_KEY, eventually, ledger, operation_body};
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
@@ -115,6 +115,11 @@ impl TestApp {
             .send()
             .await
             .expect("request sent")
+    }
+
+    /// `POST /api/v1/batches` with a JSON body, read whole.
+    pub async fn batch(&self, body: &Value) -> Reply {
+        self.post(BATCHES, Some(body)).await
     }
 
     /// `POST path` with a JSON body and an `Idempotency-Key` header, read whole.

@@ -10,7 +10,7 @@ use super::{kind, ledger, operation_body, transfer_body};
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 use reqwest::{Client, StatusCode};
-use serde_json::Value;
+use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -41,7 +41,7 @@ const MAX_AMOUNT: u64 = 20;
 
 /// What an operation does to the wallets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Move {
+pub enum Move {
     Deposit(Uuid),
     Withdraw(Uuid),
     Transfer { from: Uuid, to: Uuid },
@@ -63,8 +63,18 @@ impl Move {
         }
     }
 
+    /// The item of `POST /api/v1/batches` that asks for it, named by `id`: the body of its
+    /// own endpoint with its `operationType`.
+    pub fn batch_item(self, amount: u64, id: Uuid) -> Value {
+        let (mut item, _) = self.request(amount, id);
+        if let Self::Transfer { .. } = self {
+            item["operationType"] = json!("TRANSFER");
+        }
+        item
+    }
+
     /// The field of its record and of its rejection that carries its id.
-    fn id_field(self) -> &'static str {
+    pub fn id_field(self) -> &'static str {
         match self {
             Self::Transfer { .. } => "transferId",
             _ => "operationId",
@@ -87,6 +97,17 @@ pub struct Settled {
 type EntryKey = (Uuid, &'static str, Uuid);
 
 impl Settled {
+    /// An operation named `id` that the service decided and stored: `applied` (200) or
+    /// rejected for insufficient funds (409), e.g. an item of a batch.
+    pub fn new(id: Uuid, movement: Move, amount: u64, applied: bool) -> Self {
+        Self {
+            id,
+            movement,
+            amount: i64::try_from(amount).expect("an amount fits an i64"),
+            applied,
+        }
+    }
+
     /// What it did to `wallet`'s balance.
     fn delta(&self, wallet: Uuid) -> i64 {
         if !self.applied {

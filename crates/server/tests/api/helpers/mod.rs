@@ -82,6 +82,9 @@ pub fn malformed_ids(id: Uuid) -> [String; 4] {
 /// Largest amount and balance: 2^53 - 1, as the contract spells it.
 pub const MAX_MONEY: u64 = 9_007_199_254_740_991;
 
+/// Deposits, withdrawals, transfers and hold decisions in one request.
+pub const BATCHES: &str = "/api/v1/batches";
+
 /// The header that names a write instead of an id in its body.
 pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 
