@@ -43,8 +43,10 @@ struct SubmitBatch {
     /// `true`: every item succeeds, or nothing of the batch is stored.
     #[schema(default = false)]
     atomic: Option<bool>,
-    /// 1 to `WALLET_MAX_BATCH_ITEMS` (default 1000) items.
-    #[schema(value_type = Vec<Item>, min_items = 1)]
+    /// 1 to `WALLET_MAX_BATCH_ITEMS` (default 1000) items, each a `BatchItem` object. Only
+    /// their being objects is a rule of the batch: an item that is malformed otherwise gets
+    /// its own `400` among the results while the others are decided.
+    #[schema(value_type = Vec<Object>, min_items = 1)]
     items: Vec<Box<RawValue>>,
 }
 
@@ -74,7 +76,7 @@ enum ItemType {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schema(as = BatchItem)]
-struct Item {
+pub(super) struct Item {
     operation_type: ItemType,
     #[serde(default, deserialize_with = "sent")]
     #[schema(value_type = Option<Uuid>, example = json!(EXAMPLE_WALLET))]
@@ -307,6 +309,15 @@ async fn batch(
             "items must hold 1 to {max} items"
         )));
     }
+    if let Some(index) = body
+        .items
+        .iter()
+        .position(|item| !item.get().starts_with('{'))
+    {
+        return Err(ApiError::invalid_request(format!(
+            "items[{index}] is not a JSON object"
+        )));
+    }
     let atomic = body.atomic.unwrap_or(false);
 
     // Each item is read on its own; the ones that can be decided go to the ledger together.
@@ -373,9 +384,6 @@ async fn prepare(
     placing: &HashMap<OperationId, HoldTerms>,
     item: &RawValue,
 ) -> Result<(&'static str, Request), ApiError> {
-    if !item.get().starts_with('{') {
-        return Err(ApiError::invalid_request("an item must be a JSON object"));
-    }
     let item: Item = serde_json::from_str(item.get())
         .map_err(|error| ApiError::invalid_request(format!("invalid item: {error}")))?;
     item.check_fields()?;

@@ -5,6 +5,7 @@
 //! annotation and cannot drift apart. Error responses are rendered by [`ApiError::problem`],
 //! the code that renders real ones, so every documented example is a body the API sends.
 
+use super::batches;
 use super::error::{ApiError, ErrorCode, Problem};
 use crate::domain::{
     Amount, Balance, Funds, MAX_MONEY, OperationId, OperationKind, OperationRequest,
@@ -57,7 +58,7 @@ const EXAMPLE_TIME: DateTime<Utc> = DateTime::from_timestamp_nanos(1_767_225_600
         (name = "wallets", description = "Creating wallets and reading balances"),
         (name = "health", description = "Probes for orchestrators and load balancers"),
     ),
-    components(schemas(Problem, ErrorCode))
+    components(schemas(Problem, ErrorCode, batches::Item))
 )]
 pub struct ApiDoc;
 

@@ -796,19 +796,6 @@ async fn malformed_items_get_their_own_400_and_the_other_items_are_decided() {
             pending(withdrawal(w, 1, id()), Some(0)),
             invalid,
         ),
-        ("an item that is a number", json!(5), invalid),
-        ("an item that is a string", json!("DEPOSIT"), invalid),
-        ("an item that is null", json!(null), invalid),
-        (
-            "an item that is an array",
-            json!([deposit(w, 1, id())]),
-            invalid,
-        ),
-        (
-            "an item that is an array of its fields",
-            json!(["DEPOSIT", w, null, null, null, null, null, 1, null, null]),
-            invalid,
-        ),
         ("transfer of 0", transfer(w, v, 0, id()), "INVALID_AMOUNT"),
         (
             "confirmation of 0",
@@ -930,6 +917,27 @@ async fn a_body_that_is_not_a_batch_is_a_whole_batch_400_and_stores_nothing() {
             format!(r#"{{"items": [], "items": [{item}]}}"#),
         ),
         ("malformed JSON", format!(r#"{{"items": [{item}"#)),
+        // The description says items are objects: anything else is not a batch.
+        (
+            "an item that is a number",
+            format!(r#"{{"items": [{item}, 5]}}"#),
+        ),
+        (
+            "an item that is a string",
+            format!(r#"{{"items": [{item}, "DEPOSIT"]}}"#),
+        ),
+        (
+            "an item that is null",
+            format!(r#"{{"items": [{item}, null]}}"#),
+        ),
+        (
+            "an item that is an array",
+            format!(r#"{{"items": [[{item}]]}}"#),
+        ),
+        (
+            "an item that is an array of its fields",
+            format!(r#"{{"items": [["DEPOSIT", "{wallet}", null, 1]]}}"#),
+        ),
     ];
 
     for (case, body) in cases {
@@ -1865,4 +1873,17 @@ async fn the_openapi_description_documents_post_batches() {
         .as_array()
         .expect("the error codes");
     assert!(codes.contains(&json!("LINKED_ITEM_FAILED")), "{codes:?}");
+    let item = &spec["components"]["schemas"]["BatchItem"]["properties"];
+    for field in [
+        "operationType",
+        "walletId",
+        "fromWalletId",
+        "holdId",
+        "amount",
+    ] {
+        assert!(
+            item[field].is_object(),
+            "BatchItem documents {field}: {item}"
+        );
+    }
 }
