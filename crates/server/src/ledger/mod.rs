@@ -292,7 +292,7 @@ impl Ledger {
         &self,
         request: S,
     ) -> Result<Outcome<S::Record>, LedgerError> {
-        let mut verdicts = self.enqueue(vec![request.into()], false).await?;
+        let mut verdicts = self.submit_all(vec![request.into()], false).await?;
         let outcome = verdicts.pop().ok_or(LedgerError::Internal)??;
         let record = S::record(outcome.record).ok_or_else(|| {
             tracing::error!("a request was answered with a record of another kind");
@@ -310,14 +310,6 @@ impl Ledger {
     /// rejection is answered without being stored. `Err` when the batch could not be
     /// decided at all (the database is unavailable).
     pub async fn submit_all(
-        &self,
-        requests: Vec<Request>,
-        atomic: bool,
-    ) -> Result<Vec<Result<Outcome, LedgerError>>, LedgerError> {
-        self.enqueue(requests, atomic).await
-    }
-
-    async fn enqueue(
         &self,
         requests: Vec<Request>,
         atomic: bool,
