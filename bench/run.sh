@@ -172,28 +172,37 @@ finish_sampler() {
     SAMPLER_PID=
 }
 
+# Runs one load (the command given, output to $RESULTS/NAME.txt) against the running service
+# from a checkpoint, with the CPU sampler beside it, bounded by $LOAD_LIMIT; sets LOAD_STATUS
+# to its exit status (124: it did not finish in time).
+LOAD_STATUS=0
+run_load() {
+    local name=$1
+    shift
+    record "$*"
+    checkpoint
+    timeout "$LOAD_LIMIT" "$@" >"$RESULTS/$name.txt" 2>&1 &
+    LOAD_PID=$!
+    start_sampler "$RESULTS/$name.samples.jsonl" "$LOAD_PID" \
+        --role "service=$SERVICE_PID" --role "load=$LOAD_PID" --metrics-url "$METRICS_URL"
+    LOAD_STATUS=0
+    wait "$LOAD_PID" || LOAD_STATUS=$?
+    LOAD_PID=
+    finish_sampler
+}
+
 # One wallet-loadtest run against the running service; it must exit 0 (no error answer, no
 # discrepancy: CONSISTENT).
 loadtest() {
     local name=$1
     shift
-    local command=("$BIN/wallet-loadtest" --url "$HTTP_URL" --duration "${DURATION}s" "$@"
-        --json "$RESULTS/$name.json" --quiet)
-    record "${command[*]}"
-    checkpoint
-    timeout "$LOAD_LIMIT" "${command[@]}" >"$RESULTS/$name.txt" 2>&1 &
-    LOAD_PID=$!
-    start_sampler "$RESULTS/$name.samples.jsonl" "$LOAD_PID" \
-        --role "service=$SERVICE_PID" --role "load=$LOAD_PID" --metrics-url "$METRICS_URL"
-    local status=0
-    wait "$LOAD_PID" || status=$?
-    LOAD_PID=
-    finish_sampler
+    run_load "$name" "$BIN/wallet-loadtest" --url "$HTTP_URL" --duration "${DURATION}s" "$@" \
+        --json "$RESULTS/$name.json" --quiet
     sed -n '1,8p' "$RESULTS/$name.txt" >&2
-    if ((status != 0)) || ! grep -qx CONSISTENT "$RESULTS/$name.txt"; then
+    if ((LOAD_STATUS != 0)) || ! grep -qx CONSISTENT "$RESULTS/$name.txt"; then
         cat "$RESULTS/$name.txt" >&2
-        ((status == 124)) && die "$name: wallet-loadtest did not finish within $LOAD_LIMIT s"
-        die "$name: wallet-loadtest exited $status (error answers or discrepancies, above)"
+        ((LOAD_STATUS == 124)) && die "$name: wallet-loadtest did not finish within $LOAD_LIMIT s"
+        die "$name: wallet-loadtest exited $LOAD_STATUS (error answers or discrepancies, above)"
     fi
 }
 
@@ -203,22 +212,12 @@ loadtest() {
 wrk_load() {
     local name=$1
     shift
-    local command=(wrk -t2 -c64 "-d${DURATION}s" --latency --timeout 10s "$@")
-    record "${command[*]}"
-    checkpoint
-    timeout "$LOAD_LIMIT" "${command[@]}" >"$RESULTS/$name.txt" 2>&1 &
-    LOAD_PID=$!
-    start_sampler "$RESULTS/$name.samples.jsonl" "$LOAD_PID" \
-        --role "service=$SERVICE_PID" --role "load=$LOAD_PID" --metrics-url "$METRICS_URL"
-    local status=0
-    wait "$LOAD_PID" || status=$?
-    LOAD_PID=
-    finish_sampler
+    run_load "$name" wrk -t2 -c64 "-d${DURATION}s" --latency --timeout 10s "$@"
     grep -E 'requests in|Requests/sec|Non-2xx|Socket errors' "$RESULTS/$name.txt" >&2 || true
-    if ((status != 0)) || ! grep -q '^Requests/sec:' "$RESULTS/$name.txt"; then
+    if ((LOAD_STATUS != 0)) || ! grep -q '^Requests/sec:' "$RESULTS/$name.txt"; then
         cat "$RESULTS/$name.txt" >&2
-        ((status == 124)) && die "$name: wrk did not finish within $LOAD_LIMIT s"
-        die "$name: wrk exited $status (above)"
+        ((LOAD_STATUS == 124)) && die "$name: wrk did not finish within $LOAD_LIMIT s"
+        die "$name: wrk exited $LOAD_STATUS (above)"
     fi
 }
 
