@@ -2,6 +2,8 @@
 
 use crate::admin::{self, AdminState};
 use crate::config::Config;
+use crate::events::ShowRecord;
+use crate::events::relay::Relay;
 use crate::http::{self, ConnectionLimits, Shared};
 use crate::ledger::{Ledger, LedgerConfig, expiry};
 use crate::reader::BalanceReader;
@@ -30,6 +32,8 @@ pub struct Application {
     tasks: JoinSet<()>,
     /// What the hold expiry sweep needs; it runs while the service serves.
     expiry: Expiry,
+    /// The event relay, when events are on; it runs while the service serves.
+    relay: Option<Relay>,
     shutdown_timeout: Duration,
     limits: ConnectionLimits,
 }
@@ -60,6 +64,11 @@ impl Application {
         .await?;
         store::migrate(&pool).await?;
 
+        let broker = config.events.broker()?;
+        let relay = broker.map(|broker| Relay {
+            database: options.clone().application_name("wallet-events"),
+            broker,
+        });
         let (router, ledger, tasks) = api(config, pool.clone(), options)?;
         let backlog = config.http.listen_backlog;
         let listener = bind(&config.http.http_addr, backlog).await?;
@@ -91,6 +100,7 @@ impl Application {
             prometheus,
             tasks,
             expiry,
+            relay,
             shutdown_timeout: config.http.shutdown_timeout(),
             limits: config.http.connection_limits(),
         })
@@ -126,6 +136,7 @@ impl Application {
             prometheus,
             mut tasks,
             expiry,
+            relay,
             shutdown_timeout,
             limits,
         } = self;
@@ -141,6 +152,14 @@ impl Application {
                 let _ = expiry_stopped.await;
             },
         ));
+        // The relay stops when shutdown begins, like the sweep; what the batches still in
+        // flight commit waits in the outbox for the next relay.
+        let (stop_relay, relay_stopped) = oneshot::channel::<()>();
+        if let Some(relay) = relay {
+            tasks.spawn(relay.run(async move {
+                let _ = relay_stopped.await;
+            }));
+        }
         let (draining, drain_started) = oneshot::channel();
         let (api_stopped, stop_admin) = oneshot::channel::<()>();
         let admin = tokio::spawn(admin::serve(
@@ -155,6 +174,7 @@ impl Application {
             shutdown.await;
             tracing::info!("shutting down: finishing requests and batches in flight");
             let _ = stop_expiry.send(());
+            let _ = stop_relay.send(());
             let _ = draining.send(());
         };
         let drain = async move {
@@ -215,9 +235,14 @@ fn api(
     options: PgConnectOptions,
 ) -> anyhow::Result<(axum::Router, Ledger, JoinSet<()>)> {
     let policy = config.http_policy().map_err(anyhow::Error::msg)?;
+    let events = config
+        .events
+        .broker()?
+        .map(|_| http::record_data as ShowRecord);
     let (ledger, mut tasks) = Ledger::start(
         &LedgerConfig::from(&config.ledger),
         options.application_name("wallet-writer"),
+        events,
     );
     let (reader, reads) = BalanceReader::start(pool.clone(), config.ledger.queue_capacity as usize);
     // Shutdown waits for the reads queued before it, as for the writers' batches.

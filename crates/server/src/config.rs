@@ -8,6 +8,7 @@ use clap::{Args, Parser};
 use secrecy::{ExposeSecret, SecretString};
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
 /// The file read when `--config` is not given. Missing is fine; everything has a default.
@@ -37,6 +38,9 @@ pub struct Config {
 
     #[command(flatten)]
     pub http: HttpArgs,
+
+    #[command(flatten)]
+    pub events: EventsArgs,
 
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
@@ -247,6 +251,35 @@ pub struct TelemetryArgs {
     /// Log line format: `json` for collectors, `pretty` for terminals
     #[arg(long, env = "WALLET_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
+}
+
+/// The event stream.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Events")]
+pub struct EventsArgs {
+    /// RabbitMQ (AMQP 0.9.1) URL, e.g. `amqp://guest:guest@127.0.0.1:5672/%2f`: every
+    /// committed change is published to the topic exchange `wallet.events`. Unset or empty:
+    /// no events, and no outbox writes
+    #[arg(long = "events-amqp-url", env = "WALLET_EVENTS_AMQP_URL", hide_env_values = true,
+          value_parser = secret)]
+    amqp_url: Option<SecretString>,
+}
+
+impl EventsArgs {
+    /// The broker's URL when events are on; a URL that cannot be one is refused.
+    pub fn broker(&self) -> anyhow::Result<Option<SecretString>> {
+        let Some(url) = self
+            .amqp_url
+            .clone()
+            .filter(|url| !url.expose_secret().trim().is_empty())
+        else {
+            return Ok(None);
+        };
+        // The parser's message may quote the URL, password included: not shown.
+        lapin::uri::AMQPUri::from_str(url.expose_secret())
+            .map_err(|_| anyhow::anyhow!("WALLET_EVENTS_AMQP_URL is not a valid AMQP URL"))?;
+        Ok(Some(url))
+    }
 }
 
 impl Config {

@@ -3,6 +3,7 @@
 //!
 //! - [`domain`]: identifiers, money and the rule that decides an operation (pure).
 //! - [`ledger`]: the group-commit write path.
+//! - [`events`]: the outbox and its relay to RabbitMQ.
 //! - [`reader`]: coalesced balance reads.
 //! - [`store`]: PostgreSQL statements.
 //! - [`http`]: routes, extractors, problem+json errors and the OpenAPI description.
@@ -13,6 +14,7 @@ pub mod admin;
 pub mod app;
 pub mod config;
 pub mod domain;
+pub mod events;
 pub mod http;
 pub mod ledger;
 pub mod reader;

@@ -50,6 +50,10 @@ pub mod metric {
     pub const DB_POOL_CONNECTIONS: &str = "wallet_db_pool_connections";
     pub const HOLDS_EXPIRED: &str = "wallet_holds_expired_total";
     pub const HOLD_EXPIRY_LAG: &str = "wallet_hold_expiry_lag_seconds";
+    pub const EVENTS_OUTBOX_BACKLOG: &str = "wallet_events_outbox_backlog";
+    pub const EVENTS_PUBLISH_LAG: &str = "wallet_events_publish_lag_seconds";
+    pub const EVENTS_PUBLISHED: &str = "wallet_events_published_total";
+    pub const EVENTS_RELAY_ACTIVE: &str = "wallet_events_relay_active";
 }
 
 /// Latency buckets (seconds): a commit takes about a millisecond, a request under load a few.
@@ -132,5 +136,25 @@ fn describe() {
         HOLD_EXPIRY_LAG,
         Unit::Seconds,
         "How long after its expiry time a hold was expired by this instance's sweep"
+    );
+    metrics::describe_gauge!(
+        EVENTS_OUTBOX_BACKLOG,
+        "Events committed and not yet confirmed by the broker (the span of their sequence \
+         numbers, a little more than their count after rolled-back batches), as last \
+         counted by this instance's relay while it was the active one"
+    );
+    metrics::describe_histogram!(
+        EVENTS_PUBLISH_LAG,
+        Unit::Seconds,
+        "Time from an event's change (its batch's decision, just before the commit) to the \
+         broker's confirm of it"
+    );
+    metrics::describe_counter!(
+        EVENTS_PUBLISHED,
+        "Events this instance's relay published and the broker confirmed"
+    );
+    metrics::describe_gauge!(
+        EVENTS_RELAY_ACTIVE,
+        "1 while this instance's relay is the one publishing for its database"
     );
 }

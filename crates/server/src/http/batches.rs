@@ -9,7 +9,7 @@ use super::holds::{confirmation, terms};
 use super::openapi::{EXAMPLE_OPERATION, EXAMPLE_PAYEE, EXAMPLE_WALLET, problems};
 use super::operations::operation_request;
 use super::transfers::transfer_request;
-use super::writes::{Answer, IDEMPOTENCY_KEY, count, parse_amount};
+use super::writes::{Answer, IDEMPOTENCY_KEY, count, parse_amount, record_data};
 use crate::domain::{HoldDecision, HoldTerms, OperationId, OperationKind, WalletId};
 use crate::ledger::{LedgerError, Outcome, Record, Request};
 use axum::Json;
@@ -263,6 +263,10 @@ impl Answer for Record {
 
     fn shown(&self) -> Result<impl Serialize, ApiError> {
         shown(self)
+    }
+
+    fn view(&self) -> impl Serialize {
+        record_data(self)
     }
 }
 

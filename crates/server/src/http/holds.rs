@@ -119,7 +119,11 @@ impl Answer for HoldRecord {
     }
 
     fn shown(&self) -> Result<impl Serialize, ApiError> {
-        Ok(HoldJson::from(self))
+        Ok(self.view())
+    }
+
+    fn view(&self) -> impl Serialize {
+        HoldJson::from(self)
     }
 }
 

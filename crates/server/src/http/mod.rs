@@ -20,6 +20,7 @@ mod writes;
 pub use auth::ApiTokens;
 pub use error::{ApiError, ErrorCode};
 pub use serve::{ConnectionLimits, serve};
+pub use writes::record_data;
 
 use crate::ledger::Ledger;
 use crate::reader::BalanceReader;

@@ -280,9 +280,13 @@ impl Answer for OperationRecord {
 
     fn shown(&self) -> Result<impl Serialize, ApiError> {
         match self.status.reason() {
-            None => Ok(OperationJson::from(self)),
+            None => Ok(self.view()),
             Some(_) => Err(ApiError::rejected_operation(self)),
         }
+    }
+
+    fn view(&self) -> impl Serialize {
+        OperationJson::from(self)
     }
 }
 

@@ -181,9 +181,13 @@ impl Answer for TransferRecord {
 
     fn shown(&self) -> Result<impl Serialize, ApiError> {
         match self.status.reason() {
-            None => Ok(TransferJson::from(self)),
+            None => Ok(self.view()),
             Some(_) => Err(ApiError::rejected_transfer(self)),
         }
+    }
+
+    fn view(&self) -> impl Serialize {
+        TransferJson::from(self)
     }
 }
 

@@ -7,7 +7,7 @@ use crate::domain::{
     Amount, IdempotencyKey, MAX_MONEY, MoneyError, OperationId, OperationStatus, Pending,
     RejectReason,
 };
-use crate::ledger::{Ledger, LedgerError, Outcome, Submission};
+use crate::ledger::{Ledger, LedgerError, Outcome, Record, Submission};
 use crate::telemetry::metric;
 use axum::Json;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
@@ -100,6 +100,18 @@ pub trait Answer {
     fn outcome(&self) -> &'static str;
     /// The record as the API shows it, or the problem of a stored rejection.
     fn shown(&self) -> Result<impl Serialize, ApiError>;
+    /// The record as its reads show it, a rejection included.
+    fn view(&self) -> impl Serialize;
+}
+
+/// A decided record of any kind as its reads show it: the `data` of its event.
+pub fn record_data(record: &Record) -> Box<RawValue> {
+    let raw = match record {
+        Record::Operation(record) => serde_json::value::to_raw_value(&record.view()),
+        Record::Transfer(record) => serde_json::value::to_raw_value(&record.view()),
+        Record::Hold(record) => serde_json::value::to_raw_value(&record.view()),
+    };
+    raw.expect("a record serializes to JSON")
 }
 
 /// A decided record as the answer to its request.

@@ -19,6 +19,7 @@ use crate::domain::{
     Balance, HoldDecision, HoldRecord, HoldTerms, IdempotencyKey, OperationId, OperationRecord,
     OperationRequest, TransferRecord, TransferRequest, WalletId,
 };
+use crate::events::ShowRecord;
 use heat::Heat;
 use placed::Placed;
 use sqlx::postgres::PgConnectOptions;
@@ -262,7 +263,13 @@ pub struct Ledger {
 impl Ledger {
     /// Starts one writer per shard. They connect lazily, so a database that is down at start
     /// costs requests a 503, not the process.
-    pub fn start(config: &LedgerConfig, connect: PgConnectOptions) -> (Self, JoinSet<()>) {
+    /// With `events`, every batch also writes the events of what it decided, each record
+    /// shown by it.
+    pub fn start(
+        config: &LedgerConfig,
+        connect: PgConnectOptions,
+        events: Option<ShowRecord>,
+    ) -> (Self, JoinSet<()>) {
         let mut tasks = JoinSet::new();
         let placed = Arc::new(Placed::default());
         let shards = (0..config.shards.max(1))
@@ -272,6 +279,7 @@ impl Ledger {
                     connect.clone(),
                     config.max_batch.max(1),
                     Arc::clone(&placed),
+                    events,
                 );
                 tasks.spawn(writer.run(receiver));
                 sender

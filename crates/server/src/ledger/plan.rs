@@ -34,6 +34,8 @@ pub enum Change {
     Decided(usize),
     /// A history entry of a hold resolved in the batch.
     Resolution(OperationRecord),
+    /// A hold resolved in the batch, as that left it (after its entries).
+    Resolved(HoldRecord),
 }
 
 /// Decides `requests` in order against `funds` (the locked wallets that existed before this
@@ -309,6 +311,7 @@ impl Batch {
         }
         self.changes
             .extend(resolved.entries.into_iter().map(Change::Resolution));
+        self.changes.push(Change::Resolved(resolved.hold.clone()));
         self.keep(resolved.hold.clone());
         Ok(resolved.hold)
     }
@@ -368,7 +371,7 @@ mod tests {
             .iter()
             .filter_map(|change| match change {
                 Change::Decided(index) => Some(*index),
-                Change::Resolution(_) => None,
+                Change::Resolution(_) | Change::Resolved(_) => None,
             })
             .collect()
     }
@@ -379,7 +382,7 @@ mod tests {
             .iter()
             .filter_map(|change| match change {
                 Change::Resolution(entry) => Some(entry),
-                Change::Decided(_) => None,
+                Change::Decided(_) | Change::Resolved(_) => None,
             })
             .collect()
     }

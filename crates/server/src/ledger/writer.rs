@@ -4,6 +4,7 @@ use super::placed::Placed;
 use super::plan::{Change, plan};
 use super::{LedgerError, Outcome, Record, Request};
 use crate::domain::{OperationId, OperationKind, OperationRecord, WalletId};
+use crate::events::{self, ShowRecord};
 use crate::store::{StoreError, StoreResult, batch};
 use crate::telemetry::metric;
 use chrono::SubsecRound;
@@ -37,15 +38,23 @@ pub struct Writer {
     connection: Option<PgConnection>,
     max_batch: usize,
     placed: Arc<Placed>,
+    /// Set when events are on: every batch then writes the events of what it decided.
+    events: Option<ShowRecord>,
 }
 
 impl Writer {
-    pub fn new(connect: PgConnectOptions, max_batch: usize, placed: Arc<Placed>) -> Self {
+    pub fn new(
+        connect: PgConnectOptions,
+        max_batch: usize,
+        placed: Arc<Placed>,
+        events: Option<ShowRecord>,
+    ) -> Self {
         Self {
             connect,
             connection: None,
             max_batch,
             placed,
+            events,
         }
     }
 
@@ -163,6 +172,7 @@ impl Writer {
         let work = Work {
             requests: &requests,
             atomic: &atomic,
+            events: self.events,
         };
         for lookup in [Lookup::Skip, Lookup::First] {
             let mut tx = connection.begin().await?;
@@ -182,6 +192,7 @@ impl Writer {
 struct Work<'a> {
     requests: &'a [&'a Request],
     atomic: &'a [Range<usize>],
+    events: Option<ShowRecord>,
 }
 
 /// Whether a batch looks up its ids and its holds before deciding.
@@ -301,14 +312,27 @@ async fn decide_and_write(
     for change in &plan.changes {
         match change {
             Change::Decided(i) => {
+                let Ok(outcome) = &plan.verdicts[*i] else {
+                    continue;
+                };
                 let key = requests[*i].idempotency_key();
-                match plan.verdicts[*i].as_ref().map(|outcome| &outcome.record) {
-                    Ok(Record::Operation(record)) => writes.operation(record, key),
-                    Ok(Record::Transfer(record)) => writes.transfer(record, key),
-                    Ok(Record::Hold(_)) | Err(_) => {}
+                match &outcome.record {
+                    Record::Operation(record) => writes.operation(record, key),
+                    Record::Transfer(record) => writes.transfer(record, key),
+                    Record::Hold(_) => {}
+                }
+                if let Some(show) = work.events {
+                    writes.event(events::of(outcome.record.clone(), show));
                 }
             }
             Change::Resolution(entry) => writes.operation(entry, None),
+            // Whatever asked for it: a confirmation, a void, an expiry, or any decision
+            // about a hold found past its time.
+            Change::Resolved(hold) => {
+                if let Some(show) = work.events {
+                    writes.event(events::of(Record::Hold(hold.clone()), show));
+                }
+            }
         }
     }
     for hold in &plan.holds {

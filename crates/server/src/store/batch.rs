@@ -11,6 +11,7 @@ use crate::domain::{
     Funds, HoldRecord, HoldStatus, IdempotencyKey, OperationId, OperationKind, OperationRecord,
     RejectReason, TransferRecord, WalletId,
 };
+use crate::events::Event;
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 use std::collections::{HashMap, HashSet};
@@ -103,6 +104,7 @@ pub struct Writes {
     transfers: TransferColumns,
     holds: HoldColumns,
     resolutions: ResolutionColumns,
+    events: EventColumns,
     dropped_wallets: Vec<Uuid>,
 }
 
@@ -131,6 +133,11 @@ impl Writes {
         self.resolutions.push(record);
     }
 
+    /// The event of something the batch decided, for the outbox.
+    pub fn event(&mut self, event: Event) {
+        self.events.push(event);
+    }
+
     /// Wallets the batch created that must not remain.
     pub fn drop_wallets(&mut self, wallets: impl IntoIterator<Item = WalletId>) {
         self.dropped_wallets
@@ -152,6 +159,7 @@ impl Writes {
             transfers,
             holds,
             resolutions,
+            events,
             dropped_wallets,
         } = self;
         if operations.id.is_empty() && dropped_wallets.is_empty() {
@@ -185,6 +193,10 @@ impl Writes {
         if !funds.is_empty() {
             part(&mut query);
             push_funds_update(&mut query, funds);
+        }
+        if !events.id.is_empty() {
+            part(&mut query);
+            events.push_insert(&mut query);
         }
         if !dropped_wallets.is_empty() {
             part(&mut query);
@@ -421,6 +433,41 @@ impl ResolutionColumns {
         self.status.push(record.status.into());
         self.confirmed_amount.push(confirmed_amount(record.status));
         self.resolved_at.push(record.resolved_at);
+    }
+}
+
+#[derive(Default)]
+struct EventColumns {
+    id: Vec<Uuid>,
+    wallet: Vec<Uuid>,
+    kind: Vec<&'static str>,
+    body: Vec<String>,
+    occurred_at: Vec<DateTime<Utc>>,
+}
+
+impl EventColumns {
+    /// Inserts the events in the order the batch decided them: that order numbers them.
+    fn push_insert(self, query: &mut QueryBuilder<'_, Postgres>) {
+        query.push(
+            "event_rows AS (INSERT INTO outbox (event_id, wallet_id, type, body, occurred_at) \
+             SELECT event_id, wallet_id, type, body, occurred_at FROM ",
+        );
+        push_unnest!(query,
+            self.id => "uuid[]", self.wallet => "uuid[]", self.kind => "text[]",
+            self.body => "text[]", self.occurred_at => "timestamptz[]",
+        );
+        query.push(
+            " WITH ORDINALITY AS v (event_id, wallet_id, type, body, occurred_at, n) \
+             ORDER BY n)",
+        );
+    }
+
+    fn push(&mut self, event: Event) {
+        self.id.push(event.id);
+        self.wallet.push(event.wallet.into());
+        self.kind.push(event.kind);
+        self.body.push(event.body);
+        self.occurred_at.push(event.occurred_at);
     }
 }
 

@@ -178,7 +178,7 @@ fn the_ledger_decides_like_the_in_memory_model() {
             transfer_routing: TransferRouting::default(),
             request_timeout: Duration::from_secs(10),
         };
-        Ledger::start(&config, options)
+        Ledger::start(&config, options, None)
     });
 
     let mut runner = TestRunner::new(ProptestConfig {

@@ -13,11 +13,13 @@
 //!   transfer legs, hold resolutions), with SQL behind the API.
 //! - [`raw`]: HTTP/1.1 over a bare socket, for requests no client library sends.
 //! - [`reply`]: a response read whole, and the problem+json check.
+//! - [`events`]: a consumer of the event stream on the real RabbitMQ.
 //! - [`metrics`]: a parsed scrape of the admin listener's `/metrics`.
 
 pub mod app;
 pub mod bank;
 pub mod database;
+pub mod events;
 pub mod ledger;
 pub mod metrics;
 pub mod pg_cluster;
