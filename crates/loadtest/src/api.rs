@@ -188,8 +188,8 @@ impl fmt::Display for OperationStatus {
     }
 }
 
-/// A transfer record as `GET /api/v1/transfers/{id}` returns it; balances, `reason` and
-/// `createdAt` are ignored.
+/// A transfer record as `GET /api/v1/transfers/{id}` returns it; `reason` and `createdAt` are
+/// ignored.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TransferRecord {
@@ -198,15 +198,23 @@ pub struct TransferRecord {
     pub to_wallet_id: Uuid,
     pub amount: u64,
     pub status: OperationStatus,
+    /// The source's balance and available amount right after the transfer.
+    pub from_balance: i64,
+    pub from_available: i64,
+    /// The destination's balance and available amount right after the transfer.
+    pub to_balance: i64,
+    pub to_available: i64,
 }
 
-/// A hold record as `GET /api/v1/holds/{id}` returns it; `holdType`, dates and the
-/// destination of a transfer's hold are ignored.
+/// A hold record as `GET /api/v1/holds/{id}` returns it; `holdType` (which `toWalletId`
+/// tells) and the dates are ignored.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HoldRecord {
     pub hold_id: Uuid,
     pub wallet_id: Uuid,
+    /// Only on the hold of a pending transfer: its destination, credited on confirmation.
+    pub to_wallet_id: Option<Uuid>,
     /// The amount held.
     pub amount: u64,
     pub status: HoldStatus,
@@ -713,7 +721,7 @@ mod tests {
     const APPLIED: &[u8] = br#"{"operationId":"6f1c7c1e-2a8f-4a55-9a4e-0d7c3c1b2a10","walletId":"0b0e5a55-7f1e-4f0c-8d7d-5c7f1a2b3c4d","operationType":"DEPOSIT","amount":5,"status":"APPLIED","balance":105,"available":105,"createdAt":"2025-01-01T00:00:00Z"}"#;
     const NO_FUNDS: &[u8] =
         br#"{"type":"about:blank","title":"Conflict","status":409,"code":"INSUFFICIENT_FUNDS"}"#;
-    const TRANSFER_APPLIED: &[u8] = br#"{"transferId":"6f1c7c1e-2a8f-4a55-9a4e-0d7c3c1b2a11","fromWalletId":"0b0e5a55-7f1e-4f0c-8d7d-5c7f1a2b3c4d","toWalletId":"0b0e5a55-7f1e-4f0c-8d7d-5c7f1a2b3c4e","amount":5,"status":"APPLIED","fromBalance":95,"toBalance":5,"createdAt":"2025-01-01T00:00:00Z"}"#;
+    const TRANSFER_APPLIED: &[u8] = br#"{"transferId":"6f1c7c1e-2a8f-4a55-9a4e-0d7c3c1b2a11","fromWalletId":"0b0e5a55-7f1e-4f0c-8d7d-5c7f1a2b3c4d","toWalletId":"0b0e5a55-7f1e-4f0c-8d7d-5c7f1a2b3c4e","amount":5,"status":"APPLIED","fromBalance":95,"fromAvailable":95,"toBalance":5,"toAvailable":5,"createdAt":"2025-01-01T00:00:00Z"}"#;
     const TRANSFER_IN: &[u8] = br#"{"operationId":"1d0c7c1e-2a8f-5a55-9a4e-0d7c3c1b2a12","walletId":"0b0e5a55-7f1e-4f0c-8d7d-5c7f1a2b3c4e","operationType":"TRANSFER_IN","transferId":"6f1c7c1e-2a8f-4a55-9a4e-0d7c3c1b2a11","counterpartyWalletId":"0b0e5a55-7f1e-4f0c-8d7d-5c7f1a2b3c4d","amount":5,"status":"APPLIED","balance":5,"available":5,"createdAt":"2025-01-01T00:00:00Z"}"#;
     const HOLD_PLACED: &[u8] = br#"{"operationId":"6f1c7c1e-2a8f-4a55-9a4e-0d7c3c1b2a13","walletId":"0b0e5a55-7f1e-4f0c-8d7d-5c7f1a2b3c4d","operationType":"WITHDRAW","amount":40,"status":"PENDING","balance":100,"available":60,"holdId":"6f1c7c1e-2a8f-4a55-9a4e-0d7c3c1b2a13","expiresAt":"2025-01-01T00:10:00Z","createdAt":"2025-01-01T00:00:00Z"}"#;
     const HOLD_CONFIRMED: &[u8] = br#"{"holdId":"6f1c7c1e-2a8f-4a55-9a4e-0d7c3c1b2a13","holdType":"WITHDRAW","walletId":"0b0e5a55-7f1e-4f0c-8d7d-5c7f1a2b3c4d","amount":40,"confirmedAmount":25,"status":"CONFIRMED","expiresAt":"2025-01-01T00:10:00Z","createdAt":"2025-01-01T00:00:00Z","resolvedAt":"2025-01-01T00:00:01Z"}"#;
@@ -877,6 +885,7 @@ mod tests {
             (confirmed.amount, confirmed.confirmed_amount),
             (40, Some(25))
         );
+        assert_eq!(confirmed.to_wallet_id, None);
         let voided: HoldRecord = serde_json::from_slice(HOLD_VOIDED).unwrap();
         assert_eq!(voided.status, HoldStatus::Voided);
         assert_eq!(voided.confirmed_amount, None);
@@ -950,10 +959,11 @@ mod tests {
         assert_eq!(record.status, OperationStatus::Applied);
         assert_eq!(record.amount, 5);
         let rejected: TransferRecord = serde_json::from_slice(
-            br#"{"transferId":"6f1c7c1e-2a8f-4a55-9a4e-0d7c3c1b2a11","fromWalletId":"0b0e5a55-7f1e-4f0c-8d7d-5c7f1a2b3c4d","toWalletId":"0b0e5a55-7f1e-4f0c-8d7d-5c7f1a2b3c4e","amount":5,"status":"REJECTED","reason":"INSUFFICIENT_FUNDS","fromBalance":1,"toBalance":0,"createdAt":"2025-01-01T00:00:00Z"}"#,
+            br#"{"transferId":"6f1c7c1e-2a8f-4a55-9a4e-0d7c3c1b2a11","fromWalletId":"0b0e5a55-7f1e-4f0c-8d7d-5c7f1a2b3c4d","toWalletId":"0b0e5a55-7f1e-4f0c-8d7d-5c7f1a2b3c4e","amount":5,"status":"REJECTED","reason":"INSUFFICIENT_FUNDS","fromBalance":1,"fromAvailable":1,"toBalance":0,"toAvailable":0,"createdAt":"2025-01-01T00:00:00Z"}"#,
         )
         .unwrap();
         assert_eq!(rejected.status, OperationStatus::Rejected);
+        assert_eq!((rejected.from_balance, rejected.to_available), (1, 0));
     }
 
     /// An API client for two wallets, 1 and 2, that sends nothing here.

@@ -1,5 +1,5 @@
-//! One run from start to verdict: set up wallets, generate load, summarise, verify, write the
-//! report files.
+//! One run from start to verdict: listen to the event stream when asked, set up wallets,
+//! generate load, summarise, verify, check the event stream, write the report files.
 
 use std::sync::Arc;
 
@@ -7,8 +7,10 @@ use anyhow::Context;
 use clap::ValueEnum;
 use rand::rngs::SmallRng;
 
+use crate::amqp::Listener;
 use crate::api::Api;
 use crate::cli::{Cli, Distribution};
+use crate::events::{self, Expectation};
 use crate::report::{self, Report, Summary};
 use crate::runner::{self, Plan};
 use crate::workload::{WalletChoice, Workload, Zipf, random_uuid};
@@ -39,6 +41,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
         cli.batch_size,
     ));
 
+    // Bound before the first wallet exists, so that the stream shows each wallet from its
+    // start: its funding deposit included.
+    let listener = match &cli.events_amqp_url {
+        Some(uri) => {
+            status(&cli, "binding a queue to the event stream");
+            let listener = Listener::start(uri, api.wallets()).await;
+            Some(listener.context("listening to the event stream")?)
+        }
+        None => None,
+    };
     if wallets > 0 {
         status(
             &cli,
@@ -82,12 +94,32 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
     let sample = verify::history_sample(wallets, cli.verify_history_sample, &mut rng);
     let mut acknowledged = funding;
     acknowledged.extend_from_slice(&recorder.acknowledged);
+    // What the stream must show follows from the answers the run saw; a write whose answer was
+    // lost may have events or not, whatever verification learns of it afterwards.
+    let listening = listener.map(|listener| {
+        let expected = Expectation::new(
+            api.wallets(),
+            &acknowledged,
+            &recorder.rejected,
+            &recorder.unsettled,
+        );
+        (listener, expected)
+    });
     let verification = verify::verify(&api, acknowledged, &recorder.unsettled, &sample).await;
+    let events = match listening {
+        Some((listener, expected)) => {
+            status(&cli, "waiting for the event stream to catch up");
+            let received = listener.finish(&expected, cli.events_grace).await;
+            Some(events::check(&expected, &received))
+        }
+        None => None,
+    };
 
     let report = Report {
         summary,
         timeline,
         verification,
+        events,
     };
     print!("{report}");
     if let Some(path) = &cli.json {

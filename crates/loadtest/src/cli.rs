@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow, ensure};
 use clap::{Args, Parser, ValueEnum};
+use lapin::uri::AMQPUri;
 use reqwest::Url;
 
 use crate::api::MAX_BATCH_ITEMS;
@@ -95,6 +96,22 @@ pub struct Cli {
     /// Wallets whose full operation history is paged through and checked after the run.
     #[arg(long, default_value_t = 20)]
     pub verify_history_sample: usize,
+
+    /// Also check the service's event stream: before creating its wallets, bind a private
+    /// queue to every event of the `wallet.events` exchange on this RabbitMQ broker (AMQP
+    /// 0.9.1), e.g. `amqp://guest:guest@127.0.0.1:5672/%2f`, consume it during the run, and
+    /// fail the run unless every acknowledged or rejected write published its events with the
+    /// ids and amounts sent, no event names a write never sent, and each wallet's events
+    /// arrived in commit order (the balances they carry add up in arrival order). Writes whose
+    /// answer was lost may or may not have events. Duplicates are counted, not failed.
+    #[arg(long, value_name = "URL", value_parser = parse_amqp_url)]
+    pub events_amqp_url: Option<AMQPUri>,
+
+    /// How long to wait for the event stream to catch up after the load and the balance
+    /// verification; the wait ends as soon as every expected event has arrived. Only with
+    /// `--events-amqp-url`; `30`, `30s`, `500ms` or `2m`.
+    #[arg(long, default_value = "30s", value_parser = parse_duration, requires = "events_amqp_url")]
+    pub events_grace: Duration,
 
     /// Write the full report (summary, timeline, verification) as JSON to this file.
     #[arg(long, value_name = "FILE")]
@@ -197,8 +214,29 @@ impl Cli {
             "--batch-size above 1 batches deposits, withdrawals and transfers only: take \
              capture, read and live out of --mix"
         );
+        ensure!(
+            self.events_amqp_url.is_none() || self.mix.touches_wallets(),
+            "--events-amqp-url checks the events of the run's wallets: a mix of liveness \
+             checks alone has none"
+        );
         Ok(())
     }
+}
+
+/// Parses the broker's URL, `amqp://` or `amqps://`, before anything is sent.
+fn parse_amqp_url(text: &str) -> anyhow::Result<AMQPUri> {
+    let mut uri: AMQPUri = text.parse().map_err(|error| {
+        anyhow!("not an AMQP URL such as amqp://guest:guest@127.0.0.1:5672/%2f: {error}")
+    })?;
+    // amq-protocol-uri reads a host name but takes an IP address for `localhost`, which may
+    // resolve to another address: keep the address given.
+    let url = Url::parse(text)?;
+    if url.domain().is_none()
+        && let Some(address) = url.host_str()
+    {
+        uri.authority.host = address.trim_matches(['[', ']']).to_owned();
+    }
+    Ok(uri)
 }
 
 /// Parses a duration in humantime's notation (`90s`, `1500ms`, `2m`, `1m 30s`); a bare number,
@@ -474,6 +512,94 @@ mod tests {
             let single = parse(&["--rate", "1", "--duration", "1", "--mix", mix]).unwrap();
             single.validate().unwrap();
         }
+    }
+
+    #[test]
+    fn events_are_not_checked_unless_asked_for() {
+        let cli = parse(&["--rate", "1", "--duration", "1"]).unwrap();
+        assert!(cli.events_amqp_url.is_none());
+        assert_eq!(cli.events_grace, Duration::from_secs(30));
+        cli.validate().unwrap();
+    }
+
+    #[test]
+    fn event_stream_is_named_by_its_broker_url_with_a_grace_period() {
+        let cli = parse(&[
+            "--rate",
+            "1",
+            "--duration",
+            "1",
+            "--events-amqp-url",
+            "amqp://guest:guest@127.0.0.1:5672/%2f",
+            "--events-grace",
+            "5s",
+        ])
+        .unwrap();
+        cli.validate().unwrap();
+        let uri = cli.events_amqp_url.unwrap();
+        assert_eq!(uri.authority.host, "127.0.0.1");
+        assert_eq!(uri.authority.port, 5672);
+        assert_eq!(uri.vhost, "/");
+        assert_eq!(cli.events_grace, Duration::from_secs(5));
+        let default_grace = parse(&[
+            "--rate",
+            "1",
+            "--duration",
+            "1",
+            "--events-amqp-url",
+            "amqp://127.0.0.1",
+        ])
+        .unwrap();
+        assert_eq!(default_grace.events_grace, Duration::from_secs(30));
+        let named = parse_amqp_url("amqps://user:pass@broker.example:5671/wallets").unwrap();
+        assert_eq!(named.authority.host, "broker.example");
+        assert_eq!(named.vhost, "wallets");
+        let v6 = parse_amqp_url("amqp://[::1]:5672").unwrap();
+        assert_eq!(v6.authority.host, "::1");
+    }
+
+    #[test]
+    fn event_stream_url_must_be_amqp() {
+        for url in ["http://127.0.0.1:5672", "127.0.0.1:5672", ""] {
+            let parsed = parse(&["--rate", "1", "--duration", "1", "--events-amqp-url", url]);
+            assert!(parsed.is_err(), "{url}");
+        }
+        let bad_grace = parse(&[
+            "--rate",
+            "1",
+            "--duration",
+            "1",
+            "--events-amqp-url",
+            "amqp://127.0.0.1",
+            "--events-grace",
+            "soon",
+        ]);
+        assert!(bad_grace.is_err());
+    }
+
+    #[test]
+    fn events_grace_without_a_broker_is_refused() {
+        let error = parse(&["--rate", "1", "--duration", "1", "--events-grace", "5s"])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("--events-amqp-url"), "{error}");
+    }
+
+    #[test]
+    fn events_of_a_run_without_wallets_are_refused() {
+        let cli = parse(&[
+            "--rate",
+            "1",
+            "--duration",
+            "1",
+            "--mix",
+            "live=100",
+            "--events-amqp-url",
+            "amqp://127.0.0.1",
+        ])
+        .unwrap();
+        let error = cli.validate().unwrap_err().to_string();
+        assert!(error.contains("liveness checks alone"), "{error}");
     }
 
     #[test]

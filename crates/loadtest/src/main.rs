@@ -1,9 +1,12 @@
 //! `wallet-loadtest`: drives the wallet API, reports throughput and latency, and verifies that
-//! every balance is exact afterwards. Exits non-zero on any error answer or discrepancy.
+//! every balance is exact afterwards and, when asked, that the service's event stream showed
+//! every change in order. Exits non-zero on any error answer or discrepancy.
 
+mod amqp;
 mod api;
 mod app;
 mod cli;
+mod events;
 mod plot;
 mod progress;
 mod report;

@@ -1,5 +1,6 @@
-//! The report: a summary, a per-second timeline and the verification verdict, printed for people
-//! and serialisable as JSON for scripts that compare runs.
+//! The report: a summary, a per-second timeline, the verification verdict and, when asked for,
+//! the event stream's, printed for people and serialisable as JSON for scripts that compare
+//! runs.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -9,9 +10,11 @@ use hdrhistogram::{Counter, Histogram};
 use serde::Serialize;
 
 use crate::cli::Mode;
+use crate::events;
 use crate::runner::Plan;
 use crate::stats::{CAPTURE, KINDS, LATE, Recorder};
 use crate::verify::Verdict;
+use crate::workload::WriteKind;
 
 /// The whole report, as written by `--json`.
 #[derive(Debug, Serialize)]
@@ -19,6 +22,9 @@ pub struct Report {
     pub summary: Summary,
     pub timeline: Vec<SecondSummary>,
     pub verification: Verdict,
+    /// The check of the event stream, with `--events-amqp-url` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<events::Verdict>,
 }
 
 /// Run-wide figures.
@@ -188,9 +194,12 @@ impl Summary {
             statuses,
             timeouts: recorder.timeouts,
             transport_errors: recorder.transport_errors,
-            rejected_withdrawals: recorder.rejected_withdrawals,
-            rejected_transfers: recorder.rejected_transfers,
-            rejected_payments: recorder.rejected_payments,
+            rejected_withdrawals: recorder
+                .rejected_of(|kind| matches!(kind, WriteKind::Withdraw { .. })),
+            rejected_transfers: recorder
+                .rejected_of(|kind| matches!(kind, WriteKind::Transfer { .. })),
+            rejected_payments: recorder
+                .rejected_of(|kind| matches!(kind, WriteKind::Capture { .. })),
             acknowledged_writes: recorder.acknowledged.len() as u64,
             unsettled_writes: recorder.unsettled.len() as u64,
             late_sends: recorder.late_sends,
@@ -235,7 +244,8 @@ pub fn timeline(recorder: &Recorder) -> Vec<SecondSummary> {
 
 impl Report {
     /// Why the run fails, if it does: any answer other than the documented ones (5xx included),
-    /// any timeout or transport error, any discrepancy in the ledger.
+    /// any timeout or transport error, any discrepancy in the ledger, any event of the stream
+    /// missing, unexpected, mismatched, out of order or malformed.
     pub fn failures(&self) -> Vec<String> {
         let s = &self.summary;
         let mut failures = Vec::new();
@@ -257,6 +267,9 @@ impl Report {
                 "{} discrepancies",
                 self.verification.discrepancies.len()
             ));
+        }
+        if let Some(events) = &self.events {
+            failures.extend(events.failures());
         }
         failures
     }
@@ -375,6 +388,9 @@ impl fmt::Display for Report {
         }
         writeln!(f)?;
         write!(f, "{}", self.verification)?;
+        if let Some(events) = &self.events {
+            write!(f, "{events}")?;
+        }
         let failures = self.failures();
         if !failures.is_empty() {
             writeln!(f, "FAILED: {}", failures.join("; "))?;
@@ -431,6 +447,7 @@ mod tests {
             summary: Summary::new(&plan, 1, "read=1".to_owned(), None, batch_size, &recorder),
             timeline: timeline(&recorder),
             verification,
+            events: None,
         }
     }
 
@@ -607,6 +624,43 @@ mod tests {
         let report = report(&[Outcome::Read], verdict);
         assert_eq!(report.failures(), ["1 discrepancies"]);
         assert!(report.to_string().contains("DISCREPANCY wallet x"));
+    }
+
+    #[test]
+    fn event_stream_is_reported_only_when_checked() {
+        let report = report(&[Outcome::Read], consistent());
+        let json = serde_json::to_value(&report).unwrap();
+        assert!(json.get("events").is_none(), "{json}");
+        assert!(!report.to_string().contains("events "));
+    }
+
+    #[test]
+    fn event_stream_problems_fail_the_run() {
+        let mut report = report(&[Outcome::Read], consistent());
+        report.events = Some(events::Verdict {
+            received: 9,
+            expected: 10,
+            missing: 1,
+            out_of_order: 2,
+            problems: vec!["missing: no hold.confirmed event for write x".to_owned()],
+            ..events::Verdict::default()
+        });
+        assert_eq!(
+            report.failures(),
+            ["1 events missing", "2 events out of order"]
+        );
+        let text = report.to_string();
+        assert!(
+            text.contains("\nevents     9 received (0 duplicates) of 10 expected: 1 missing"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nEVENT missing: no hold.confirmed event for write x\n"),
+            "{text}"
+        );
+        assert!(text.contains("FAILED: 1 events missing; 2 events out of order"));
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["events"]["outOfOrder"], 2);
     }
 
     #[test]

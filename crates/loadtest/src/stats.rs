@@ -23,7 +23,8 @@ pub const KINDS: [&str; 7] = [
 /// Index of payments in [`KINDS`].
 pub const CAPTURE: usize = 3;
 
-fn histogram<T: hdrhistogram::Counter>(significant_digits: u8) -> Histogram<T> {
+/// A histogram of microseconds up to an hour.
+pub fn histogram<T: hdrhistogram::Counter>(significant_digits: u8) -> Histogram<T> {
     Histogram::new_with_bounds(1, MAX_LATENCY_MICROS, significant_digits)
         .expect("static histogram bounds are valid")
 }
@@ -66,13 +67,12 @@ pub struct Recorder {
     pub ok_items: u64,
     pub timeouts: u64,
     pub transport_errors: u64,
-    pub rejected_withdrawals: u64,
-    pub rejected_transfers: u64,
-    /// Payments whose hold was refused for insufficient funds.
-    pub rejected_payments: u64,
     /// Writes answered `200 APPLIED` (payments: confirmed or voided as asked): they must all be
     /// in the ledger.
     pub acknowledged: Vec<Write>,
+    /// Writes refused with `409 INSUFFICIENT_FUNDS` (payments: their hold). They move no money,
+    /// but the server stores them, and its event stream must show them.
+    pub rejected: Vec<Write>,
     /// Writes without a settling answer: they must be looked up before verifying.
     pub unsettled: Vec<Write>,
     /// Open loop only: the furthest behind schedule a request was sent.
@@ -98,10 +98,8 @@ impl Recorder {
             ok_items: 0,
             timeouts: 0,
             transport_errors: 0,
-            rejected_withdrawals: 0,
-            rejected_transfers: 0,
-            rejected_payments: 0,
             acknowledged: Vec::new(),
+            rejected: Vec::new(),
             unsettled: Vec::new(),
             max_send_lag: Duration::ZERO,
             late_sends: 0,
@@ -141,11 +139,9 @@ impl Recorder {
         let writes = op.writes();
         debug_assert!(writes.is_empty() || writes.len() == items.len());
         for (write, item) in writes.iter().zip(items) {
-            match (item, write.kind) {
-                (Outcome::Applied, _) => self.acknowledged.push(*write),
-                (Outcome::Rejected, WriteKind::Transfer { .. }) => self.rejected_transfers += 1,
-                (Outcome::Rejected, WriteKind::Capture { .. }) => self.rejected_payments += 1,
-                (Outcome::Rejected, _) => self.rejected_withdrawals += 1,
+            match item {
+                Outcome::Applied => self.acknowledged.push(*write),
+                Outcome::Rejected => self.rejected.push(*write),
                 _ => self.unsettled.push(*write),
             }
         }
@@ -193,14 +189,20 @@ impl Recorder {
         self.ok_items += other.ok_items;
         self.timeouts += other.timeouts;
         self.transport_errors += other.transport_errors;
-        self.rejected_withdrawals += other.rejected_withdrawals;
-        self.rejected_transfers += other.rejected_transfers;
-        self.rejected_payments += other.rejected_payments;
         self.acknowledged.extend(other.acknowledged);
+        self.rejected.extend(other.rejected);
         self.unsettled.extend(other.unsettled);
         self.max_send_lag = self.max_send_lag.max(other.max_send_lag);
         self.late_sends += other.late_sends;
         self.last_completion = self.last_completion.max(other.last_completion);
+    }
+
+    /// Rejected writes of the kinds `of_kind` accepts.
+    pub fn rejected_of(&self, of_kind: impl Fn(WriteKind) -> bool) -> u64 {
+        self.rejected
+            .iter()
+            .filter(|write| of_kind(write.kind))
+            .count() as u64
     }
 
     /// Requests that finished, whatever the outcome.
@@ -272,9 +274,12 @@ mod tests {
         recorder.record(&Op::Live, &Outcome::Alive.into(), origin, origin);
 
         assert_eq!(recorder.acknowledged.len(), 3);
-        assert_eq!(recorder.rejected_withdrawals, 1);
-        assert_eq!(recorder.rejected_transfers, 1);
-        assert_eq!(recorder.rejected_payments, 1);
+        let kinds: Vec<WriteKind> = recorder.rejected.iter().map(|w| w.kind).collect();
+        assert_eq!(kinds, [WITHDRAW, TRANSFER, CAPTURE]);
+        assert_eq!(
+            recorder.rejected_of(|kind| matches!(kind, WriteKind::Transfer { .. })),
+            1
+        );
         assert_eq!(recorder.unsettled.len(), 4);
         assert_eq!(recorder.timeouts, 1);
         assert_eq!(recorder.transport_errors, 2);
@@ -335,8 +340,8 @@ mod tests {
         assert_eq!(recorder.timeouts, 1);
         assert_eq!((recorder.items, recorder.ok_items), (15, 9));
         assert_eq!(recorder.acknowledged.len(), 3 + 4);
-        assert_eq!(recorder.rejected_withdrawals, 1);
-        assert_eq!(recorder.rejected_transfers, 1);
+        let kinds: Vec<WriteKind> = recorder.rejected.iter().map(|w| w.kind).collect();
+        assert_eq!(kinds, [WITHDRAW, TRANSFER]);
         assert_eq!(recorder.unsettled.len(), 1 + 5);
         let by_kind = recorder.latency_by_kind.each_ref().map(|h| h.len());
         assert_eq!(by_kind, [0, 0, 0, 0, 0, 0, 3]);

@@ -180,7 +180,7 @@ impl Expected {
     }
 
     /// How the record the server stored under this id differs from what was sent, if it does.
-    fn mismatch(&self, record: &OperationRecord) -> Option<String> {
+    pub fn mismatch(&self, record: &OperationRecord) -> Option<String> {
         let stored = (
             record.wallet_id,
             record.operation_type,
@@ -388,7 +388,7 @@ async fn look_up(api: &Api, write: &Write) -> anyhow::Result<(Option<Write>, Opt
 }
 
 /// How a hold ended, as the server shows it.
-fn hold_end(record: &HoldRecord) -> anyhow::Result<Settle> {
+pub fn hold_end(record: &HoldRecord) -> anyhow::Result<Settle> {
     Ok(match (record.status, record.confirmed_amount) {
         (HoldStatus::Pending, _) => Settle::Pending,
         (HoldStatus::Voided, _) => Settle::Void,
@@ -405,9 +405,10 @@ fn hold_end(record: &HoldRecord) -> anyhow::Result<Settle> {
 }
 
 /// How a stored hold differs from the one a payment placed on `wallet_id` and meant to end as
-/// `sent`, if it does. Only the payment's own request ends its hold, so the hold ended as sent
-/// or, when that request failed, is still pending or expired.
-fn hold_mismatch(
+/// `sent`, if it does. A payment holds money for a withdrawal, never for a transfer, and only
+/// its own request ends its hold, so the hold ended as sent or, when that request failed, is
+/// still pending or expired.
+pub fn hold_mismatch(
     wallet_id: Uuid,
     write: &Write,
     sent: Settle,
@@ -420,6 +421,12 @@ fn hold_mismatch(
             write.id, record.amount, record.wallet_id, write.amount
         ));
     }
+    if let Some(to) = record.to_wallet_id {
+        return Some(format!(
+            "hold {}: stored as a transfer to wallet {to}, sent as a withdrawal",
+            write.id
+        ));
+    }
     (end != sent && !matches!(end, Settle::Pending | Settle::Expired)).then(|| {
         format!(
             "hold {}: ended as {end:?}, the payment asked for {sent:?}",
@@ -429,7 +436,7 @@ fn hold_mismatch(
 }
 
 /// How a stored transfer differs from the one sent between the wallets `(from, to)`, if it does.
-fn transfer_mismatch(
+pub fn transfer_mismatch(
     (from, to): (Uuid, Uuid),
     write: &Write,
     record: &TransferRecord,
@@ -941,6 +948,7 @@ mod tests {
         HoldRecord {
             hold_id: Uuid::from_u128(9),
             wallet_id: WALLET,
+            to_wallet_id: None,
             amount: 40,
             status,
             confirmed_amount,
@@ -1000,6 +1008,15 @@ mod tests {
             mismatch(&elsewhere)
                 .unwrap()
                 .contains("stored as 40 on wallet")
+        );
+        let for_a_transfer = HoldRecord {
+            to_wallet_id: Some(IDS[1]),
+            ..hold(HoldStatus::Pending, None)
+        };
+        assert!(
+            mismatch(&for_a_transfer)
+                .unwrap()
+                .contains("stored as a transfer")
         );
     }
 
@@ -1210,6 +1227,10 @@ mod tests {
             to_wallet_id: IDS[1],
             amount: 10,
             status: OperationStatus::Applied,
+            from_balance: 90,
+            from_available: 90,
+            to_balance: 10,
+            to_available: 10,
         };
         assert!(transfer_mismatch((IDS[0], IDS[1]), &sent, &stored).is_none());
         assert!(transfer_mismatch((IDS[0], IDS[2]), &sent, &stored).is_some());
