@@ -2,13 +2,12 @@
 //! with the record the API shows, and one wallet's events arrive in commit order; with
 //! events off nothing is written for them.
 
-use crate::helpers::events::{EventConsumer, Received, broker_url};
+use crate::helpers::events::{EventConsumer, Received, assert_each_wallets_order, broker_url};
 use crate::helpers::{
     Reply, TestApp, operation_body, pending, spawn_app, spawn_app_with, transfer_body,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
@@ -238,7 +237,8 @@ async fn without_a_broker_nothing_is_written_for_events() {
 }
 
 /// The running balance of each wallet, step by step from the events in arrival order: each
-/// event must carry what the ones before it add up to, or it arrived out of order.
+/// event must carry what the ones before it add up to, or it arrived out of order (see
+/// [`assert_each_wallets_order`]).
 #[tokio::test]
 async fn one_wallets_events_arrive_in_commit_order_under_concurrency() {
     let events = EventConsumer::start().await;
@@ -276,38 +276,7 @@ async fn one_wallets_events_arrive_in_commit_order_under_concurrency() {
         done.unwrap();
     }
     let arrived = events.wait_for(&[hot, other], 2 + 16 * 25, ARRIVAL).await;
-    let mut balances: HashMap<Uuid, u64> = HashMap::new();
-    for event in &arrived {
-        let data = event.data();
-        let amount = data["amount"].as_u64().unwrap();
-        let applied = data["status"] == "APPLIED";
-        let mut step = |wallet: &Value, after: &Value, sign: i8| {
-            let wallet: Uuid = wallet.as_str().unwrap().parse().unwrap();
-            let before = balances.get(&wallet).copied().unwrap_or(0);
-            let expected = match (applied, sign) {
-                (false, _) => before,
-                (true, 1) => before + amount,
-                (true, _) => before - amount,
-            };
-            assert_eq!(after.as_u64(), Some(expected), "out of order at {data}");
-            balances.insert(wallet, expected);
-        };
-        match event.kind() {
-            "operation.applied" | "operation.rejected" => {
-                let sign = if data["operationType"] == "DEPOSIT" {
-                    1
-                } else {
-                    -1
-                };
-                step(&data["walletId"], &data["balance"], sign);
-            }
-            "transfer.applied" | "transfer.rejected" => {
-                step(&data["fromWalletId"], &data["fromBalance"], -1);
-                step(&data["toWalletId"], &data["toBalance"], 1);
-            }
-            other => panic!("unexpected event {other}"),
-        }
-    }
-    assert_eq!(balances[&hot], app.balance(hot).await);
-    assert_eq!(balances[&other], app.balance(other).await);
+    let funds = assert_each_wallets_order(&arrived, &[hot, other]);
+    assert_eq!(funds[&hot].balance, app.balance(hot).await);
+    assert_eq!(funds[&other].balance, app.balance(other).await);
 }

@@ -12,6 +12,7 @@ mod auth;
 mod batches;
 mod concurrency;
 mod endpoints;
+mod event_faults;
 mod events;
 mod faults;
 mod hardening;

@@ -108,6 +108,16 @@ impl Settled {
         }
     }
 
+    /// The id the client named it with: its `operationId` or `transferId`.
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+
+    /// Applied (200), or rejected for insufficient funds (409).
+    pub fn applied(&self) -> bool {
+        self.applied
+    }
+
     /// What it did to `wallet`'s balance.
     fn delta(&self, wallet: Uuid) -> i64 {
         if !self.applied {
@@ -129,7 +139,7 @@ impl Settled {
         }
     }
 
-    fn is_transfer(&self) -> bool {
+    pub fn is_transfer(&self) -> bool {
         matches!(self.movement, Move::Transfer { .. })
     }
 
@@ -185,7 +195,19 @@ impl Workload {
     /// Funds `wallets` new wallets with `initial` each, then starts `clients` clients on
     /// `app`'s address (which a restarted server keeps).
     pub async fn start(app: &TestApp, wallets: usize, clients: u64, initial: u64) -> Self {
-        let base_url = app.url("");
+        Self::start_across(&[app], wallets, clients, initial).await
+    }
+
+    /// As [`Self::start`], with the clients spread over the instances `apps` (client `n` on
+    /// `apps[n % apps.len()]`), all on the same wallets; the first funds them.
+    pub async fn start_across(
+        apps: &[&TestApp],
+        wallets: usize,
+        clients: u64,
+        initial: u64,
+    ) -> Self {
+        let base_urls: Vec<String> = apps.iter().map(|app| app.url("")).collect();
+        let base_url = &base_urls[0];
         let http = Client::builder()
             .timeout(REQUEST_BACKSTOP)
             .pool_max_idle_per_host(64)
@@ -196,14 +218,14 @@ impl Workload {
         let mut funding = Vec::new();
         for &wallet in &wallets {
             let op = Op::new(Move::Deposit(wallet), initial);
-            funding.extend(op.settle(&http, &base_url, &stats).await);
+            funding.extend(op.settle(&http, base_url, &stats).await);
         }
         let stop = Arc::new(AtomicBool::new(false));
         let clients = (0..clients)
             .map(|seed| {
                 run_client(
                     http.clone(),
-                    base_url.clone(),
+                    base_urls[seed as usize % base_urls.len()].clone(),
                     wallets.clone(),
                     seed,
                     stats.clone(),
@@ -223,6 +245,11 @@ impl Workload {
     /// The wallets under load; each gets an equal share of the traffic.
     pub fn wallets(&self) -> &[Uuid] {
         &self.wallets
+    }
+
+    /// Definitive answers (200 or 409) seen so far.
+    pub fn acknowledged(&self) -> u64 {
+        self.stats.acknowledged.load(Ordering::Relaxed)
     }
 
     /// 503s seen so far.

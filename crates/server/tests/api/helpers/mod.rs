@@ -13,7 +13,8 @@
 //!   transfer legs, hold resolutions), with SQL behind the API.
 //! - [`raw`]: HTTP/1.1 over a bare socket, for requests no client library sends.
 //! - [`reply`]: a response read whole, and the problem+json check.
-//! - [`events`]: a consumer of the event stream on the real RabbitMQ.
+//! - [`events`]: a consumer of the event stream on the real RabbitMQ, the check that each
+//!   wallet's events arrived in its commit order, and a proxy that cuts the broker off.
 //! - [`metrics`]: a parsed scrape of the admin listener's `/metrics`.
 
 pub mod app;
