@@ -291,6 +291,34 @@ def batch_rows(results, loads):
     return list(runs.values()), ratios
 
 
+def histogram_bound(path, name, quantile):
+    """The upper bound of the Prometheus histogram bucket that holds `quantile` of `name`'s
+    observations, in ms: the quantile is at most that (None without observations)."""
+    with open(path) as f:
+        text = f.read()
+    buckets = sorted(
+        (float("inf") if le == "+Inf" else float(le), float(count))
+        for le, count in re.findall(rf'(?m)^{name}_bucket{{le="([^"]+)"}} (\S+)$', text))
+    if not buckets or buckets[-1][1] == 0:
+        return None
+    wanted = quantile * buckets[-1][1]
+    return next(1000 * le for le, count in buckets if count >= wanted)
+
+
+def events_rows(results, hot_run):
+    """The events-on run beside the hot wallet (events off), the ratio, the publish lag and
+    the check of the stream; None when the run had no events scenario."""
+    path = os.path.join(results, "events-hot-wallet.json")
+    if not os.path.exists(path):
+        return None
+    load, run = loadtest_run(results, "events-hot-wallet", f"{SCENARIOS['hot-wallet']}, events on")
+    with open(path) as f:
+        stream = json.load(f).get("events") or {}
+    metrics = os.path.join(results, "events-hot-wallet.metrics.txt")
+    lag = [histogram_bound(metrics, "wallet_events_publish_lag_seconds", q) for q in (0.5, 0.99)]
+    return run, run.per_second / hot_run.per_second, lag, stream
+
+
 def ratio_cells(value, style, target):
     """A ratio and its target, as a percentage or as a multiple."""
     if style == "%":
@@ -392,6 +420,34 @@ def tables(results, doc_dir):
         # In the CPU tables too, but the runs already there only once.
         runs += [x for x in batch_runs if x.label not in {y.label for y in runs}]
 
+    if events := events_rows(results, r["hot-wallet"]):
+        run, ratio, (lag50, lag99), stream = events
+        ms = lambda value: "-" if value is None else f"{value:.0f}"  # noqa: E731
+        bound = lambda value: "-" if value is None else f"≤ {value:g}"  # noqa: E731
+        out += ["## Events", (
+            "The hot wallet again with `--events-amqp-url`: every change published to the local "
+            "RabbitMQ with publisher confirms, and wallet-loadtest consuming the stream (a queue "
+            "of its own bound to every event) and checking it against what it was answered. "
+            "Publish lag is the service's, from a change to the broker's confirm (the bucket "
+            "of its histogram that holds the quantile); stream lag is the consumer's, from a "
+            "change to its arrival."), table(
+            ["scenario", "ok req/s", "p50 ms", "p99 ms", "errors", "ledger check"],
+            [[x.label, f"{x.per_second:.0f}", f"{x.p50:.2f}", f"{x.p99:.2f}", x.errors,
+              verdict[x.consistent]] for x in (r["hot-wallet"], run)], "lrrrrl"),
+            table(["measure", "value", "target"], [
+                ["events on / events off", f"{ratio:.2f}x", "≥ 0.8x"],
+                ["publish lag p50 / p99, ms", f"{bound(lag50)} / {bound(lag99)}", "p99 ≤ 1000"],
+                ["stream lag p50 / p99 / max, ms",
+                 f"{ms(stream.get('lagP50Ms'))} / {ms(stream.get('lagP99Ms'))} / "
+                 f"{ms(stream.get('lagMaxMs'))}", "-"],
+                ["events received / duplicates",
+                 f"{stream.get('received', '-')} / {stream.get('duplicates', '-')}", "-"],
+                ["missing / unexpected / out of order",
+                 f"{stream.get('missing', '-')} / {stream.get('unexpected', '-')} / "
+                 f"{stream.get('outOfOrder', '-')}", "0 / 0 / 0"],
+            ], "lrr")]
+        runs.append(run)
+
     expiry = os.path.join(results, "expiry-lateness.txt")
     if os.path.exists(expiry):
         out += ["## Hold expiry", (
@@ -410,15 +466,16 @@ def tables(results, doc_dir):
         [[n, f"{x.per_second:.0f}", f"{x.p50:.2f}", f"{x.p99:.2f}", x.errors]
          for n, x in zip(clients, pgbench)])]
 
-    groups = ["service", "postgres", "load", "other", "idle"]
-    out += ["## CPU", "Cores in use during each load, on average:", table(
-        ["scenario", "service", "postgres", "load tool", "other", "idle"],
+    groups = ["service", "postgres", "load", "other", "idle", "broker"]
+    out += ["## CPU", "Cores in use during each load, on average (the broker: RabbitMQ, "
+            "in the events run only):", table(
+        ["scenario", "service", "postgres", "load tool", "other", "idle", "broker"],
         [[x.label, *(cell(x.cpu.get(g), ".2f") for g in groups)] for x in runs])]
     out += [("CPU time per answered request (a batch's items each), and the ledger's batches "
              "during the load:"), table(
-        ["scenario", "service µs/req", "postgres µs/req", "load tool µs/req", "ops per batch",
-         "batches/s", "ms per batch transaction"],
-        [[x.label, *(cell(x.micros(g), ".0f") for g in groups[:3]),
+        ["scenario", "service µs/req", "postgres µs/req", "load tool µs/req", "broker µs/req",
+         "ops per batch", "batches/s", "ms per batch transaction"],
+        [[x.label, *(cell(x.micros(g), ".0f") for g in ("service", "postgres", "load", "broker")),
           cell(x.ledger and x.ledger.mean_batch, ".1f", "n/a"),
           cell(x.ledger and x.ledger.batches / x.ledger.seconds, ".0f", "n/a"),
           cell(x.ledger and x.ledger.commit_ms, ".2f", "n/a")] for x in runs])]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One run, every number side by side: baseline A (pgbench, one transaction per operation),
 # baseline B (the service with batching off), ceiling C (the service's HTTP layer alone) and
-# the service itself on one hot wallet, 10,000 wallets, balance reads, an open loop, transfers
+# the service itself on one hot wallet (also with its events published to RabbitMQ), 10,000 wallets, balance reads, an open loop, transfers
 # (a hot merchant, a hot payer, random pairs) and payments on one hot wallet (a hold, then its
 # confirmation or void), the transfers, the payments, the hot wallet and the 10,000 wallets at
 # 64 clients as well; batches of 100 deposits and withdrawals (POST /api/v1/batches) on one hot
@@ -17,7 +17,7 @@
 #                                    # from an extra run after the measured ones
 #
 # Needs PostgreSQL on 127.0.0.1:5432 (user postgres, password postgres) with fsync and
-# synchronous_commit on, pgbench, psql, curl, wrk (the Debian package) and python3. Drops and
+# synchronous_commit on, RabbitMQ on 127.0.0.1:5672 (guest/guest; BENCH_AMQP_URL for another), pgbench, psql, curl, wrk (the Debian package) and python3. Drops and
 # recreates the database wallet_bench. Talks to 127.0.0.1 only; every load stops by itself;
 # the services it starts are stopped by pid when it exits, however it exits. Raw results go to
 # bench/results/.
@@ -28,6 +28,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DURATION=${BENCH_DURATION:-15}
 CONCURRENCY=${BENCH_CONCURRENCY:-256}
 PG_SERVER=postgres://postgres:postgres@127.0.0.1:5432
+AMQP_URL=${BENCH_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}
 DB=wallet_bench
 DB_URL=$PG_SERVER/$DB
 PGBENCH_CLIENTS=(1 2 4 8 16 32 64)
@@ -176,6 +177,7 @@ finish_sampler() {
 # from a checkpoint, with the CPU sampler beside it, bounded by $LOAD_LIMIT; sets LOAD_STATUS
 # to its exit status (124: it did not finish in time).
 LOAD_STATUS=0
+EXTRA_ROLES=()
 run_load() {
     local name=$1
     shift
@@ -184,7 +186,8 @@ run_load() {
     timeout "$LOAD_LIMIT" "$@" >"$RESULTS/$name.txt" 2>&1 &
     LOAD_PID=$!
     start_sampler "$RESULTS/$name.samples.jsonl" "$LOAD_PID" \
-        --role "service=$SERVICE_PID" --role "load=$LOAD_PID" --metrics-url "$METRICS_URL"
+        --role "service=$SERVICE_PID" --role "load=$LOAD_PID" --metrics-url "$METRICS_URL" \
+        "${EXTRA_ROLES[@]}"
     LOAD_STATUS=0
     wait "$LOAD_PID" || LOAD_STATUS=$?
     LOAD_PID=
@@ -281,6 +284,22 @@ say "ours: one hot wallet, $CONCURRENCY clients"
 start_service hot-wallet
 loadtest hot-wallet --concurrency "$CONCURRENCY" "${WRITES[@]}" \
     --plot "$ROOT/docs/benchmarks-hot-wallet.svg"
+stop_service
+
+# The same with events on: every change published to RabbitMQ, and wallet-loadtest consuming
+# the stream (a queue of its own bound to every event) and checking it against what it was
+# answered; compared with the run above. The service's publish lag (change to broker confirm)
+# is read from its metrics after the load.
+say "ours: one hot wallet, $CONCURRENCY clients, events on"
+start_service events-hot-wallet --events-amqp-url "$AMQP_URL"
+# The broker's CPU is a group of its own (the Erlang VM of the local RabbitMQ, when it runs).
+broker_pid=$(pgrep -o -x beam.smp || true)
+EXTRA_ROLES=(${broker_pid:+--role "broker=$broker_pid"})
+loadtest events-hot-wallet --concurrency "$CONCURRENCY" "${WRITES[@]}" \
+    --events-amqp-url "$AMQP_URL" --events-grace 60s
+EXTRA_ROLES=()
+curl -fsS -o "$RESULTS/events-hot-wallet.metrics.txt" "$METRICS_URL" ||
+    die "events-hot-wallet: the service's metrics could not be read"
 stop_service
 
 # Transfers and payments are compared with the hot wallet at the same number of clients: 64,
