@@ -306,17 +306,23 @@ def histogram_bound(path, name, quantile):
 
 
 def events_rows(results, hot_run):
-    """The events-on run beside the hot wallet (events off), the ratio, the publish lag and
-    the check of the stream; None when the run had no events scenario."""
-    path = os.path.join(results, "events-hot-wallet.json")
-    if not os.path.exists(path):
-        return None
-    load, run = loadtest_run(results, "events-hot-wallet", f"{SCENARIOS['hot-wallet']}, events on")
-    with open(path) as f:
-        stream = json.load(f).get("events") or {}
-    metrics = os.path.join(results, "events-hot-wallet.metrics.txt")
-    lag = [histogram_bound(metrics, "wallet_events_publish_lag_seconds", q) for q in (0.5, 0.99)]
-    return run, run.per_second / hot_run.per_second, lag, stream
+    """The events-on runs (consumed, then with no queue bound), each with its ratio to the hot
+    wallet (events off), its publish lag (p50, p99) and its check of the stream (None without a
+    consumer); an empty list when the run had no events scenario."""
+    rows = []
+    for name, label in [("events-hot-wallet", "events on, consumed by the load tool"),
+                        ("events-unconsumed-hot-wallet", "events on, no queue bound")]:
+        path = os.path.join(results, f"{name}.json")
+        if not os.path.exists(path):
+            continue
+        run = loadtest_run(results, name, f"{SCENARIOS['hot-wallet']}, {label}")[1]
+        with open(path) as f:
+            stream = json.load(f).get("events")
+        metrics = os.path.join(results, f"{name}.metrics.txt")
+        lag = [histogram_bound(metrics, "wallet_events_publish_lag_seconds", q)
+               for q in (0.5, 0.99)]
+        rows.append((run, run.per_second / hot_run.per_second, lag, stream))
+    return rows
 
 
 def ratio_cells(value, style, target):
@@ -421,32 +427,38 @@ def tables(results, doc_dir):
         runs += [x for x in batch_runs if x.label not in {y.label for y in runs}]
 
     if events := events_rows(results, r["hot-wallet"]):
-        run, ratio, (lag50, lag99), stream = events
         ms = lambda value: "-" if value is None else f"{value:.0f}"  # noqa: E731
         bound = lambda value: "-" if value is None else f"≤ {value:g}"  # noqa: E731
         out += ["## Events", (
             "The hot wallet again with `--events-amqp-url`: every change published to the local "
-            "RabbitMQ with publisher confirms, and wallet-loadtest consuming the stream (a queue "
-            "of its own bound to every event) and checking it against what it was answered. "
-            "Publish lag is the service's, from a change to the broker's confirm (the bucket "
-            "of its histogram that holds the quantile); stream lag is the consumer's, from a "
-            "change to its arrival."), table(
+            "RabbitMQ (on the same two cores) with publisher confirms; first with wallet-loadtest "
+            "consuming the stream (a queue of its own bound to every event) and checking it "
+            "against what it was answered, then with no queue bound, where the broker confirms "
+            "each event and drops it. Publish lag is the service's, from a change to the "
+            "broker's confirm (the bucket of its histogram that holds the quantile); stream lag "
+            "is the consumer's, from a change to its arrival."), table(
             ["scenario", "ok req/s", "p50 ms", "p99 ms", "errors", "ledger check"],
             [[x.label, f"{x.per_second:.0f}", f"{x.p50:.2f}", f"{x.p99:.2f}", x.errors,
-              verdict[x.consistent]] for x in (r["hot-wallet"], run)], "lrrrrl"),
-            table(["measure", "value", "target"], [
-                ["events on / events off", f"{ratio:.2f}x", "≥ 0.8x"],
-                ["publish lag p50 / p99, ms", f"{bound(lag50)} / {bound(lag99)}", "p99 ≤ 1000"],
-                ["stream lag p50 / p99 / max, ms",
-                 f"{ms(stream.get('lagP50Ms'))} / {ms(stream.get('lagP99Ms'))} / "
-                 f"{ms(stream.get('lagMaxMs'))}", "-"],
-                ["events received / duplicates",
-                 f"{stream.get('received', '-')} / {stream.get('duplicates', '-')}", "-"],
-                ["missing / unexpected / out of order",
-                 f"{stream.get('missing', '-')} / {stream.get('unexpected', '-')} / "
-                 f"{stream.get('outOfOrder', '-')}", "0 / 0 / 0"],
-            ], "lrr")]
-        runs.append(run)
+              verdict[x.consistent]] for x in [r["hot-wallet"], *(e[0] for e in events)]],
+            "lrrrrl")]
+        measures = []
+        for run, ratio, (lag50, lag99), stream in events:
+            label = run.label.split(", ", 1)[1]
+            measures += [[f"{label} / events off", f"{ratio:.2f}x", "≥ 0.8x"],
+                         [f"{label}: publish lag p50 / p99, ms",
+                          f"{bound(lag50)} / {bound(lag99)}", "p99 ≤ 1000"]]
+            if stream:
+                measures += [
+                    [f"{label}: stream lag p50 / p99 / max, ms",
+                     f"{ms(stream['lagP50Ms'])} / {ms(stream['lagP99Ms'])} / "
+                     f"{ms(stream['lagMaxMs'])}", "-"],
+                    [f"{label}: events received / duplicates",
+                     f"{stream['received']} / {stream['duplicates']}", "-"],
+                    [f"{label}: missing / unexpected / out of order",
+                     f"{stream['missing']} / {stream['unexpected']} / {stream['outOfOrder']}",
+                     "0 / 0 / 0"]]
+            runs.append(run)
+        out += [table(["measure", "value", "target"], measures, "lrr")]
 
     expiry = os.path.join(results, "expiry-lateness.txt")
     if os.path.exists(expiry):

@@ -301,6 +301,16 @@ EXTRA_ROLES=()
 curl -fsS -o "$RESULTS/events-hot-wallet.metrics.txt" "$METRICS_URL" ||
     die "events-hot-wallet: the service's metrics could not be read"
 stop_service
+# And with nobody consuming: the broker confirms and drops each event (no queue is bound), so
+# that this shows what publishing costs without a consumer on the same two cores.
+say "ours: one hot wallet, $CONCURRENCY clients, events on, no queue bound"
+start_service events-unconsumed-hot-wallet --events-amqp-url "$AMQP_URL"
+EXTRA_ROLES=(${broker_pid:+--role "broker=$broker_pid"})
+loadtest events-unconsumed-hot-wallet --concurrency "$CONCURRENCY" "${WRITES[@]}"
+EXTRA_ROLES=()
+curl -fsS -o "$RESULTS/events-unconsumed-hot-wallet.metrics.txt" "$METRICS_URL" ||
+    die "events-unconsumed-hot-wallet: the service's metrics could not be read"
+stop_service
 
 # Transfers and payments are compared with the hot wallet at the same number of clients: 64,
 # and $CONCURRENCY as everything else.
