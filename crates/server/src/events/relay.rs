@@ -23,8 +23,8 @@ use lapin::{
     BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
 };
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::Connection as _;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
