@@ -1,7 +1,8 @@
 //! Fault tests of the event stream. The real service binary publishes to RabbitMQ while
 //! clients keep it under load, retrying every outcome they did not see with the same id
 //! (`helpers::bank`), and something breaks: the service is killed, the broker is cut off,
-//! PostgreSQL restarts, or the instance whose relay is active dies beside another. A consumer
+//! PostgreSQL restarts, the broker itself is stopped and started (`rabbitmqctl`), or the
+//! instance whose relay is active dies beside another. A consumer
 //! on the real broker then must have received an event for every change a client was told
 //! of (every 200 or 409, by its `operationId`, `transferId` or `holdId` and its type), and
 //! for nothing else; duplicates are allowed (at least once, deduplicated by event id), and
@@ -10,7 +11,8 @@
 
 use crate::helpers::bank::{self, Counts, Settled, Workload};
 use crate::helpers::events::{
-    BrokerProxy, EventConsumer, Funds, Received, assert_each_wallets_order, broker_url, distinct,
+    BrokerProxy, EventConsumer, Funds, Received, assert_each_wallets_order, broker_to_oneself,
+    broker_url, distinct,
 };
 use crate::helpers::metrics::scrape;
 use crate::helpers::pg_cluster::PgCluster;
@@ -407,6 +409,88 @@ async fn broker_outage_keeps_the_api_answering_and_the_outbox_delivers_afterward
     })
     .await;
     println!("event_faults outage: {summary}");
+}
+
+/// Runs `rabbitmqctl` with `args` (the local broker's application, as root or its owner).
+fn rabbitmqctl(args: &[&str]) {
+    let status = std::process::Command::new("rabbitmqctl")
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("rabbitmqctl runs (the test stops and starts the local RabbitMQ)");
+    assert!(status.success(), "rabbitmqctl {args:?}: {status}");
+}
+
+/// Starts the broker's application again when dropped, also when the test fails.
+struct StoppedBroker;
+
+impl StoppedBroker {
+    fn stop() -> Self {
+        rabbitmqctl(&["stop_app"]);
+        Self
+    }
+}
+
+impl Drop for StoppedBroker {
+    fn drop(&mut self) {
+        rabbitmqctl(&["start_app"]);
+        rabbitmqctl(&["await_startup"]);
+    }
+}
+
+/// RabbitMQ itself stopped (`rabbitmqctl stop_app`) for several seconds under load, then
+/// started again: the API answers throughout, the outbox keeps the events, and once the
+/// broker is back every one arrives in order (the consumer reads a durable queue of its own,
+/// which keeps what reached it across the restart). The other event tests wait meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_stopped_and_started_under_load_loses_no_event() {
+    let _alone = broker_to_oneself().await;
+    let consumer = EventConsumer::start_durable().await;
+    let http_addr = fixed_addr();
+    let broker = broker_url();
+    let service = ServerProcess::start(&flags(&http_addr, &broker, &[])).await;
+    let app = service.app();
+    let load = Workload::start(&app, WALLETS, CLIENTS, INITIAL_BALANCE).await;
+    let wallets = load.wallets().to_vec();
+    eventually("events published", ARRIVAL, async || {
+        (!consumer.about(&wallets).is_empty()).then_some(())
+    })
+    .await;
+
+    let stopped = StoppedBroker::stop();
+    let since = Instant::now();
+    let unavailable = load.unavailable();
+    load.wait_for_progress(PROGRESS, "answers while the broker is stopped")
+        .await;
+    let backlog = eventually(
+        "the backlog while the broker is stopped",
+        ARRIVAL,
+        async || {
+            let backlog = scrape(service.admin_addr()).await.sum(OUTBOX_BACKLOG, &[]);
+            (since.elapsed() >= OUTAGE && backlog > 0.0).then_some(backlog)
+        },
+    )
+    .await;
+    assert_eq!(
+        load.unavailable(),
+        unavailable,
+        "503s while only the broker was stopped"
+    );
+    drop(stopped);
+    println!(
+        "event_faults broker restart: stopped for {:?}, backlog metric {backlog}",
+        since.elapsed()
+    );
+
+    load.wait_for_progress(PROGRESS, "load after the broker restart")
+        .await;
+    let (settled, counts) = load.stop().await;
+    assert_answers_clean(&counts);
+    assert_eq!(counts.unavailable, 0, "no 503 at all: {counts:?}");
+    let summary =
+        assert_events_tell_exactly(&consumer, &app, &wallets, &changes_of(&settled)).await;
+    consumer.delete_queue().await;
+    println!("event_faults broker restart: {summary}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

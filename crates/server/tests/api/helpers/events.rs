@@ -9,7 +9,7 @@
 use lapin::message::DeliveryResult;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, ExchangeDeclareOptions, QueueBindOptions,
-    QueueDeclareOptions,
+    QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::FieldTable;
 use lapin::uri::AMQPUri;
@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -76,92 +76,94 @@ impl Received {
     }
 }
 
+/// Tests share the broker; the one that stops it waits until no other test reads events and
+/// keeps them waiting while it runs (the tests are one binary, so one lock serves).
+static BROKER: RwLock<()> = RwLock::const_new(());
+
+/// The broker to oneself: every other test that reads events waits until this is dropped.
+pub async fn broker_to_oneself() -> RwLockWriteGuard<'static, ()> {
+    BROKER.write().await
+}
+
 /// Reads every event published to `wallet.events` from the moment it starts.
 pub struct EventConsumer {
     received: Arc<Mutex<Vec<Received>>>,
-    _connection: Connection,
+    /// Keeps the connection (and so the queue) alive, reconnecting in the durable kind.
+    reader: JoinHandle<()>,
+    /// The durable kind's queue, deleted by [`EventConsumer::delete_queue`].
+    queue: Option<String>,
+    _sharing: Option<RwLockReadGuard<'static, ()>>,
+}
+
+impl Drop for EventConsumer {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
 }
 
 impl EventConsumer {
+    /// A private queue, gone with the connection, on the broker the tests share.
     pub async fn start() -> Self {
+        let sharing = BROKER.read().await;
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let connection = consume(None, Arc::clone(&received))
+            .await
+            .expect("RabbitMQ is reachable");
+        Self {
+            received,
+            reader: tokio::spawn(async move {
+                let _connection = connection;
+                std::future::pending::<()>().await;
+            }),
+            queue: None,
+            _sharing: Some(sharing),
+        }
+    }
+
+    /// A durable queue of its own that outlives a broker restart, read again after each
+    /// reconnection; for a test that holds [`broker_to_oneself`].
+    pub async fn start_durable() -> Self {
+        let queue = format!("wallet-test-{}", Uuid::new_v4());
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let first = consume(Some(&queue), Arc::clone(&received))
+            .await
+            .expect("RabbitMQ is reachable");
+        let (name, sink) = (queue.clone(), Arc::clone(&received));
+        let reader = tokio::spawn(async move {
+            let mut connection = first;
+            loop {
+                while connection.status().connected() {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                connection = loop {
+                    // Unacknowledged deliveries of the lost connection come again: duplicates.
+                    match consume(Some(&name), Arc::clone(&sink)).await {
+                        Ok(connection) => break connection,
+                        Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+                    }
+                };
+            }
+        });
+        Self {
+            received,
+            reader,
+            queue: Some(queue),
+            _sharing: None,
+        }
+    }
+
+    /// Deletes the durable kind's queue.
+    pub async fn delete_queue(self) {
+        let Some(queue) = &self.queue else { return };
         let connection = Connection::connect(&broker_url(), ConnectionProperties::default())
             .await
             .expect("RabbitMQ is reachable");
         let channel = connection.create_channel().await.expect("a channel");
         channel
-            .exchange_declare(
-                "wallet.events".into(),
-                ExchangeKind::Topic,
-                ExchangeDeclareOptions {
-                    durable: true,
-                    ..ExchangeDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
+            .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
             .await
-            .expect("the exchange is declared");
-        let queue = channel
-            .queue_declare(
-                "".into(),
-                QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..QueueDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .expect("a private queue");
-        channel
-            .queue_bind(
-                queue.name().clone(),
-                "wallet.events".into(),
-                "#".into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .expect("the queue is bound");
-        let consumer = channel
-            .basic_consume(
-                queue.name().clone(),
-                "".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .expect("consuming");
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&received);
-        // lapin calls the delegate in delivery order but runs the futures it returns as
-        // tasks of their own, which a multi-threaded runtime may run in any order: each
-        // message is recorded in the call, only the ack waits for its task.
-        consumer.set_delegate(move |delivery: DeliveryResult| {
-            let delivery = match delivery {
-                Ok(Some(delivery)) => {
-                    let properties = &delivery.properties;
-                    let message = Received {
-                        routing_key: delivery.routing_key.to_string(),
-                        message_id: properties.message_id().as_ref().map(ToString::to_string),
-                        delivery_mode: *properties.delivery_mode(),
-                        content_type: properties.content_type().as_ref().map(ToString::to_string),
-                        body: serde_json::from_slice(&delivery.data).unwrap_or(Value::Null),
-                    };
-                    sink.lock().unwrap().push(message);
-                    Some(delivery)
-                }
-                _ => None,
-            };
-            async move {
-                if let Some(delivery) = delivery {
-                    let _ = delivery.ack(BasicAckOptions::default()).await;
-                }
-            }
-        });
-        Self {
-            received,
-            _connection: connection,
-        }
+            .expect("the queue is deleted");
+        let _ = connection.close(200, "done".into()).await;
     }
 
     /// The events about any of `wallets` received so far, in arrival order.
@@ -192,6 +194,84 @@ impl EventConsumer {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+/// Connects, binds `queue` (durable) or a private queue (gone with the connection) to every
+/// event, and records each delivery into `sink` in the order it arrives.
+async fn consume(
+    queue: Option<&str>,
+    sink: Arc<Mutex<Vec<Received>>>,
+) -> lapin::Result<Connection> {
+    let connection = Connection::connect(&broker_url(), ConnectionProperties::default()).await?;
+    let channel = connection.create_channel().await?;
+    channel
+        .exchange_declare(
+            "wallet.events".into(),
+            ExchangeKind::Topic,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..ExchangeDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    let options = match queue {
+        Some(_) => QueueDeclareOptions {
+            durable: true,
+            ..QueueDeclareOptions::default()
+        },
+        None => QueueDeclareOptions {
+            exclusive: true,
+            auto_delete: true,
+            ..QueueDeclareOptions::default()
+        },
+    };
+    let queue = channel
+        .queue_declare(queue.unwrap_or("").into(), options, FieldTable::default())
+        .await?;
+    channel
+        .queue_bind(
+            queue.name().clone(),
+            "wallet.events".into(),
+            "#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    let consumer = channel
+        .basic_consume(
+            queue.name().clone(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    // lapin calls the delegate in delivery order but runs the futures it returns as tasks of
+    // their own, which a multi-threaded runtime may run in any order: each message is
+    // recorded in the call, only the ack waits for its task.
+    consumer.set_delegate(move |delivery: DeliveryResult| {
+        let delivery = match delivery {
+            Ok(Some(delivery)) => {
+                let properties = &delivery.properties;
+                let message = Received {
+                    routing_key: delivery.routing_key.to_string(),
+                    message_id: properties.message_id().as_ref().map(ToString::to_string),
+                    delivery_mode: *properties.delivery_mode(),
+                    content_type: properties.content_type().as_ref().map(ToString::to_string),
+                    body: serde_json::from_slice(&delivery.data).unwrap_or(Value::Null),
+                };
+                sink.lock().unwrap().push(message);
+                Some(delivery)
+            }
+            _ => None,
+        };
+        async move {
+            if let Some(delivery) = delivery {
+                let _ = delivery.ack(BasicAckOptions::default()).await;
+            }
+        }
+    });
+    Ok(connection)
 }
 
 /// The first arrival of each event, in arrival order.
