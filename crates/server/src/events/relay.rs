@@ -140,23 +140,29 @@ impl Relay {
             Connection::connect(self.broker.expose_secret(), ConnectionProperties::default())
                 .await?;
         let channel = connection.create_channel().await?;
-        channel
-            .exchange_declare(
-                EXCHANGE.into(),
-                ExchangeKind::Topic,
-                ExchangeDeclareOptions {
-                    durable: true,
-                    ..ExchangeDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await?;
+        declare_exchange(&channel).await?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
         tracing::info!(exchange = EXCHANGE, "event relay connected to the broker");
         Ok(channel)
     }
+}
+
+/// Declares [`EXCHANGE`]: a durable topic exchange, as every publisher and consumer of it
+/// must declare it.
+pub async fn declare_exchange(channel: &Channel) -> Result<(), lapin::Error> {
+    channel
+        .exchange_declare(
+            EXCHANGE.into(),
+            ExchangeKind::Topic,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..ExchangeDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
 }
 
 async fn try_lock(db: &mut PgConnection) -> Result<bool, sqlx::Error> {

@@ -166,6 +166,20 @@ async fn assert_events_tell_exactly(
     )
 }
 
+/// Waits until the broker has been out of the service's reach for [`OUTAGE`] since `since`
+/// and the service's backlog metric shows events waiting; returns the backlog.
+async fn backlog_after_outage(service: &ServerProcess, since: Instant) -> f64 {
+    eventually(
+        "the backlog while the broker is away",
+        ARRIVAL,
+        async || {
+            let backlog = scrape(service.admin_addr()).await.sum(OUTBOX_BACKLOG, &[]);
+            (since.elapsed() >= OUTAGE && backlog > 0.0).then_some(backlog)
+        },
+    )
+    .await
+}
+
 /// The clients' answers broke no rule: no problem, no 5xx but 503.
 fn assert_answers_clean(counts: &Counts) {
     assert!(
@@ -359,15 +373,7 @@ async fn broker_outage_keeps_the_api_answering_and_the_outbox_delivers_afterward
     let (acknowledged, unavailable) = (load.acknowledged(), load.unavailable());
     load.wait_for_progress(PROGRESS, "answers while the broker is away")
         .await;
-    let backlog = eventually(
-        "the backlog metric while the broker is away",
-        ARRIVAL,
-        async || {
-            let backlog = scrape(service.admin_addr()).await.sum(OUTBOX_BACKLOG, &[]);
-            (cut.elapsed() >= OUTAGE && backlog > 0.0).then_some(backlog)
-        },
-    )
-    .await;
+    let backlog = backlog_after_outage(&service, cut).await;
     let answered_during = load.acknowledged() - acknowledged;
     let mut db = PgConnection::connect(service.database_url()).await.unwrap();
     let (waiting,): (i64,) = sqlx::query_as("SELECT count(*) FROM outbox")
@@ -462,15 +468,7 @@ async fn broker_stopped_and_started_under_load_loses_no_event() {
     let unavailable = load.unavailable();
     load.wait_for_progress(PROGRESS, "answers while the broker is stopped")
         .await;
-    let backlog = eventually(
-        "the backlog while the broker is stopped",
-        ARRIVAL,
-        async || {
-            let backlog = scrape(service.admin_addr()).await.sum(OUTBOX_BACKLOG, &[]);
-            (since.elapsed() >= OUTAGE && backlog > 0.0).then_some(backlog)
-        },
-    )
-    .await;
+    let backlog = backlog_after_outage(&service, since).await;
     assert_eq!(
         load.unavailable(),
         unavailable,

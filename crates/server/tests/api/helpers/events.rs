@@ -8,12 +8,11 @@
 
 use lapin::message::DeliveryResult;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, ExchangeDeclareOptions, QueueBindOptions,
-    QueueDeclareOptions, QueueDeleteOptions,
+    BasicAckOptions, BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::FieldTable;
 use lapin::uri::AMQPUri;
-use lapin::{Connection, ConnectionProperties, ExchangeKind};
+use lapin::{Connection, ConnectionProperties};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -25,6 +24,7 @@ use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use uuid::Uuid;
+use wallet_server::events::relay::{EXCHANGE, declare_exchange};
 
 /// The broker the tests publish through: `WALLET_TEST_AMQP_URL`, or the local RabbitMQ.
 pub fn broker_url() -> String {
@@ -204,17 +204,7 @@ async fn consume(
 ) -> lapin::Result<Connection> {
     let connection = Connection::connect(&broker_url(), ConnectionProperties::default()).await?;
     let channel = connection.create_channel().await?;
-    channel
-        .exchange_declare(
-            "wallet.events".into(),
-            ExchangeKind::Topic,
-            ExchangeDeclareOptions {
-                durable: true,
-                ..ExchangeDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await?;
+    declare_exchange(&channel).await?;
     let options = match queue {
         Some(_) => QueueDeclareOptions {
             durable: true,
@@ -232,7 +222,7 @@ async fn consume(
     channel
         .queue_bind(
             queue.name().clone(),
-            "wallet.events".into(),
+            EXCHANGE.into(),
             "#".into(),
             QueueBindOptions::default(),
             FieldTable::default(),
