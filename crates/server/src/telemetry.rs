@@ -140,8 +140,8 @@ fn describe() {
     metrics::describe_gauge!(
         EVENTS_OUTBOX_BACKLOG,
         "Events committed and not yet confirmed by the broker (the span of their sequence \
-         numbers, a little more than their count after rolled-back batches), as last \
-         counted by this instance's relay while it was the active one"
+         numbers, a little more than their count after rolled-back batches), counted each \
+         second by this instance's relay while it is the active one; 0 otherwise"
     );
     metrics::describe_histogram!(
         EVENTS_PUBLISH_LAG,
@@ -157,4 +157,10 @@ fn describe() {
         EVENTS_RELAY_ACTIVE,
         "1 while this instance's relay is the one publishing for its database"
     );
+    // Exported from the start, events on or off, so that dashboards summing them over every
+    // instance find them.
+    metrics::gauge!(EVENTS_RELAY_ACTIVE).set(0.0);
+    metrics::gauge!(EVENTS_OUTBOX_BACKLOG).set(0.0);
+    metrics::counter!(EVENTS_PUBLISHED).absolute(0);
+    let _registered = metrics::histogram!(EVENTS_PUBLISH_LAG);
 }

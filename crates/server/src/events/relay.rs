@@ -74,7 +74,7 @@ impl Relay {
             () = stop => {}
             () = self.serve() => {}
         }
-        metrics::gauge!(metric::EVENTS_RELAY_ACTIVE).set(0.0);
+        stand_by();
     }
 
     async fn serve(&self) {
@@ -84,7 +84,7 @@ impl Relay {
                 Ok(never) => match never {},
                 Err(error) => error,
             };
-            metrics::gauge!(metric::EVENTS_RELAY_ACTIVE).set(0.0);
+            stand_by();
             tracing::warn!(%error, "event relay cannot reach the database, retrying");
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -163,6 +163,13 @@ pub async fn declare_exchange(channel: &Channel) -> Result<(), lapin::Error> {
             FieldTable::default(),
         )
         .await
+}
+
+/// This relay no longer publishes: it reports neither activity nor a backlog, so that the
+/// metrics summed over every instance show the active relay's.
+fn stand_by() {
+    metrics::gauge!(metric::EVENTS_RELAY_ACTIVE).set(0.0);
+    metrics::gauge!(metric::EVENTS_OUTBOX_BACKLOG).set(0.0);
 }
 
 async fn try_lock(db: &mut PgConnection) -> Result<bool, sqlx::Error> {
