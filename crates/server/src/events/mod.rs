@@ -48,14 +48,15 @@ struct Body<'a> {
 
 /// The event of a record a batch has just decided and stored, or of a hold it resolved,
 /// shown by `show`. A pending withdrawal or transfer is the hold it placed.
-pub fn of(record: Record, show: ShowRecord) -> Event {
-    let placed = match &record {
+pub fn of(record: &Record, show: ShowRecord) -> Event {
+    let placed = match record {
         Record::Operation(operation) => operation.placed_hold(),
         Record::Transfer(transfer) => transfer.placed_hold(),
         Record::Hold(_) => None,
-    };
-    let record = placed.map_or(record, Record::Hold);
-    let (id, wallet, at) = match &record {
+    }
+    .map(Record::Hold);
+    let record = placed.as_ref().unwrap_or(record);
+    let (id, wallet, at) = match record {
         Record::Operation(operation) => (operation.id, operation.wallet_id, operation.created_at),
         Record::Transfer(transfer) => (transfer.id, transfer.from, transfer.created_at),
         Record::Hold(hold) => (
@@ -64,12 +65,12 @@ pub fn of(record: Record, show: ShowRecord) -> Event {
             hold.resolved_at.unwrap_or(hold.created_at),
         ),
     };
-    let kind = kind(&record);
+    let kind = kind(record);
     let event_id = Uuid::new_v5(
         &EVENT_NAMESPACE,
         &[Uuid::from(id).as_bytes().as_slice(), kind.as_bytes()].concat(),
     );
-    let data = show(&record);
+    let data = show(record);
     let body = serde_json::to_string(&Body {
         event_id,
         kind,

@@ -322,7 +322,7 @@ async fn decide_and_write(
                     Record::Hold(_) => {}
                 }
                 if let Some(show) = work.events {
-                    writes.event(events::of(outcome.record.clone(), show));
+                    writes.event(events::of(&outcome.record, show));
                 }
             }
             Change::Resolution(entry) => writes.operation(entry, None),
@@ -330,7 +330,7 @@ async fn decide_and_write(
             // about a hold found past its time.
             Change::Resolved(hold) => {
                 if let Some(show) = work.events {
-                    writes.event(events::of(Record::Hold(hold.clone()), show));
+                    writes.event(events::of(&Record::Hold(hold.clone()), show));
                 }
             }
         }
