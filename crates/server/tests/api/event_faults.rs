@@ -180,6 +180,23 @@ async fn backlog_after_outage(service: &ServerProcess, since: Instant) -> f64 {
     .await
 }
 
+/// Once the broker is back: the load goes on, no client got a 503 at any time (only the
+/// broker was away), and the events tell exactly what the clients were told. Returns a line
+/// of counts.
+async fn finish_after_broker_outage(
+    load: Workload,
+    consumer: &EventConsumer,
+    app: &TestApp,
+) -> String {
+    load.wait_for_progress(PROGRESS, "load after the outage")
+        .await;
+    let wallets = load.wallets().to_vec();
+    let (settled, counts) = load.stop().await;
+    assert_answers_clean(&counts);
+    assert_eq!(counts.unavailable, 0, "no 503 at all: {counts:?}");
+    assert_events_tell_exactly(consumer, app, &wallets, &changes_of(&settled)).await
+}
+
 /// The clients' answers broke no rule: no problem, no 5xx but 503.
 fn assert_answers_clean(counts: &Counts) {
     assert!(
@@ -401,13 +418,7 @@ async fn broker_outage_keeps_the_api_answering_and_the_outbox_delivers_afterward
         cut.elapsed()
     );
 
-    load.wait_for_progress(PROGRESS, "load after the outage")
-        .await;
-    let (settled, counts) = load.stop().await;
-    assert_answers_clean(&counts);
-    assert_eq!(counts.unavailable, 0, "no 503 at all: {counts:?}");
-    let summary =
-        assert_events_tell_exactly(&consumer, &app, &wallets, &changes_of(&settled)).await;
+    let summary = finish_after_broker_outage(load, &consumer, &app).await;
     // And the outbox is empty again.
     eventually("the outbox drained", ARRIVAL, async || {
         let backlog = scrape(service.admin_addr()).await.sum(OUTBOX_BACKLOG, &[]);
@@ -480,13 +491,7 @@ async fn broker_stopped_and_started_under_load_loses_no_event() {
         since.elapsed()
     );
 
-    load.wait_for_progress(PROGRESS, "load after the broker restart")
-        .await;
-    let (settled, counts) = load.stop().await;
-    assert_answers_clean(&counts);
-    assert_eq!(counts.unavailable, 0, "no 503 at all: {counts:?}");
-    let summary =
-        assert_events_tell_exactly(&consumer, &app, &wallets, &changes_of(&settled)).await;
+    let summary = finish_after_broker_outage(load, &consumer, &app).await;
     consumer.delete_queue().await;
     println!("event_faults broker restart: {summary}");
 }
