@@ -7,6 +7,7 @@ use crate::events::relay::Relay;
 use crate::http::{self, ConnectionLimits, Shared};
 use crate::ledger::{Ledger, LedgerConfig, expiry};
 use crate::reader::BalanceReader;
+use crate::store::citus::ShardMap;
 use crate::{store, telemetry};
 use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -54,22 +55,32 @@ impl Application {
             max_batch = config.ledger.max_batch,
             "starting"
         );
-        let pool = store::open(
-            db.url.expose_secret(),
-            options.clone().application_name("wallet-server"),
-            db.pool_size,
-            db.acquire_timeout(),
-            db.startup_timeout,
-        )
-        .await?;
+        let open = |options: &PgConnectOptions| {
+            store::open(
+                db.url.expose_secret(),
+                options.clone().application_name("wallet-server"),
+                db.pool_size,
+                db.acquire_timeout(),
+                db.startup_timeout,
+            )
+        };
+        let mut pool = open(&options).await?;
         store::migrate(&pool).await?;
+        let citus = store::citus::distribute(&options).await?;
+        let mut options = options;
+        if citus.is_some() {
+            // From here on every connection, the pool's too, has the settings Citus needs.
+            pool.close().await;
+            options = store::citus::session(options);
+            pool = open(&options).await?;
+        }
 
         let broker = config.events.broker()?;
         let relay = broker.map(|broker| Relay {
             database: options.clone().application_name("wallet-events"),
             broker,
         });
-        let (router, ledger, tasks) = api(config, pool.clone(), options)?;
+        let (router, ledger, tasks) = api(config, pool.clone(), options, citus)?;
         let backlog = config.http.listen_backlog;
         let listener = bind(&config.http.http_addr, backlog).await?;
         let admin_listener = bind(&config.telemetry.admin_addr, backlog).await?;
@@ -223,7 +234,7 @@ pub fn lazy_router(config: &Config) -> anyhow::Result<axum::Router> {
         .max_connections(db.pool_size)
         .acquire_timeout(db.acquire_timeout())
         .connect_lazy_with(options.clone());
-    let (router, _ledger, mut tasks) = api(config, pool, options)?;
+    let (router, _ledger, mut tasks) = api(config, pool, options, None)?;
     tasks.detach_all();
     Ok(router)
 }
@@ -233,6 +244,7 @@ fn api(
     config: &Config,
     pool: PgPool,
     options: PgConnectOptions,
+    citus: Option<ShardMap>,
 ) -> anyhow::Result<(axum::Router, Ledger, JoinSet<()>)> {
     let policy = config.http_policy().map_err(anyhow::Error::msg)?;
     let events = config
@@ -243,6 +255,7 @@ fn api(
         &LedgerConfig::from(&config.ledger),
         options.application_name("wallet-writer"),
         events,
+        citus,
     );
     let (reader, reads) = BalanceReader::start(pool.clone(), config.ledger.queue_capacity as usize);
     // Shutdown waits for the reads queued before it, as for the writers' batches.

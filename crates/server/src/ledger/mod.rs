@@ -20,6 +20,7 @@ use crate::domain::{
     OperationRequest, TransferRecord, TransferRequest, WalletId,
 };
 use crate::events::ShowRecord;
+use crate::store::citus::ShardMap;
 use heat::Heat;
 use placed::Placed;
 use sqlx::postgres::PgConnectOptions;
@@ -258,6 +259,7 @@ pub struct Ledger {
     placed: Arc<Placed>,
     transfer_routing: TransferRouting,
     request_timeout: Duration,
+    citus: Option<Arc<ShardMap>>,
 }
 
 impl Ledger {
@@ -265,11 +267,15 @@ impl Ledger {
     /// costs requests a 503, not the process.
     /// With `events`, every batch also writes the events of what it decided, each record
     /// shown by it.
+    /// On Citus (`citus` says where the wallets live), the wallets of one shard go to one
+    /// writer, so that a batch locks as few shards as it can.
     pub fn start(
         config: &LedgerConfig,
         connect: PgConnectOptions,
         events: Option<ShowRecord>,
+        citus: Option<ShardMap>,
     ) -> (Self, JoinSet<()>) {
+        let citus = citus.map(Arc::new);
         let mut tasks = JoinSet::new();
         let placed = Arc::new(Placed::default());
         let shards = (0..config.shards.max(1))
@@ -280,6 +286,7 @@ impl Ledger {
                     config.max_batch.max(1),
                     Arc::clone(&placed),
                     events,
+                    citus.clone(),
                 );
                 tasks.spawn(writer.run(receiver));
                 sender
@@ -291,6 +298,7 @@ impl Ledger {
             placed,
             transfer_routing: config.transfer_routing,
             request_timeout: config.request_timeout,
+            citus,
         };
         (ledger, tasks)
     }
@@ -401,6 +409,9 @@ impl Ledger {
     }
 
     fn shard_of(&self, wallet: WalletId) -> usize {
-        (wallet.as_uuid().as_u128() % self.shards.len() as u128) as usize
+        match &self.citus {
+            Some(map) => map.shard_of(wallet) % self.shards.len(),
+            None => (wallet.as_uuid().as_u128() % self.shards.len() as u128) as usize,
+        }
     }
 }

@@ -5,6 +5,7 @@ use super::plan::{Change, plan};
 use super::{LedgerError, Outcome, Record, Request};
 use crate::domain::{OperationId, OperationKind, OperationRecord, WalletId};
 use crate::events::{self, ShowRecord};
+use crate::store::citus::ShardMap;
 use crate::store::{StoreError, StoreResult, batch};
 use crate::telemetry::metric;
 use chrono::SubsecRound;
@@ -40,6 +41,8 @@ pub struct Writer {
     placed: Arc<Placed>,
     /// Set when events are on: every batch then writes the events of what it decided.
     events: Option<ShowRecord>,
+    /// Where the wallets live, on Citus.
+    citus: Option<Arc<ShardMap>>,
 }
 
 impl Writer {
@@ -48,6 +51,7 @@ impl Writer {
         max_batch: usize,
         placed: Arc<Placed>,
         events: Option<ShowRecord>,
+        citus: Option<Arc<ShardMap>>,
     ) -> Self {
         Self {
             connect,
@@ -55,6 +59,7 @@ impl Writer {
             max_batch,
             placed,
             events,
+            citus,
         }
     }
 
@@ -173,6 +178,7 @@ impl Writer {
             requests: &requests,
             atomic: &atomic,
             events: self.events,
+            citus: self.citus.as_deref(),
         };
         for lookup in [Lookup::Skip, Lookup::First] {
             let mut tx = connection.begin().await?;
@@ -193,6 +199,7 @@ struct Work<'a> {
     requests: &'a [&'a Request],
     atomic: &'a [Range<usize>],
     events: Option<ShowRecord>,
+    citus: Option<&'a ShardMap>,
 }
 
 /// Whether a batch looks up its ids and its holds before deciding.
@@ -221,7 +228,7 @@ async fn decide_and_write(
     let mut wallets: Vec<WalletId> = requests.iter().flat_map(|r| r.wallets()).collect();
     wallets.sort_unstable();
     wallets.dedup();
-    let mut funds: HashMap<_, _> = batch::lock_wallets(tx, &wallets).await?;
+    let mut funds: HashMap<_, _> = batch::lock_wallets(tx, &wallets, work.citus).await?;
 
     // Looked up after the locks: another writer that committed one of these ids on one of
     // these wallets has finished by now, so its record is visible here. The same goes for
@@ -271,7 +278,7 @@ async fn decide_and_write(
         // decides that); the rest were created meanwhile by another transaction and are
         // locked like any existing wallet.
         first_deposits.retain(|id| !created.contains(id));
-        funds.extend(batch::lock_wallets(tx, &first_deposits).await?);
+        funds.extend(batch::lock_wallets(tx, &first_deposits, work.citus).await?);
     }
 
     // PostgreSQL keeps microseconds: a record's time is cut to that precision now, so the
@@ -342,7 +349,7 @@ async fn decide_and_write(
             writes.new_hold(hold);
         }
     }
-    let as_decided = writes.write(tx, &plan.funds).await?;
+    let as_decided = writes.write(tx, &plan.funds, work.citus.is_some()).await?;
     Ok(as_decided.then_some(plan.verdicts))
 }
 

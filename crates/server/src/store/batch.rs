@@ -2,6 +2,7 @@
 //! (arrays bound as parameters), so a batch costs the same number of round trips whatever
 //! its size.
 
+use super::citus::ShardMap;
 use super::rows::{
     self, HOLD_COLUMNS, HoldRow, HoldStatusColumn, OPERATION_COLUMNS, OperationRow, StatusColumn,
     TRANSFER_COLUMNS, TransferRow,
@@ -18,7 +19,29 @@ use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 /// Locks the existing wallets among `ids` (sorted ascending) and returns their funds.
+///
+/// On Citus a `FOR UPDATE` may name the wallets of one shard only: there the wallets are
+/// locked shard by shard, in the order of (shard, id), which every batch follows as it
+/// follows the ids alone on plain PostgreSQL, so batches still cannot deadlock.
 pub async fn lock_wallets(
+    conn: &mut PgConnection,
+    ids: &[WalletId],
+    citus: Option<&ShardMap>,
+) -> StoreResult<HashMap<WalletId, Funds>> {
+    let Some(map) = citus else {
+        return lock_some_wallets(conn, ids).await;
+    };
+    let mut ids: Vec<(usize, WalletId)> = ids.iter().map(|&id| (map.shard_of(id), id)).collect();
+    ids.sort_unstable();
+    let mut funds = HashMap::with_capacity(ids.len());
+    for shard in ids.chunk_by(|a, b| a.0 == b.0) {
+        let shard: Vec<WalletId> = shard.iter().map(|&(_, id)| id).collect();
+        funds.extend(lock_some_wallets(conn, &shard).await?);
+    }
+    Ok(funds)
+}
+
+async fn lock_some_wallets(
     conn: &mut PgConnection,
     ids: &[WalletId],
 ) -> StoreResult<HashMap<WalletId, Funds>> {
@@ -147,12 +170,13 @@ impl Writes {
     /// Records everything and writes each changed wallet's final funds once, however many
     /// operations hit it: one statement, one round trip. `false` when the batch was decided
     /// on something no longer true: some record's id was taken already (the statement
-    /// failed), or some hold it resolves was no longer pending (not updated). The caller
-    /// must roll back then.
+    /// failed, or on Citus, its id was found in `operation_ids`), or some hold it resolves
+    /// was no longer pending (not updated). The caller must roll back then.
     pub async fn write(
         self,
         conn: &mut PgConnection,
         funds: &[(WalletId, Funds)],
+        citus: bool,
     ) -> StoreResult<bool> {
         let Self {
             operations,
@@ -165,6 +189,11 @@ impl Writes {
         if operations.id.is_empty() && dropped_wallets.is_empty() {
             return Ok(true);
         }
+        // On Citus a taken id is learnt from `operation_ids`, which every id of `operations`
+        // enters, whichever wallet it is of; the records themselves skip a key that exists
+        // (their keys there include the wallet), and the count of ids entered tells.
+        let registered = if citus { operations.id.len() } else { 0 };
+        let skip_taken = if citus { " ON CONFLICT DO NOTHING" } else { "" };
         let resolved = resolutions.id.len();
         // Only the parts the batch has: a batch of deposits inserts operations and updates
         // wallets, nothing else. Each shape is one prepared statement, kept by the connection.
@@ -174,25 +203,31 @@ impl Writes {
             query.push(separator);
             separator = ", ";
         };
+        if registered > 0 {
+            part(&mut query);
+            query.push("registered_ids AS (INSERT INTO operation_ids (id) SELECT * FROM UNNEST(");
+            query.push_bind(operations.id.clone());
+            query.push("::uuid[]) ON CONFLICT DO NOTHING RETURNING 1)");
+        }
         if !operations.id.is_empty() {
             part(&mut query);
-            operations.push_insert(&mut query);
+            operations.push_insert(&mut query, skip_taken);
         }
         if !transfers.id.is_empty() {
             part(&mut query);
-            transfers.push_insert(&mut query);
+            transfers.push_insert(&mut query, skip_taken);
         }
         if !holds.id.is_empty() {
             part(&mut query);
-            holds.push_insert(&mut query);
+            holds.push_insert(&mut query, skip_taken);
         }
         if resolved > 0 {
             part(&mut query);
-            resolutions.push_update(&mut query);
+            resolutions.push_update(&mut query, citus);
         }
         if !funds.is_empty() {
             part(&mut query);
-            push_funds_update(&mut query, funds);
+            push_funds_update(&mut query, funds, citus);
         }
         if !events.id.is_empty() {
             part(&mut query);
@@ -204,14 +239,23 @@ impl Writes {
             query.push_bind(dropped_wallets);
             query.push("))");
         }
-        query.push(if resolved > 0 {
-            " SELECT count(*) FROM resolved_holds"
+        // What the batch expects to have changed, counted by the statement.
+        let counts: Vec<&str> = [
+            (resolved > 0).then_some("(SELECT count(*) FROM resolved_holds)"),
+            (registered > 0).then_some("(SELECT count(*) FROM registered_ids)"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        query.push(" SELECT ");
+        query.push(if counts.is_empty() {
+            "0::int8".to_owned()
         } else {
-            " SELECT 0::int8"
+            counts.join(" + ")
         });
         let written: sqlx::Result<i64> = query.build_query_scalar().fetch_one(conn).await;
         match written {
-            Ok(updated) => Ok(updated == resolved as i64),
+            Ok(changed) => Ok(changed == (resolved + registered) as i64),
             Err(sqlx::Error::Database(error))
                 if matches!(
                     error.constraint(),
@@ -236,8 +280,13 @@ macro_rules! push_unnest {
     }};
 }
 
-/// Writes each changed wallet's final funds.
-fn push_funds_update(query: &mut QueryBuilder<'_, Postgres>, funds: &[(WalletId, Funds)]) {
+/// Writes each changed wallet's final funds. On Citus the ids are named once more, so that
+/// the update goes to their shards only.
+fn push_funds_update(
+    query: &mut QueryBuilder<'_, Postgres>,
+    funds: &[(WalletId, Funds)],
+    citus: bool,
+) {
     let ids: Vec<Uuid> = funds.iter().map(|&(id, _)| id.into()).collect();
     let balances: Vec<i64> = funds.iter().map(|&(_, f)| f.balance().into()).collect();
     let held: Vec<i64> = funds.iter().map(|&(_, f)| f.held().into()).collect();
@@ -245,8 +294,21 @@ fn push_funds_update(query: &mut QueryBuilder<'_, Postgres>, funds: &[(WalletId,
         "updated AS (UPDATE wallets SET balance = v.balance, held = v.held, updated_at = now() \
          FROM ",
     );
+    let shards = citus.then(|| ids.clone());
     push_unnest!(query, ids => "uuid[]", balances => "int8[]", held => "int8[]");
-    query.push(" AS v (id, balance, held) WHERE wallets.id = v.id)");
+    query.push(" AS v (id, balance, held) WHERE wallets.id = v.id");
+    push_shards(query, "wallets.id", shards);
+    query.push(")");
+}
+
+/// `AND column = ANY($n)`, when `ids` are given: the filter by which Citus sends a
+/// statement that joins on `column` to the shards of `ids` only.
+fn push_shards(query: &mut QueryBuilder<'_, Postgres>, column: &str, ids: Option<Vec<Uuid>>) {
+    if let Some(ids) = ids {
+        query.push(format_args!(" AND {column} = ANY("));
+        query.push_bind(ids);
+        query.push(")");
+    }
 }
 
 #[derive(Default)]
@@ -268,7 +330,7 @@ struct OperationColumns {
 }
 
 impl OperationColumns {
-    fn push_insert(self, query: &mut QueryBuilder<'_, Postgres>) {
+    fn push_insert(self, query: &mut QueryBuilder<'_, Postgres>, on_conflict: &str) {
         query.push(
             "operation_rows AS (INSERT INTO operations (id, wallet_id, kind, amount, status, \
              reason, balance_after, available_after, idempotency_key, created_at, transfer_id, \
@@ -282,6 +344,7 @@ impl OperationColumns {
             self.transfer_id => "uuid[]", self.counterparty => "uuid[]",
             self.hold_id => "uuid[]", self.expires_at => "timestamptz[]",
         );
+        query.push(on_conflict);
         query.push(")");
     }
 
@@ -325,7 +388,7 @@ struct TransferColumns {
 }
 
 impl TransferColumns {
-    fn push_insert(self, query: &mut QueryBuilder<'_, Postgres>) {
+    fn push_insert(self, query: &mut QueryBuilder<'_, Postgres>, on_conflict: &str) {
         query.push(
             "transfer_rows AS (INSERT INTO transfers (id, from_wallet_id, to_wallet_id, amount, \
              status, reason, from_balance, from_available, to_balance, to_available, \
@@ -339,6 +402,7 @@ impl TransferColumns {
             self.idempotency_key => "text[]", self.created_at => "timestamptz[]",
             self.pending => "bool[]", self.expires_at => "timestamptz[]",
         );
+        query.push(on_conflict);
         query.push(")");
     }
 
@@ -375,7 +439,7 @@ struct HoldColumns {
 }
 
 impl HoldColumns {
-    fn push_insert(self, query: &mut QueryBuilder<'_, Postgres>) {
+    fn push_insert(self, query: &mut QueryBuilder<'_, Postgres>, on_conflict: &str) {
         query.push(
             "hold_rows AS (INSERT INTO holds (id, wallet_id, to_wallet_id, amount, status, \
              confirmed_amount, expires_at, created_at, resolved_at) SELECT * FROM ",
@@ -386,6 +450,7 @@ impl HoldColumns {
             self.confirmed_amount => "int8[]", self.expires_at => "timestamptz[]",
             self.created_at => "timestamptz[]", self.resolved_at => "timestamptz[]",
         );
+        query.push(on_conflict);
         query.push(")");
     }
 
@@ -406,6 +471,7 @@ impl HoldColumns {
 #[derive(Default)]
 struct ResolutionColumns {
     id: Vec<Uuid>,
+    wallet: Vec<Uuid>,
     status: Vec<HoldStatusColumn>,
     confirmed_amount: Vec<Option<i64>>,
     resolved_at: Vec<Option<DateTime<Utc>>>,
@@ -413,23 +479,28 @@ struct ResolutionColumns {
 
 impl ResolutionColumns {
     /// Updates only holds still pending, and returns one row for each it updated.
-    fn push_update(self, query: &mut QueryBuilder<'_, Postgres>) {
+    fn push_update(self, query: &mut QueryBuilder<'_, Postgres>, citus: bool) {
         query.push(
             "resolved_holds AS (UPDATE holds SET status = v.status, \
              confirmed_amount = v.confirmed_amount, resolved_at = v.resolved_at FROM ",
         );
+        let shards = citus.then(|| self.wallet.clone());
         push_unnest!(query,
-            self.id => "uuid[]", self.status => "text[]",
+            self.id => "uuid[]", self.wallet => "uuid[]", self.status => "text[]",
             self.confirmed_amount => "int8[]", self.resolved_at => "timestamptz[]",
         );
         query.push(
-            " AS v (id, status, confirmed_amount, resolved_at) \
-             WHERE holds.id = v.id AND holds.status = 'PENDING' RETURNING 1)",
+            " AS v (id, wallet_id, status, confirmed_amount, resolved_at) \
+             WHERE holds.id = v.id AND holds.wallet_id = v.wallet_id \
+             AND holds.status = 'PENDING'",
         );
+        push_shards(query, "holds.wallet_id", shards);
+        query.push(" RETURNING 1)");
     }
 
     fn push(&mut self, record: &HoldRecord) {
         self.id.push(record.id.into());
+        self.wallet.push(record.wallet.into());
         self.status.push(record.status.into());
         self.confirmed_amount.push(confirmed_amount(record.status));
         self.resolved_at.push(record.resolved_at);

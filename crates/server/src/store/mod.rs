@@ -1,6 +1,7 @@
 //! PostgreSQL: connecting, migrating, and every SQL statement the service runs.
 
 pub mod batch;
+pub mod citus;
 mod error;
 pub mod reads;
 mod rows;

@@ -13,6 +13,7 @@
 //! `scripts/soak.sh` runs the same faults for many more cycles.
 
 use crate::helpers::bank::{self, Summary, Workload};
+use crate::helpers::database::on_citus;
 use crate::helpers::pg_cluster::PgCluster;
 use crate::helpers::{ServerProcess, TestApp, free_port, operation_body, pending, transfer_body};
 use reqwest::StatusCode;
@@ -49,7 +50,8 @@ struct Harness {
     /// The service's API, at one address across restarts.
     app: TestApp,
     service: ServerProcess,
-    cluster: PgCluster,
+    /// The database's servers: one, or a Citus coordinator and its workers.
+    nodes: Vec<PgCluster>,
     database_url: String,
 }
 
@@ -57,6 +59,18 @@ impl Harness {
     async fn start() -> Self {
         let cluster = PgCluster::start();
         let database_url = cluster.url("wallet");
+        Self::start_on(vec![cluster], database_url).await
+    }
+
+    /// On a Citus coordinator with two workers of its own, whose `postgres` database is the
+    /// service's.
+    async fn start_on_citus() -> Self {
+        let nodes = PgCluster::start_citus(2).await;
+        let database_url = nodes[0].url("postgres");
+        Self::start_on(nodes, database_url).await
+    }
+
+    async fn start_on(nodes: Vec<PgCluster>, database_url: String) -> Self {
         // A fixed port, so that clients keep one URL across crashes.
         let http_addr = format!("127.0.0.1:{}", free_port());
         let request_timeout = REQUEST_TIMEOUT.as_millis().to_string();
@@ -82,7 +96,7 @@ impl Harness {
             load,
             app,
             service,
-            cluster,
+            nodes,
             database_url,
         }
     }
@@ -101,14 +115,20 @@ impl Harness {
     /// `pg_ctl stop -m immediate` mid-load: requests get 503 while it is down; once it is
     /// back (after crash recovery) the same service process serves again.
     async fn crash_database(&mut self) {
+        self.crash_node(0, "the database").await;
+    }
+
+    /// The same for one server of the database: on Citus, 0 is the coordinator, then the
+    /// workers.
+    async fn crash_node(&mut self, node: usize, what: &str) {
         let seen = self.load.unavailable();
-        self.cluster.stop_immediate();
+        self.nodes[node].stop_immediate();
         self.load
-            .wait_for_unavailable(seen, "503 while the database is down")
+            .wait_for_unavailable(seen, &format!("503 while {what} is down"))
             .await;
-        self.cluster.start_server();
+        self.nodes[node].start_server();
         self.load
-            .wait_for_progress(PROGRESS, "service after the database restarted")
+            .wait_for_progress(PROGRESS, &format!("service after {what} restarted"))
             .await;
         assert!(
             self.service.is_running(),
@@ -176,6 +196,25 @@ async fn database_crash_gets_prompt_503s_and_the_service_recovers_by_itself() {
     let cycles = 3;
     for _ in 0..cycles {
         harness.crash_database().await;
+    }
+    harness.finish(cycles).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_citus_worker_crash_gets_503s_and_the_service_recovers_by_itself() {
+    if !on_citus() {
+        eprintln!("skipped: the tests run on plain PostgreSQL (see scripts/citus-tests.sh)");
+        return;
+    }
+    let mut harness = Harness::start_on_citus().await;
+    // Each worker in turn: wherever the hot wallets' shards are, both kinds of transaction
+    // (on one worker, and two-phase across both) meet a crash.
+    let cycles = 4;
+    for cycle in 0..cycles {
+        let worker = 1 + cycle % 2;
+        harness
+            .crash_node(worker, &format!("Citus worker {worker}"))
+            .await;
     }
     harness.finish(cycles).await;
 }

@@ -171,6 +171,11 @@ fn the_ledger_decides_like_the_in_memory_model() {
         .await
         .unwrap();
         store::migrate(&pool).await.unwrap();
+        let citus = store::citus::distribute(&options).await.unwrap();
+        let options = match citus {
+            Some(_) => store::citus::session(options),
+            None => options,
+        };
         let config = LedgerConfig {
             shards: 2,
             max_batch: 16,
@@ -178,7 +183,7 @@ fn the_ledger_decides_like_the_in_memory_model() {
             transfer_routing: TransferRouting::default(),
             request_timeout: Duration::from_secs(10),
         };
-        Ledger::start(&config, options, None)
+        Ledger::start(&config, options, None, citus)
     });
 
     let mut runner = TestRunner::new(ProptestConfig {

@@ -10,6 +10,7 @@ mod helpers;
 mod admin;
 mod auth;
 mod batches;
+mod citus;
 mod concurrency;
 mod endpoints;
 mod event_faults;

@@ -4,6 +4,11 @@
 //! When nothing answers there, this process starts a cluster of its own once, on a free port,
 //! and every test uses it; it goes away when the process exits (see
 //! [`PgCluster::start_for_process`]). So `cargo test` needs PostgreSQL installed, not running.
+//!
+//! When that server is a Citus coordinator (its `postgres` database has the `citus`
+//! extension and workers), every test runs on Citus: each test database is created on every
+//! node, made a Citus database there and given the same workers, as an operator would, and
+//! the service distributes its tables when it migrates.
 
 use super::pg_cluster::PgCluster;
 use sqlx::postgres::PgConnectOptions;
@@ -61,9 +66,19 @@ pub struct TestDatabase {
 
 impl TestDatabase {
     pub fn fresh() -> Self {
-        Self {
+        let database = Self {
             name: format!("{PREFIX}{}", Uuid::new_v4().simple()),
+        };
+        if let Some(nodes) = citus_nodes() {
+            let statements = nodes.create(&database.name);
+            if let Err(error) = run_aside(statements) {
+                panic!(
+                    "cannot create {} on the Citus nodes: {error:#}",
+                    database.name
+                );
+            }
         }
+        database
     }
 
     pub fn url(&self) -> String {
@@ -71,36 +86,153 @@ impl TestDatabase {
     }
 }
 
+/// Whether the tests run on Citus.
+pub fn on_citus() -> bool {
+    citus_nodes().is_some()
+}
+
+/// The nodes of the Citus cluster the tests run on: the coordinator first.
+#[derive(Debug)]
+struct CitusNodes {
+    nodes: Vec<(String, u16)>,
+}
+
+/// Statements to run, in order, each on the server (`host`, `port`) and database given.
+type Statements = Vec<(String, u16, String, String)>;
+
+impl CitusNodes {
+    /// A new database on every node, each made a Citus database (concurrently: the
+    /// extension takes a while to create), then given the workers on the coordinator.
+    fn create(&self, name: &str) -> Vec<Vec<Statements>> {
+        let on_each_node = self.nodes.iter().map(|(host, port)| {
+            let at = |database: &str, sql: String| (host.clone(), *port, database.to_owned(), sql);
+            vec![
+                at("postgres", format!("CREATE DATABASE {name}")),
+                at(name, "CREATE EXTENSION citus".to_owned()),
+            ]
+        });
+        let (host, port) = &self.nodes[0];
+        let on_coordinator = |sql: String| (host.clone(), *port, name.to_owned(), sql);
+        let mut workers = vec![
+            on_coordinator(format!(
+                "SELECT citus_set_coordinator_host('{host}', {port})"
+            )),
+            // Fewer shards than the 32 of a default cluster make a test database quicker to
+            // set up; eight still spread each table over both workers and each writer over
+            // several shards.
+            on_coordinator(format!("ALTER DATABASE {name} SET citus.shard_count = 8")),
+        ];
+        for (worker, worker_port) in &self.nodes[1..] {
+            workers.push(on_coordinator(format!(
+                "SELECT citus_add_node('{worker}', {worker_port})"
+            )));
+        }
+        vec![on_each_node.collect(), vec![workers]]
+    }
+
+    /// The workers' copies; the coordinator's is dropped like any test database.
+    fn drop_on_workers(&self, name: &str) -> Statements {
+        self.nodes[1..]
+            .iter()
+            .map(|(host, port)| {
+                let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                (host.clone(), *port, "postgres".to_owned(), sql)
+            })
+            .collect()
+    }
+}
+
+/// The Citus nodes when the test server is a coordinator with workers.
+fn citus_nodes() -> Option<&'static CitusNodes> {
+    static NODES: OnceLock<Option<CitusNodes>> = OnceLock::new();
+    NODES
+        .get_or_init(|| {
+            let url = format!("{}/postgres", server_url());
+            let found = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                runtime.block_on(async {
+                    let mut conn = PgConnection::connect(&url).await?;
+                    let citus: bool = sqlx::query_scalar(
+                        "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')",
+                    )
+                    .fetch_one(&mut conn)
+                    .await?;
+                    if !citus {
+                        return anyhow::Ok(Vec::new());
+                    }
+                    let nodes: Vec<(String, i32)> = sqlx::query_as(
+                        "SELECT nodename, nodeport FROM pg_dist_node \
+                         WHERE noderole = 'primary' ORDER BY groupid <> 0, nodeport",
+                    )
+                    .fetch_all(&mut conn)
+                    .await?;
+                    Ok(nodes)
+                })
+            })
+            .join()
+            .expect("the Citus probe panicked")
+            .expect("cannot ask the test server whether it is a Citus coordinator");
+            let nodes: Vec<(String, u16)> = found
+                .into_iter()
+                .map(|(host, port)| (host, u16::try_from(port).expect("a port")))
+                .collect();
+            (nodes.len() > 1).then_some(CitusNodes { nodes })
+        })
+        .as_ref()
+}
+
+/// Runs each step's sequences of statements concurrently, each sequence in order, one step
+/// after the other, on a thread of its own with a small runtime (the caller may be inside a
+/// test's runtime, where no other runtime can block), within [`DROP_LIMIT`].
+fn run_aside(steps: Vec<Vec<Statements>>) -> anyhow::Result<()> {
+    let server = PgConnectOptions::from_str(server_url())?;
+    std::thread::spawn(move || -> anyhow::Result<()> {
+        let run = |statements: Statements| {
+            let server = &server;
+            async move {
+                for (host, port, database, sql) in statements {
+                    let options = server.clone().host(&host).port(port).database(&database);
+                    let mut conn = PgConnection::connect_with(&options).await?;
+                    sqlx::query(&sql).execute(&mut conn).await?;
+                    conn.close().await?;
+                }
+                anyhow::Ok(())
+            }
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async {
+            let attempt = async {
+                for step in steps {
+                    futures_util::future::try_join_all(step.into_iter().map(run)).await?;
+                }
+                anyhow::Ok(())
+            };
+            tokio::time::timeout(DROP_LIMIT, attempt).await?
+        })
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("the statements' thread panicked"))?
+}
+
 impl Drop for TestDatabase {
     /// `DROP DATABASE ... WITH (FORCE)`, which first ends every session on it: the service's
-    /// pool and writers, a real server's, a check's. A drop may run inside the test's
-    /// runtime, where no other runtime can block, so it runs on a thread of its own with a
-    /// small runtime, and the test waits for it.
+    /// pool and writers, a real server's, a check's; on Citus, on every node.
     fn drop(&mut self) {
-        let statement = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-        let admin_url = format!("{}/postgres", server_url());
-        let dropped = std::thread::spawn(move || -> anyhow::Result<()> {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(async {
-                let attempt = async {
-                    let mut admin = PgConnection::connect(&admin_url).await?;
-                    sqlx::query(&statement).execute(&mut admin).await?;
-                    admin.close().await?;
-                    anyhow::Ok(())
-                };
-                tokio::time::timeout(DROP_LIMIT, attempt).await?
-            })
-        })
-        .join();
-        match dropped {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => eprintln!("test database {} not dropped: {error:#}", self.name),
-            Err(_) => eprintln!(
-                "test database {} not dropped: the dropper panicked",
-                self.name
-            ),
+        let (host, port) = {
+            let server = PgConnectOptions::from_str(server_url()).expect("a PostgreSQL URL");
+            (server.get_host().to_owned(), server.get_port())
+        };
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        let mut statements = vec![(host, port, "postgres".to_owned(), sql)];
+        if let Some(nodes) = citus_nodes() {
+            statements.extend(nodes.drop_on_workers(&self.name));
+        }
+        if let Err(error) = run_aside(vec![vec![statements]]) {
+            eprintln!("test database {} not dropped: {error:#}", self.name);
         }
     }
 }

@@ -6,6 +6,7 @@
 //! The methods block (they wait for `pg_ctl`); that is fine on a test's main task, which the
 //! multi-threaded runtime does not need for the spawned clients.
 
+use sqlx::{Connection, PgConnection};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -53,7 +54,42 @@ pub struct PgCluster {
 impl PgCluster {
     /// Creates a cluster in a new temporary directory and starts it on a free port.
     pub fn start() -> Self {
-        Self::create("wallet-faults", false)
+        Self::create("wallet-faults", false, "")
+    }
+
+    /// A Citus coordinator with `workers` workers, each a cluster of its own, their
+    /// `postgres` databases made one Citus database (the extension must be installed).
+    /// The coordinator comes first.
+    pub async fn start_citus(workers: usize) -> Vec<Self> {
+        // The maintenance daemon settles two-phase commits a crashed worker left prepared
+        // every second, not every minute as by default: until then their rows stay locked.
+        let settings = "shared_preload_libraries = 'citus'\ncitus.recover_2pc_interval = '1s'\n";
+        let nodes: Vec<Self> = (0..=workers)
+            .map(|_| Self::create("wallet-citus", false, settings))
+            .collect();
+        for node in &nodes {
+            let mut conn = PgConnection::connect(&node.url("postgres")).await.unwrap();
+            sqlx::query("CREATE EXTENSION citus")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        let mut coordinator = PgConnection::connect(&nodes[0].url("postgres"))
+            .await
+            .unwrap();
+        sqlx::query("SELECT citus_set_coordinator_host('127.0.0.1', $1)")
+            .bind(i32::from(nodes[0].port))
+            .execute(&mut coordinator)
+            .await
+            .unwrap();
+        for worker in &nodes[1..] {
+            sqlx::query("SELECT citus_add_node('127.0.0.1', $1)")
+                .bind(i32::from(worker.port))
+                .execute(&mut coordinator)
+                .await
+                .unwrap();
+        }
+        nodes
     }
 
     /// A cluster for every test of this process, stopped and deleted when the process exits,
@@ -67,10 +103,10 @@ impl PgCluster {
     /// end-of-file, stops the cluster at once and deletes its directory. Keep the value
     /// alive for the whole process (in a static): dropping it would stop the cluster.
     pub fn start_for_process() -> Self {
-        Self::create("wallet-tests-pg", true)
+        Self::create("wallet-tests-pg", true, "")
     }
 
-    fn create(prefix: &str, watched: bool) -> Self {
+    fn create(prefix: &str, watched: bool, extra_settings: &str) -> Self {
         let dir = std::env::temp_dir().join(format!("{prefix}-{}", Uuid::new_v4().simple()));
         let (bin, port, as_postgres) = (bin_dir(), super::free_port(), running_as_root());
         std::fs::create_dir(&dir).expect("create the cluster's directory");
@@ -103,7 +139,7 @@ impl PgCluster {
             ])
             .arg(cluster.data()));
         let settings = format!(
-            "{SETTINGS}port = {}\nunix_socket_directories = '{}'\n",
+            "{SETTINGS}{extra_settings}port = {}\nunix_socket_directories = '{}'\n",
             cluster.port,
             cluster.dir.display()
         );
