@@ -2,6 +2,8 @@
 //! not meet (the database is unreachable, restarting, or gave up on a statement) or a bug.
 //! Every layer above decides on the class, never on SQLSTATEs.
 
+use sqlx::postgres::PgDatabaseError;
+
 /// A failed statement or connection.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -36,7 +38,12 @@ impl From<sqlx::Error> for StoreError {
 
 fn is_transient(error: &sqlx::Error) -> bool {
     match error {
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| transient_sqlstate(&code)),
+        sqlx::Error::Database(db) => {
+            db.code().is_some_and(|code| transient_sqlstate(&code))
+                || db
+                    .try_downcast_ref::<PgDatabaseError>()
+                    .is_some_and(lost_citus_node)
+        }
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::Protocol(_)
@@ -58,6 +65,20 @@ fn transient_sqlstate(code: &str) -> bool {
             code,
             "40001" | "40P01" | "57014" | "57P01" | "57P02" | "57P03"
         )
+}
+
+/// On Citus, a worker lost in the middle of a statement or a commit is reported by the
+/// coordinator as an internal error (XX000) raised where it talks to the other nodes ("failure
+/// on connection marked as essential", "SSL SYSCALL error: EOF detected"), not with a
+/// connection SQLSTATE as when it cannot connect at all.
+fn lost_citus_node(error: &PgDatabaseError) -> bool {
+    error.code() == "XX000"
+        && error.file().is_some_and(|file| {
+            matches!(
+                file,
+                "remote_commands.c" | "remote_transaction.c" | "connection_management.c"
+            )
+        })
 }
 
 #[cfg(test)]
