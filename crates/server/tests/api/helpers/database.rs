@@ -70,8 +70,7 @@ impl TestDatabase {
             name: format!("{PREFIX}{}", Uuid::new_v4().simple()),
         };
         if let Some(nodes) = citus_nodes() {
-            let statements = nodes.create(&database.name);
-            if let Err(error) = run_aside(statements) {
+            if let Err(error) = run_aside(nodes.create(&database.name)) {
                 panic!(
                     "cannot create {} on the Citus nodes: {error:#}",
                     database.name
@@ -100,34 +99,87 @@ struct CitusNodes {
 /// Statements to run, in order, each on the server (`host`, `port`) and database given.
 type Statements = Vec<(String, u16, String, String)>;
 
+/// On each Citus node, a database with the extension (and on the coordinator, the workers)
+/// that each test database is copied from: creating the extension takes seconds, a copy a
+/// fraction of one. Nothing may connect to it (a copy needs a source without sessions, and
+/// Citus's maintenance daemon would keep one), and it is made under another name and renamed
+/// when complete, so a run that died halfway leaves nothing that looks usable.
+const TEMPLATE: &str = "wallet_test_citus_template";
+
 impl CitusNodes {
-    /// A new database on every node, each made a Citus database (concurrently: the
-    /// extension takes a while to create), then given the workers on the coordinator.
+    /// A new database on every node, a copy of the template.
     fn create(&self, name: &str) -> Vec<Vec<Statements>> {
-        let on_each_node = self.nodes.iter().map(|(host, port)| {
-            let at = |database: &str, sql: String| (host.clone(), *port, database.to_owned(), sql);
-            vec![
-                at("postgres", format!("CREATE DATABASE {name}")),
-                at(name, "CREATE EXTENSION citus".to_owned()),
-            ]
-        });
+        self.template();
+        let copies = self
+            .nodes
+            .iter()
+            .map(|(host, port)| {
+                let sql = format!("CREATE DATABASE {name} TEMPLATE {TEMPLATE}");
+                vec![(host.clone(), *port, "postgres".to_owned(), sql)]
+            })
+            .collect();
         let (host, port) = &self.nodes[0];
-        let on_coordinator = |sql: String| (host.clone(), *port, name.to_owned(), sql);
-        let mut workers = vec![
-            on_coordinator(format!(
+        // Fewer shards than the 32 of a default cluster make a test database quicker to set
+        // up; eight still spread each table over both workers and each writer over several
+        // shards.
+        let sql = format!("ALTER DATABASE {name} SET citus.shard_count = 8");
+        let shards = vec![(host.clone(), *port, "postgres".to_owned(), sql)];
+        vec![copies, vec![shards]]
+    }
+
+    /// Makes the template on every node that lacks it, once per test process.
+    fn template(&self) {
+        static MADE: OnceLock<()> = OnceLock::new();
+        MADE.get_or_init(|| {
+            let building = format!("{PREFIX}template_{}", Uuid::new_v4().simple());
+            let exists = format!(
+                "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = '{TEMPLATE}')"
+            );
+            let (host, port) = &self.nodes[0];
+            let on_new = |sql: String| (host.clone(), *port, building.clone(), sql);
+            let mut coordinator = vec![on_new(format!(
                 "SELECT citus_set_coordinator_host('{host}', {port})"
-            )),
-            // Fewer shards than the 32 of a default cluster make a test database quicker to
-            // set up; eight still spread each table over both workers and each writer over
-            // several shards.
-            on_coordinator(format!("ALTER DATABASE {name} SET citus.shard_count = 8")),
-        ];
-        for (worker, worker_port) in &self.nodes[1..] {
-            workers.push(on_coordinator(format!(
-                "SELECT citus_add_node('{worker}', {worker_port})"
-            )));
-        }
-        vec![on_each_node.collect(), vec![workers]]
+            ))];
+            for (worker, worker_port) in &self.nodes[1..] {
+                coordinator.push(on_new(format!(
+                    "SELECT citus_add_node('{worker}', {worker_port})"
+                )));
+            }
+            let on_each_node = |sql: &dyn Fn() -> Vec<String>| -> Vec<Statements> {
+                self.nodes
+                    .iter()
+                    .map(|(host, port)| {
+                        sql()
+                            .into_iter()
+                            .map(|sql| (host.clone(), *port, "postgres".to_owned(), sql))
+                            .collect()
+                    })
+                    .collect()
+            };
+            let missing = on_each_node(&|| vec![exists.clone()]);
+            if !run_aside_query(missing.into_iter().flatten().collect()).contains(&false) {
+                return;
+            }
+            let mut create = on_each_node(&|| vec![format!("CREATE DATABASE {building}")]);
+            for (statements, (host, port)) in create.iter_mut().zip(&self.nodes) {
+                let sql = "CREATE EXTENSION citus".to_owned();
+                statements.push((host.clone(), *port, building.clone(), sql));
+            }
+            let seal = on_each_node(&|| {
+                vec![
+                    format!("DROP DATABASE IF EXISTS {TEMPLATE}"),
+                    format!("ALTER DATABASE {building} ALLOW_CONNECTIONS false"),
+                    format!(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                         WHERE datname = '{building}'"
+                    ),
+                    format!("ALTER DATABASE {building} RENAME TO {TEMPLATE}"),
+                ]
+            });
+            if let Err(error) = run_aside(vec![create, vec![coordinator], seal]) {
+                panic!("cannot make the Citus template database: {error:#}");
+            }
+        });
     }
 
     /// The workers' copies; the coordinator's is dropped like any test database.
@@ -184,35 +236,62 @@ fn citus_nodes() -> Option<&'static CitusNodes> {
 }
 
 /// Runs each step's sequences of statements concurrently, each sequence in order, one step
-/// after the other, on a thread of its own with a small runtime (the caller may be inside a
-/// test's runtime, where no other runtime can block), within [`DROP_LIMIT`].
+/// after the other, within [`DROP_LIMIT`].
 fn run_aside(steps: Vec<Vec<Statements>>) -> anyhow::Result<()> {
-    let server = PgConnectOptions::from_str(server_url())?;
-    std::thread::spawn(move || -> anyhow::Result<()> {
-        let run = |statements: Statements| {
-            let server = &server;
-            async move {
-                for (host, port, database, sql) in statements {
-                    let options = server.clone().host(&host).port(port).database(&database);
-                    let mut conn = PgConnection::connect_with(&options).await?;
-                    sqlx::query(&sql).execute(&mut conn).await?;
-                    conn.close().await?;
-                }
-                anyhow::Ok(())
-            }
-        };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        runtime.block_on(async {
-            let attempt = async {
-                for step in steps {
-                    futures_util::future::try_join_all(step.into_iter().map(run)).await?;
+    block_aside(move |server| async move {
+        for step in steps {
+            let run = |statements: Statements| async {
+                for statement in statements {
+                    execute(&server, statement).await?;
                 }
                 anyhow::Ok(())
             };
-            tokio::time::timeout(DROP_LIMIT, attempt).await?
-        })
+            futures_util::future::try_join_all(step.into_iter().map(run)).await?;
+        }
+        Ok(())
+    })
+}
+
+/// The one boolean each statement answers, in order.
+fn run_aside_query(statements: Statements) -> Vec<bool> {
+    let mut answers = Vec::new();
+    let answered = block_aside(|server| async move {
+        for (host, port, database, sql) in statements {
+            let options = server.clone().host(&host).port(port).database(&database);
+            let mut conn = PgConnection::connect_with(&options).await?;
+            answers.push(sqlx::query_scalar(&sql).fetch_one(&mut conn).await?);
+            conn.close().await?;
+        }
+        anyhow::Ok(answers)
+    });
+    answered.unwrap_or_else(|error| panic!("cannot ask the Citus nodes: {error:#}"))
+}
+
+async fn execute(
+    server: &PgConnectOptions,
+    (host, port, database, sql): (String, u16, String, String),
+) -> anyhow::Result<()> {
+    let options = server.clone().host(&host).port(port).database(&database);
+    let mut conn = PgConnection::connect_with(&options).await?;
+    sqlx::query(&sql).execute(&mut conn).await?;
+    conn.close().await?;
+    Ok(())
+}
+
+/// Runs `work` (given the test server's connection options) on a thread of its own with a
+/// small runtime: the caller may be inside a test's runtime, where no other runtime can
+/// block. Gives up after [`DROP_LIMIT`].
+fn block_aside<T, F>(work: impl FnOnce(PgConnectOptions) -> F + Send + 'static) -> anyhow::Result<T>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let server = PgConnectOptions::from_str(server_url())?;
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async { tokio::time::timeout(DROP_LIMIT, work(server)).await? })
     })
     .join()
     .map_err(|_| anyhow::anyhow!("the statements' thread panicked"))?
