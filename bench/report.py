@@ -502,12 +502,73 @@ def tables(results, doc_dir):
     return "\n\n".join(out) + "\n"
 
 
+# The Citus comparison (`BENCH_CITUS=1 bench/run.sh`): each scenario as `plain-<name>` and
+# `citus-<name>`.
+CITUS_SCENARIOS = {
+    "hot-wallet": "one hot wallet",
+    "many-wallets": "10,000 wallets, uniform",
+    "transfers-random": "transfers, random pairs of 10,000 wallets",
+}
+
+
+def citus_tables(results):
+    machine = dict(key_values(os.path.join(results, "machine.txt")))
+    runs = {}
+    for name, label in CITUS_SCENARIOS.items():
+        for target in ("plain", "citus"):
+            load, run = loadtest_run(results, f"{target}-{name}", label)
+            runs[target, name] = run
+    verdict = {True: "CONSISTENT", False: "DISCREPANCIES"}
+    out = [(f"Measured by `BENCH_CITUS=1 bench/run.sh`, finished {machine['run finished']}: "
+            f"{load.duration:g} s per measurement, {load.concurrency} clients, the service "
+            "with its defaults (4 writers); plain: PostgreSQL 15 on 127.0.0.1:5432; Citus: a "
+            "coordinator and two workers, each its own PostgreSQL 15 on this machine.")]
+    rows = []
+    for name, label in CITUS_SCENARIOS.items():
+        plain, citus = runs["plain", name], runs["citus", name]
+        rows.append([label, f"{plain.ops:.0f}", f"{citus.ops:.0f}",
+                     f"{citus.ops / plain.ops:.2f}x", f"{plain.p99:.1f}", f"{citus.p99:.1f}",
+                     plain.errors + citus.errors,
+                     f"{verdict[plain.consistent]} / {verdict[citus.consistent]}"])
+    out += ["## Throughput", table(
+        ["scenario", "plain ops/s", "Citus ops/s", "Citus / plain", "plain p99 ms",
+         "Citus p99 ms", "errors", "ledger check"], rows, "lrrrrrrl")]
+
+    def per_op(run, groups):
+        cores = sum(v for group, v in run.cpu.items() if groups(group))
+        return cell(1e6 * cores / run.ops if run.ops else None, ".0f")
+
+    rows = []
+    for name, label in CITUS_SCENARIOS.items():
+        plain, citus = runs["plain", name], runs["citus", name]
+        rows.append([label, per_op(plain, lambda g: g == "service"),
+                     per_op(plain, lambda g: g == "postgres"),
+                     per_op(citus, lambda g: g == "service"),
+                     per_op(citus, lambda g: g == "coordinator"),
+                     per_op(citus, lambda g: g.startswith("worker-")),
+                     f"{100 * citus.cpu.get('idle', 0) / (os.cpu_count() or 1):.0f}%"])
+    out += ["## CPU per operation (µs)", (
+        "Where each operation's CPU went, from /proc (`bench/sample.py`): the service, "
+        "PostgreSQL (plain), the coordinator and the two workers together (Citus); the "
+        "machine's idle share during the Citus run last."), table(
+        ["scenario", "plain: service", "plain: PostgreSQL", "Citus: service",
+         "Citus: coordinator", "Citus: workers", "Citus: idle"], rows, "lrrrrrr")]
+    with open(os.path.join(results, "commands.txt")) as f:
+        out += ["## Commands, in the order they ran", f"```sh\n{f.read().rstrip()}\n```"]
+    return "\n\n".join(out) + "\n"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--results", required=True, help="the folder bench/run.sh filled")
     parser.add_argument("--doc", help="Markdown file whose generated block to replace")
+    parser.add_argument("--citus", action="store_true",
+                        help="the results of BENCH_CITUS=1 bench/run.sh")
     args = parser.parse_args()
-    text = tables(args.results, args.doc and os.path.dirname(os.path.abspath(args.doc)))
+    if args.citus:
+        text = citus_tables(args.results)
+    else:
+        text = tables(args.results, args.doc and os.path.dirname(os.path.abspath(args.doc)))
     with open(os.path.join(args.results, "tables.md"), "w") as f:
         f.write(text)
     print(text)

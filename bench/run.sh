@@ -15,6 +15,12 @@
 #   BENCH_DURATION=3 bench/run.sh    # smoke test
 #   BENCH_PROFILE=1 bench/run.sh     # and a CPU flamegraph of the service on one hot wallet,
 #                                    # from an extra run after the measured ones
+#   BENCH_CITUS=1 bench/run.sh       # instead: plain PostgreSQL against Citus (a coordinator
+#                                    # and two workers started on this machine for the run,
+#                                    # from ../shared/citus or CITUS_DIR): one hot wallet,
+#                                    # 10,000 wallets and random transfers, each on both;
+#                                    # results in bench/results-citus/, tables in
+#                                    # docs/scale-out.md; about 5 minutes
 #
 # Needs PostgreSQL on 127.0.0.1:5432 (user postgres, password postgres) with fsync and
 # synchronous_commit on, RabbitMQ on 127.0.0.1:5672 (guest/guest; BENCH_AMQP_URL for another), pgbench, psql, curl, wrk (the Debian package) and python3. Drops and
@@ -32,7 +38,9 @@ AMQP_URL=${BENCH_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}
 DB=wallet_bench
 DB_URL=$PG_SERVER/$DB
 PGBENCH_CLIENTS=(1 2 4 8 16 32 64)
+CITUS=${BENCH_CITUS:-0}
 RESULTS=$ROOT/bench/results
+[[ $CITUS == 1 ]] && RESULTS=$ROOT/bench/results-citus
 BIN=$ROOT/target/release
 # A load that has not finished long after its duration is stuck: stop it and fail.
 LOAD_LIMIT=$((DURATION * 3 + 180))
@@ -63,11 +71,16 @@ stop_pid() {
     wait "$pid" 2>/dev/null || true
 }
 
+CITUS_CLUSTER=
 cleanup() {
     stop_pid "$LOAD_PID" 5
     stop_pid "$SAMPLER_PID" 5
     stop_pid "$PROFILER_PID" 5
     stop_pid "$SERVICE_PID" 20
+    if [[ -n $CITUS_CLUSTER ]]; then
+        bash "$CITUS_DIR/cluster.sh" stop "$CITUS_CLUSTER/nodes" || true
+        rm -rf "$CITUS_CLUSTER"
+    fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -137,7 +150,7 @@ start_service() {
     HTTP_URL=http://127.0.0.1:$http_port
     METRICS_URL=http://127.0.0.1:$admin_port/metrics
     local command=(env -i "PATH=$PATH" RUST_LOG=warn "$BIN/wallet-server"
-        --database-url "$DB_URL" --http-addr "127.0.0.1:$http_port"
+        --database-url "$SERVICE_DB_URL" --http-addr "127.0.0.1:$http_port"
         --admin-addr "127.0.0.1:$admin_port" "$@")
     record "${command[*]}"
     (cd "$RESULTS" && exec "${command[@]}") >"$RESULTS/$name.service.log" 2>&1 &
@@ -156,8 +169,18 @@ stop_service() {
     SERVICE_PID=
 }
 
-# Checkpoint first so that no scenario pays for the previous one's dirty pages.
-checkpoint() { psql_bench -c CHECKPOINT; }
+# The database the service runs on: the bench database, or in the Citus runs the
+# coordinator's.
+SERVICE_DB_URL=$DB_URL
+# Checkpoint first (on every server the service uses) so that no scenario pays for the
+# previous one's dirty pages.
+CHECKPOINT_URLS=("$DB_URL")
+checkpoint() {
+    local url
+    for url in "${CHECKPOINT_URLS[@]}"; do
+        psql "$url" -X -q -v ON_ERROR_STOP=1 -c CHECKPOINT
+    done
+}
 
 # Samples CPU use (and the service's metrics) until process $1 exits.
 start_sampler() {
@@ -235,6 +258,57 @@ funded_wallet() {
         "$HTTP_URL/api/v1/wallet" || return
     echo "$wallet"
 }
+
+# The machine at the end of the run, for the report.
+record_end() {
+    echo "load average at end|$(cut -d ' ' -f 1-3 /proc/loadavg)" >>"$RESULTS/machine.txt"
+    echo "run finished|$(date -u '+%Y-%m-%d %H:%M UTC')" >>"$RESULTS/machine.txt"
+}
+
+# --- the Citus comparison, instead of everything else ----------------------------------------
+if [[ $CITUS == 1 ]]; then
+    CITUS_DIR=${CITUS_DIR:-$ROOT/../shared/citus}
+    [[ -x $CITUS_DIR/cluster.sh ]] || die "no Citus scripts at $CITUS_DIR (set CITUS_DIR)"
+    # Its directory and parents must be reachable by the postgres user.
+    CITUS_CLUSTER=$(mktemp -d /tmp/wallet-bench-citus.XXXXXX)
+    chmod 755 "$CITUS_CLUSTER"
+    say "Citus: a coordinator and two workers"
+    coordinator=$(bash "$CITUS_DIR/cluster.sh" start "$CITUS_CLUSTER/nodes" 2)
+    # Each node's server process (a role covers its backends), and its URL for checkpoints.
+    citus_roles=()
+    citus_urls=()
+    for data in "$CITUS_CLUSTER"/nodes/*/; do
+        port=$(basename "$data")
+        role=worker-$port
+        [[ $coordinator == *":$port/"* ]] && role=coordinator
+        citus_roles+=(--role "$role=$(head -n 1 "$data/postmaster.pid")")
+        citus_urls+=("postgres://postgres@127.0.0.1:$port/postgres")
+    done
+    MANY=(--wallets 10000 --distribution uniform --mix deposit=50,withdraw=50)
+    for target in plain citus; do
+        if [[ $target == citus ]]; then
+            SERVICE_DB_URL=$coordinator
+            CHECKPOINT_URLS=("${citus_urls[@]}")
+            EXTRA_ROLES=("${citus_roles[@]}")
+        fi
+        for scenario in hot-wallet many-wallets transfers-random; do
+            case $scenario in
+            hot-wallet) load=(--wallets 1 --mix deposit=50,withdraw=50) ;;
+            many-wallets) load=("${MANY[@]}") ;;
+            transfers-random) load=(--wallets 10000 --distribution uniform --mix transfer=100
+                --transfers random) ;;
+            esac
+            say "$target: $scenario, $CONCURRENCY clients"
+            start_service "$target-$scenario"
+            loadtest "$target-$scenario" --concurrency "$CONCURRENCY" "${load[@]}"
+            stop_service
+        done
+    done
+    record_end
+    say "report"
+    python3 "$ROOT/bench/report.py" --citus --results "$RESULTS" --doc "$ROOT/docs/scale-out.md"
+    exit 0
+fi
 
 # --- the schema, and the row baseline A hammers ---------------------------------------------
 say "migrating $DB"
@@ -434,10 +508,7 @@ sleep 2
 expiry_lateness "during the hot-wallet load" "$busy_wallet"
 stop_service
 
-{
-    echo "load average at end|$(cut -d ' ' -f 1-3 /proc/loadavg)"
-    echo "run finished|$(date -u '+%Y-%m-%d %H:%M UTC')"
-} >>"$RESULTS/machine.txt"
+record_end
 
 if [[ ${BENCH_PROFILE:-0} == 1 ]]; then
     # Not measured: the profiler's sampling would cost the service a little.

@@ -27,7 +27,7 @@ impl ShardMap {
     }
 
     /// How many shards each table has.
-    pub fn len(&self) -> usize {
+    pub fn shards(&self) -> usize {
         self.upper.len()
     }
 }

@@ -83,7 +83,7 @@ async fn the_service_expects_each_wallet_on_the_shard_citus_puts_it() {
     .fetch_all(&db)
     .await
     .unwrap();
-    assert_eq!(map.len(), shards.len());
+    assert_eq!(map.shards(), shards.len());
     let wallets: Vec<Uuid> = (0..500).map(|_| Uuid::new_v4()).collect();
     let placed: Vec<(Uuid, i64)> = sqlx::query_as(
         "SELECT w, get_shard_id_for_distribution_column('wallets', w) FROM unnest($1::uuid[]) w",

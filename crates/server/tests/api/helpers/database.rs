@@ -69,13 +69,13 @@ impl TestDatabase {
         let database = Self {
             name: format!("{PREFIX}{}", Uuid::new_v4().simple()),
         };
-        if let Some(nodes) = citus_nodes() {
-            if let Err(error) = run_aside(nodes.create(&database.name)) {
-                panic!(
-                    "cannot create {} on the Citus nodes: {error:#}",
-                    database.name
-                );
-            }
+        if let Some(nodes) = citus_nodes()
+            && let Err(error) = run_aside(nodes.create(&database.name))
+        {
+            panic!(
+                "cannot create {} on the Citus nodes: {error:#}",
+                database.name
+            );
         }
         database
     }
@@ -132,9 +132,8 @@ impl CitusNodes {
         static MADE: OnceLock<()> = OnceLock::new();
         MADE.get_or_init(|| {
             let building = format!("{PREFIX}template_{}", Uuid::new_v4().simple());
-            let exists = format!(
-                "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = '{TEMPLATE}')"
-            );
+            let exists =
+                format!("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = '{TEMPLATE}')");
             let (host, port) = &self.nodes[0];
             let on_new = |sql: String| (host.clone(), *port, building.clone(), sql);
             let mut coordinator = vec![on_new(format!(
