@@ -205,9 +205,14 @@ impl Writes {
         };
         if registered > 0 {
             part(&mut query);
-            query.push("registered_ids AS (INSERT INTO operation_ids (id) SELECT * FROM UNNEST(");
-            query.push_bind(operations.id.clone());
-            query.push("::uuid[]) ON CONFLICT DO NOTHING RETURNING 1)");
+            // A row of values per id: Citus sends each shard its rows. The same insert from
+            // `UNNEST` with `ON CONFLICT` goes through intermediate results on every shard
+            // and took half a second for 256 ids (a few milliseconds this way).
+            query.push("registered_ids AS (INSERT INTO operation_ids (id) ");
+            query.push_values(&operations.id, |mut row, id| {
+                row.push_bind(*id);
+            });
+            query.push(" ON CONFLICT DO NOTHING RETURNING 1)");
         }
         if !operations.id.is_empty() {
             part(&mut query);
