@@ -18,6 +18,36 @@ use sqlx::{PgConnection, Postgres, QueryBuilder};
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
+/// Appends `UNNEST($n::type[], ...)` over `columns`, each bound as one array parameter of
+/// its element type given.
+macro_rules! push_unnest {
+    ($query:expr, $($column:expr => $cast:literal),+ $(,)?) => {{
+        $query.push("UNNEST(");
+        let mut list = $query.separated(", ");
+        $(list.push_bind($column).push_unseparated(concat!("::", $cast, "[]"));)+
+        $query.push(")");
+    }};
+}
+
+/// Appends the rows an `INSERT` takes from `columns`: `SELECT * FROM UNNEST(...)`, one array
+/// parameter per column; on Citus `VALUES (...), ...`, one parameter per value, a row per
+/// record, which Citus hands to each shard as its own insert. From `UNNEST`, an insert with
+/// `ON CONFLICT` goes through intermediate results on every shard it touches (measured: half
+/// a second for 256 ids).
+macro_rules! push_rows {
+    ($query:expr, $citus:expr, $first:expr => $cast:literal $(, $column:expr => $casts:literal)* $(,)?) => {{
+        if $citus {
+            $query.push_values(0..$first.len(), |mut row, i| {
+                row.push_bind($first[i].clone()).push_unseparated(concat!("::", $cast));
+                $(row.push_bind($column[i].clone()).push_unseparated(concat!("::", $casts));)*
+            });
+        } else {
+            $query.push("SELECT * FROM ");
+            push_unnest!($query, $first => $cast $(, $column => $casts)*);
+        }
+    }};
+}
+
 /// Locks the existing wallets among `ids` (sorted ascending) and returns their funds.
 ///
 /// On Citus a `FOR UPDATE` may name the wallets of one shard only: there the wallets are
@@ -193,7 +223,6 @@ impl Writes {
         // enters, whichever wallet it is of; the records themselves skip a key that exists
         // (their keys there include the wallet), and the count of ids entered tells.
         let registered = if citus { operations.id.len() } else { 0 };
-        let skip_taken = if citus { " ON CONFLICT DO NOTHING" } else { "" };
         let resolved = resolutions.id.len();
         // Only the parts the batch has: a batch of deposits inserts operations and updates
         // wallets, nothing else. Each shape is one prepared statement, kept by the connection.
@@ -205,10 +234,8 @@ impl Writes {
         };
         if registered > 0 {
             part(&mut query);
-            // A row of values per id: Citus sends each shard its rows. The same insert from
-            // `UNNEST` with `ON CONFLICT` goes through intermediate results on every shard
-            // and took half a second for 256 ids (a few milliseconds this way).
             query.push("registered_ids AS (INSERT INTO operation_ids (id) ");
+            // Rows of values, as `push_rows!` writes them on Citus.
             query.push_values(&operations.id, |mut row, id| {
                 row.push_bind(*id);
             });
@@ -216,15 +243,15 @@ impl Writes {
         }
         if !operations.id.is_empty() {
             part(&mut query);
-            operations.push_insert(&mut query, skip_taken);
+            operations.push_insert(&mut query, citus);
         }
         if !transfers.id.is_empty() {
             part(&mut query);
-            transfers.push_insert(&mut query, skip_taken);
+            transfers.push_insert(&mut query, citus);
         }
         if !holds.id.is_empty() {
             part(&mut query);
-            holds.push_insert(&mut query, skip_taken);
+            holds.push_insert(&mut query, citus);
         }
         if resolved > 0 {
             part(&mut query);
@@ -275,16 +302,6 @@ impl Writes {
     }
 }
 
-/// Appends `UNNEST($n::type[], ...)` over `columns`, each bound as one array parameter.
-macro_rules! push_unnest {
-    ($query:expr, $($column:expr => $cast:literal),+ $(,)?) => {{
-        $query.push("UNNEST(");
-        let mut list = $query.separated(", ");
-        $(list.push_bind($column).push_unseparated(concat!("::", $cast));)+
-        $query.push(")");
-    }};
-}
-
 /// Writes each changed wallet's final funds. On Citus the ids are named once more, so that
 /// the update goes to their shards only.
 fn push_funds_update(
@@ -300,7 +317,7 @@ fn push_funds_update(
          FROM ",
     );
     let shards = citus.then(|| ids.clone());
-    push_unnest!(query, ids => "uuid[]", balances => "int8[]", held => "int8[]");
+    push_unnest!(query, ids => "uuid", balances => "int8", held => "int8");
     query.push(" AS v (id, balance, held) WHERE wallets.id = v.id");
     push_shards(query, "wallets.id", shards);
     query.push(")");
@@ -335,21 +352,23 @@ struct OperationColumns {
 }
 
 impl OperationColumns {
-    fn push_insert(self, query: &mut QueryBuilder<'_, Postgres>, on_conflict: &str) {
+    fn push_insert(self, query: &mut QueryBuilder<'_, Postgres>, citus: bool) {
         query.push(
             "operation_rows AS (INSERT INTO operations (id, wallet_id, kind, amount, status, \
              reason, balance_after, available_after, idempotency_key, created_at, transfer_id, \
-             counterparty_wallet_id, hold_id, expires_at) SELECT * FROM ",
+             counterparty_wallet_id, hold_id, expires_at) ",
         );
-        push_unnest!(query,
-            self.id => "uuid[]", self.wallet_id => "uuid[]", self.kind => "text[]",
-            self.amount => "int8[]", self.status => "text[]", self.reason => "text[]",
-            self.balance_after => "int8[]", self.available_after => "int8[]",
-            self.idempotency_key => "text[]", self.created_at => "timestamptz[]",
-            self.transfer_id => "uuid[]", self.counterparty => "uuid[]",
-            self.hold_id => "uuid[]", self.expires_at => "timestamptz[]",
+        push_rows!(query, citus,
+            self.id => "uuid", self.wallet_id => "uuid", self.kind => "text",
+            self.amount => "int8", self.status => "text", self.reason => "text",
+            self.balance_after => "int8", self.available_after => "int8",
+            self.idempotency_key => "text", self.created_at => "timestamptz",
+            self.transfer_id => "uuid", self.counterparty => "uuid",
+            self.hold_id => "uuid", self.expires_at => "timestamptz",
         );
-        query.push(on_conflict);
+        if citus {
+            query.push(" ON CONFLICT DO NOTHING");
+        }
         query.push(")");
     }
 
@@ -393,21 +412,23 @@ struct TransferColumns {
 }
 
 impl TransferColumns {
-    fn push_insert(self, query: &mut QueryBuilder<'_, Postgres>, on_conflict: &str) {
+    fn push_insert(self, query: &mut QueryBuilder<'_, Postgres>, citus: bool) {
         query.push(
             "transfer_rows AS (INSERT INTO transfers (id, from_wallet_id, to_wallet_id, amount, \
              status, reason, from_balance, from_available, to_balance, to_available, \
-             idempotency_key, created_at, pending, expires_at) SELECT * FROM ",
+             idempotency_key, created_at, pending, expires_at) ",
         );
-        push_unnest!(query,
-            self.id => "uuid[]", self.from => "uuid[]", self.to => "uuid[]",
-            self.amount => "int8[]", self.status => "text[]", self.reason => "text[]",
-            self.from_balance => "int8[]", self.from_available => "int8[]",
-            self.to_balance => "int8[]", self.to_available => "int8[]",
-            self.idempotency_key => "text[]", self.created_at => "timestamptz[]",
-            self.pending => "bool[]", self.expires_at => "timestamptz[]",
+        push_rows!(query, citus,
+            self.id => "uuid", self.from => "uuid", self.to => "uuid",
+            self.amount => "int8", self.status => "text", self.reason => "text",
+            self.from_balance => "int8", self.from_available => "int8",
+            self.to_balance => "int8", self.to_available => "int8",
+            self.idempotency_key => "text", self.created_at => "timestamptz",
+            self.pending => "bool", self.expires_at => "timestamptz",
         );
-        query.push(on_conflict);
+        if citus {
+            query.push(" ON CONFLICT DO NOTHING");
+        }
         query.push(")");
     }
 
@@ -444,18 +465,20 @@ struct HoldColumns {
 }
 
 impl HoldColumns {
-    fn push_insert(self, query: &mut QueryBuilder<'_, Postgres>, on_conflict: &str) {
+    fn push_insert(self, query: &mut QueryBuilder<'_, Postgres>, citus: bool) {
         query.push(
             "hold_rows AS (INSERT INTO holds (id, wallet_id, to_wallet_id, amount, status, \
-             confirmed_amount, expires_at, created_at, resolved_at) SELECT * FROM ",
+             confirmed_amount, expires_at, created_at, resolved_at) ",
         );
-        push_unnest!(query,
-            self.id => "uuid[]", self.wallet => "uuid[]", self.to => "uuid[]",
-            self.amount => "int8[]", self.status => "text[]",
-            self.confirmed_amount => "int8[]", self.expires_at => "timestamptz[]",
-            self.created_at => "timestamptz[]", self.resolved_at => "timestamptz[]",
+        push_rows!(query, citus,
+            self.id => "uuid", self.wallet => "uuid", self.to => "uuid",
+            self.amount => "int8", self.status => "text",
+            self.confirmed_amount => "int8", self.expires_at => "timestamptz",
+            self.created_at => "timestamptz", self.resolved_at => "timestamptz",
         );
-        query.push(on_conflict);
+        if citus {
+            query.push(" ON CONFLICT DO NOTHING");
+        }
         query.push(")");
     }
 
@@ -491,8 +514,8 @@ impl ResolutionColumns {
         );
         let shards = citus.then(|| self.wallet.clone());
         push_unnest!(query,
-            self.id => "uuid[]", self.wallet => "uuid[]", self.status => "text[]",
-            self.confirmed_amount => "int8[]", self.resolved_at => "timestamptz[]",
+            self.id => "uuid", self.wallet => "uuid", self.status => "text",
+            self.confirmed_amount => "int8", self.resolved_at => "timestamptz",
         );
         query.push(
             " AS v (id, wallet_id, status, confirmed_amount, resolved_at) \
@@ -529,8 +552,8 @@ impl EventColumns {
              SELECT event_id, wallet_id, type, body, occurred_at FROM ",
         );
         push_unnest!(query,
-            self.id => "uuid[]", self.wallet => "uuid[]", self.kind => "text[]",
-            self.body => "text[]", self.occurred_at => "timestamptz[]",
+            self.id => "uuid", self.wallet => "uuid", self.kind => "text",
+            self.body => "text", self.occurred_at => "timestamptz",
         );
         query.push(
             " WITH ORDINALITY AS v (event_id, wallet_id, type, body, occurred_at, n) \
