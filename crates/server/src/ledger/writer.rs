@@ -349,7 +349,7 @@ async fn decide_and_write(
             writes.new_hold(hold);
         }
     }
-    let as_decided = writes.write(tx, &plan.funds, work.citus.is_some()).await?;
+    let as_decided = writes.write(tx, &plan.funds, work.citus).await?;
     Ok(as_decided.then_some(plan.verdicts))
 }
 

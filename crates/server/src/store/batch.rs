@@ -30,13 +30,13 @@ macro_rules! push_unnest {
 }
 
 /// Appends the rows an `INSERT` takes from `columns`: `SELECT * FROM UNNEST(...)`, one array
-/// parameter per column; on Citus `VALUES (...), ...`, one parameter per value, a row per
-/// record, which Citus hands to each shard as its own insert. From `UNNEST`, an insert with
-/// `ON CONFLICT` goes through intermediate results on every shard it touches (measured: half
-/// a second for 256 ids).
+/// parameter per column; with `$values` (on Citus, rows of several shards) `VALUES (...), ...`,
+/// one parameter per value, a row per record, which Citus hands to each shard as its own
+/// insert. From `UNNEST`, an insert with `ON CONFLICT` goes through intermediate results on
+/// every shard it touches (measured: half a second for 256 ids over 32 shards).
 macro_rules! push_rows {
-    ($query:expr, $citus:expr, $first:expr => $cast:literal $(, $column:expr => $casts:literal)* $(,)?) => {{
-        if $citus {
+    ($query:expr, $values:expr, $first:expr => $cast:literal $(, $column:expr => $casts:literal)* $(,)?) => {{
+        if $values {
             $query.push_values(0..$first.len(), |mut row, i| {
                 row.push_bind($first[i].clone()).push_unseparated(concat!("::", $cast));
                 $(row.push_bind($column[i].clone()).push_unseparated(concat!("::", $casts));)*
@@ -206,7 +206,7 @@ impl Writes {
         self,
         conn: &mut PgConnection,
         funds: &[(WalletId, Funds)],
-        citus: bool,
+        citus: Option<&ShardMap>,
     ) -> StoreResult<bool> {
         let Self {
             operations,
@@ -222,7 +222,23 @@ impl Writes {
         // On Citus a taken id is learnt from `operation_ids`, which every id of `operations`
         // enters, whichever wallet it is of; the records themselves skip a key that exists
         // (their keys there include the wallet), and the count of ids entered tells.
-        let registered = if citus { operations.id.len() } else { 0 };
+        let registered = if citus.is_some() {
+            operations.id.len()
+        } else {
+            0
+        };
+        // Rows of one shard go in from arrays, as on plain PostgreSQL: Citus routes that insert
+        // to the shard. Rows of several shards go in as rows of values (see `push_rows!`).
+        let values = citus.is_some_and(|map| {
+            let mut shards = operations
+                .wallet_id
+                .iter()
+                .map(|&id| map.shard_of(id.into()));
+            shards
+                .next()
+                .is_some_and(|first| shards.any(|shard| shard != first))
+        });
+        let citus = citus.is_some();
         let resolved = resolutions.id.len();
         // Only the parts the batch has: a batch of deposits inserts operations and updates
         // wallets, nothing else. Each shape is one prepared statement, kept by the connection.
@@ -243,15 +259,15 @@ impl Writes {
         }
         if !operations.id.is_empty() {
             part(&mut query);
-            operations.push_insert(&mut query, citus);
+            operations.push_insert(&mut query, citus, values);
         }
         if !transfers.id.is_empty() {
             part(&mut query);
-            transfers.push_insert(&mut query, citus);
+            transfers.push_insert(&mut query, citus, values);
         }
         if !holds.id.is_empty() {
             part(&mut query);
-            holds.push_insert(&mut query, citus);
+            holds.push_insert(&mut query, citus, values);
         }
         if resolved > 0 {
             part(&mut query);
@@ -352,13 +368,13 @@ struct OperationColumns {
 }
 
 impl OperationColumns {
-    fn push_insert(self, query: &mut QueryBuilder<'_, Postgres>, citus: bool) {
+    fn push_insert(self, query: &mut QueryBuilder<'_, Postgres>, citus: bool, values: bool) {
         query.push(
             "operation_rows AS (INSERT INTO operations (id, wallet_id, kind, amount, status, \
              reason, balance_after, available_after, idempotency_key, created_at, transfer_id, \
              counterparty_wallet_id, hold_id, expires_at) ",
         );
-        push_rows!(query, citus,
+        push_rows!(query, values,
             self.id => "uuid", self.wallet_id => "uuid", self.kind => "text",
             self.amount => "int8", self.status => "text", self.reason => "text",
             self.balance_after => "int8", self.available_after => "int8",
@@ -412,13 +428,13 @@ struct TransferColumns {
 }
 
 impl TransferColumns {
-    fn push_insert(self, query: &mut QueryBuilder<'_, Postgres>, citus: bool) {
+    fn push_insert(self, query: &mut QueryBuilder<'_, Postgres>, citus: bool, values: bool) {
         query.push(
             "transfer_rows AS (INSERT INTO transfers (id, from_wallet_id, to_wallet_id, amount, \
              status, reason, from_balance, from_available, to_balance, to_available, \
              idempotency_key, created_at, pending, expires_at) ",
         );
-        push_rows!(query, citus,
+        push_rows!(query, values,
             self.id => "uuid", self.from => "uuid", self.to => "uuid",
             self.amount => "int8", self.status => "text", self.reason => "text",
             self.from_balance => "int8", self.from_available => "int8",
@@ -465,12 +481,12 @@ struct HoldColumns {
 }
 
 impl HoldColumns {
-    fn push_insert(self, query: &mut QueryBuilder<'_, Postgres>, citus: bool) {
+    fn push_insert(self, query: &mut QueryBuilder<'_, Postgres>, citus: bool, values: bool) {
         query.push(
             "hold_rows AS (INSERT INTO holds (id, wallet_id, to_wallet_id, amount, status, \
              confirmed_amount, expires_at, created_at, resolved_at) ",
         );
-        push_rows!(query, citus,
+        push_rows!(query, values,
             self.id => "uuid", self.wallet => "uuid", self.to => "uuid",
             self.amount => "int8", self.status => "text",
             self.confirmed_amount => "int8", self.expires_at => "timestamptz",
