@@ -3,20 +3,31 @@
 //! Citus cluster (`scripts/citus-tests.sh`); on plain PostgreSQL it says it was skipped.
 
 use crate::helpers::database::on_citus;
-use crate::helpers::{operation_body, spawn_app};
+use crate::helpers::{TestApp, operation_body, spawn_app};
 use reqwest::StatusCode;
 use sqlx::postgres::PgConnectOptions;
 use std::collections::HashMap;
 use std::str::FromStr;
 use uuid::Uuid;
 use wallet_server::domain::WalletId;
-use wallet_server::store::citus;
+use wallet_server::store::citus::{self, ShardMap};
 
 fn skipped() -> bool {
     if !on_citus() {
         eprintln!("skipped: the tests run on plain PostgreSQL (see scripts/citus-tests.sh)");
     }
     !on_citus()
+}
+
+/// A server on a new database, and where it expects each wallet; `None` off Citus.
+async fn app_with_shards() -> Option<(TestApp, ShardMap)> {
+    if skipped() {
+        return None;
+    }
+    let app = spawn_app().await;
+    let options = PgConnectOptions::from_str(&app.database_url).unwrap();
+    let map = citus::distribute(&options).await.unwrap();
+    Some((app, map.expect("on Citus")))
 }
 
 #[tokio::test]
@@ -66,15 +77,9 @@ async fn every_table_is_distributed_by_wallet_and_colocated_with_the_wallets() {
 
 #[tokio::test]
 async fn the_service_expects_each_wallet_on_the_shard_citus_puts_it() {
-    if skipped() {
+    let Some((app, map)) = app_with_shards().await else {
         return;
-    }
-    let app = spawn_app().await;
-    let options = PgConnectOptions::from_str(&app.database_url).unwrap();
-    let map = citus::distribute(&options)
-        .await
-        .unwrap()
-        .expect("on Citus");
+    };
     let db = app.db().await;
     let shards: Vec<i64> = sqlx::query_scalar(
         "SELECT shardid FROM pg_dist_shard WHERE logicalrelid = 'wallets'::regclass \
@@ -103,15 +108,9 @@ async fn the_service_expects_each_wallet_on_the_shard_citus_puts_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_id_taken_on_another_shard_is_refused_even_when_both_arrive_at_once() {
-    if skipped() {
+    let Some((app, map)) = app_with_shards().await else {
         return;
-    }
-    let app = spawn_app().await;
-    let options = PgConnectOptions::from_str(&app.database_url).unwrap();
-    let map = citus::distribute(&options)
-        .await
-        .unwrap()
-        .expect("on Citus");
+    };
     // Two wallets on different shards (and so, with two writers, possibly on two writers).
     let first = Uuid::new_v4();
     let shard = map.shard_of(WalletId::from(first));
