@@ -66,12 +66,10 @@ impl Application {
         };
         let mut pool = open(&options).await?;
         store::migrate(&pool).await?;
-        let citus = store::citus::distribute(&options).await?;
-        let mut options = options;
+        let (options, citus) = store::citus::distribute(options).await?;
         if citus.is_some() {
             // From here on every connection, the pool's too, has the settings Citus needs.
             pool.close().await;
-            options = store::citus::session(options);
             pool = open(&options).await?;
         }
 

@@ -33,10 +33,20 @@ impl ShardMap {
 }
 
 /// Distributes the tables when `options` lead to a Citus coordinator with workers, and
-/// returns where the wallets live; `None` on plain PostgreSQL (or Citus without workers),
-/// where nothing is changed. Runs after the migrations, at every start: it does only what
-/// is not done yet.
-pub async fn distribute(options: &PgConnectOptions) -> anyhow::Result<Option<ShardMap>> {
+/// returns the connection settings every connection of the service must use from then on
+/// (see [`session`]) and where the wallets live; on plain PostgreSQL (or Citus without
+/// workers) nothing is changed: `options` as given and `None`. Runs after the migrations, at
+/// every start: it does only what is not done yet.
+pub async fn distribute(
+    options: PgConnectOptions,
+) -> anyhow::Result<(PgConnectOptions, Option<ShardMap>)> {
+    Ok(match distribute_tables(&options).await? {
+        Some(map) => (session(options), Some(map)),
+        None => (options, None),
+    })
+}
+
+async fn distribute_tables(options: &PgConnectOptions) -> anyhow::Result<Option<ShardMap>> {
     let mut conn = PgConnection::connect_with(options)
         .await
         .context("cannot connect to the database")?;
@@ -88,7 +98,7 @@ pub async fn distribute(options: &PgConnectOptions) -> anyhow::Result<Option<Sha
 /// [`super::connect_options`]'s: a plan made for each execution, so that Citus sees the ids
 /// a statement names and sends it only to the shards that hold them (a generic plan goes to
 /// every shard, or is refused with `FOR UPDATE`).
-pub fn session(options: PgConnectOptions) -> PgConnectOptions {
+fn session(options: PgConnectOptions) -> PgConnectOptions {
     options.options([("plan_cache_mode", "force_custom_plan")])
 }
 

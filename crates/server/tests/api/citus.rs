@@ -26,7 +26,7 @@ async fn app_with_shards() -> Option<(TestApp, ShardMap)> {
     }
     let app = spawn_app().await;
     let options = PgConnectOptions::from_str(&app.database_url).unwrap();
-    let map = citus::distribute(&options).await.unwrap();
+    let (_, map) = citus::distribute(options).await.unwrap();
     Some((app, map.expect("on Citus")))
 }
 

@@ -171,11 +171,7 @@ fn the_ledger_decides_like_the_in_memory_model() {
         .await
         .unwrap();
         store::migrate(&pool).await.unwrap();
-        let citus = store::citus::distribute(&options).await.unwrap();
-        let options = match citus {
-            Some(_) => store::citus::session(options),
-            None => options,
-        };
+        let (options, citus) = store::citus::distribute(options).await.unwrap();
         let config = LedgerConfig {
             shards: 2,
             max_batch: 16,
