@@ -13,6 +13,7 @@ pub mod expiry;
 mod heat;
 mod placed;
 mod plan;
+mod remembered;
 mod writer;
 
 use crate::domain::{

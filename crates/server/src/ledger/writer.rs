@@ -2,8 +2,9 @@
 
 use super::placed::Placed;
 use super::plan::{Change, plan};
+use super::remembered::Remembered;
 use super::{LedgerError, Outcome, Record, Request};
-use crate::domain::{OperationId, OperationKind, OperationRecord, WalletId};
+use crate::domain::{Funds, HoldRecord, OperationId, OperationKind, OperationRecord, WalletId};
 use crate::events::{self, ShowRecord};
 use crate::store::citus::ShardMap;
 use crate::store::{StoreError, StoreResult, batch};
@@ -43,6 +44,9 @@ pub struct Writer {
     events: Option<ShowRecord>,
     /// Where the wallets live, on Citus.
     citus: Option<Arc<ShardMap>>,
+    /// What this writer's commits left in its wallets (not on Citus, where a batch locks its
+    /// wallets shard by shard first).
+    remembered: Remembered,
 }
 
 impl Writer {
@@ -60,6 +64,7 @@ impl Writer {
             placed,
             events,
             citus,
+            remembered: Remembered::default(),
         }
     }
 
@@ -129,6 +134,7 @@ impl Writer {
                     // clients to retry too. The transaction was not committed.
                     tracing::error!(error = ?error, batch = jobs.len(), "ledger batch failed");
                     self.connection = None;
+                    self.remembered.forget();
                     for job in jobs.drain(..) {
                         let _ = job.reply.send(Err(LedgerError::Internal));
                     }
@@ -143,16 +149,20 @@ impl Writer {
             // A commit that did happen before the failure makes the retry's insert find its
             // ids, so the batch is answered from what was stored, never applied twice.
             self.connection = None;
+            self.remembered.forget();
             tokio::time::sleep_until(deadline.min(Instant::now() + backoff)).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
 
-    /// Decides and commits the batch. Most batches hold no id that was ever seen before and
-    /// resolve holds this instance placed and knows pending, so the first transaction looks
-    /// up neither: its insert finds any id that exists, its update any hold no longer
-    /// pending, and then that transaction is rolled back and the batch decided again with a
-    /// lookup first. `None` when even that found an id taken meanwhile.
+    /// Decides and commits the batch. Most batches hold no id that was ever seen before,
+    /// resolve holds this instance placed and knows pending, and touch wallets whose funds
+    /// this writer remembers: the first attempt looks up nothing and locks nothing first,
+    /// and is one statement that checks all that as it writes (see [`Remembered`]). Without
+    /// remembered funds, the first transaction locks the wallets but still looks up neither
+    /// ids nor holds: its insert finds any id that exists, its update any hold no longer
+    /// pending. Whatever attempt finds it was wrong is undone, and the batch decided again
+    /// with a lookup first. `None` when even that found an id taken meanwhile.
     async fn attempt(&mut self, jobs: &[Job]) -> StoreResult<Option<Verdicts>> {
         let connection = match &mut self.connection {
             Some(connection) => connection,
@@ -180,12 +190,27 @@ impl Writer {
             events: self.events,
             citus: self.citus.as_deref(),
         };
+        // Every wallet the batch touches, a transfer's two included, in ascending id order:
+        // the order they are locked in.
+        let mut wallets: Vec<WalletId> = requests.iter().flat_map(|r| r.wallets()).collect();
+        wallets.sort_unstable();
+        wallets.dedup();
+
+        if self.citus.is_none()
+            && let Some(basis) = Basis::remembered(&self.remembered, &wallets, &work, &self.placed)
+            && let Some(decided) = decide_and_write(connection, &work, &basis, Lookup::Skip).await?
+        {
+            self.remembered.commit(decided.funds(&basis));
+            return Ok(Some(decided.verdicts));
+        }
         for lookup in [Lookup::Skip, Lookup::First] {
             let mut tx = connection.begin().await?;
-            let decided = decide_and_write(&mut tx, &work, lookup, &self.placed).await?;
-            if let Some(verdicts) = decided {
+            let basis = Basis::read(&mut tx, &work, &wallets, lookup, &self.placed).await?;
+            let decided = decide_and_write(&mut tx, &work, &basis, lookup).await?;
+            if let Some(decided) = decided {
                 tx.commit().await?;
-                return Ok(Some(verdicts));
+                self.remembered.commit(decided.funds(&basis));
+                return Ok(Some(decided.verdicts));
             }
             tx.rollback().await?;
         }
@@ -212,33 +237,112 @@ enum Lookup {
     First,
 }
 
-/// One batch inside one transaction: lock, look up, decide, write. `None` when an id
-/// turned out to be stored already, or a hold resolved already, although it was not looked
-/// up: nothing the transaction did may be committed then.
-async fn decide_and_write(
-    tx: &mut Transaction<'_, Postgres>,
-    work: &Work<'_>,
-    lookup: Lookup,
-    placed: &Placed,
-) -> StoreResult<Option<Verdicts>> {
-    let requests = work.requests;
-    // Every wallet the batch touches, a transfer's two included, is locked in ascending id
-    // order, whichever shard owns it, so batches from any number of writers and service
-    // instances cannot deadlock.
-    let mut wallets: Vec<WalletId> = requests.iter().flat_map(|r| r.wallets()).collect();
-    wallets.sort_unstable();
-    wallets.dedup();
-    let mut funds: HashMap<_, _> = batch::lock_wallets(tx, &wallets, work.citus).await?;
+/// What a batch is decided on.
+struct Basis {
+    /// The funds of the wallets that existed before the batch.
+    funds: HashMap<WalletId, Funds>,
+    /// Whether `funds` are remembered rather than locked and read in this transaction.
+    remembered: bool,
+    /// What is stored under the batch's ids, when they were looked up.
+    stored: HashMap<OperationId, Record>,
+    /// The holds the batch's decisions name.
+    holds: HashMap<OperationId, HoldRecord>,
+    /// Wallets the batch created for its deposits.
+    created: HashSet<WalletId>,
+}
 
-    // Looked up after the locks: another writer that committed one of these ids on one of
-    // these wallets has finished by now, so its record is visible here. The same goes for
-    // holds: one changes only under its source's lock, which this batch now holds.
-    let stored = match lookup {
-        Lookup::First => find_stored(tx, requests).await?,
-        Lookup::Skip => HashMap::new(),
-    };
+impl Basis {
+    /// From memory alone: the remembered funds of every one of `wallets` and every hold
+    /// placed through this instance; `None` if one of them is not remembered.
+    fn remembered(
+        remembered: &Remembered,
+        wallets: &[WalletId],
+        work: &Work<'_>,
+        placed: &Placed,
+    ) -> Option<Self> {
+        let funds = remembered.all(wallets)?;
+        let (holds, unknown_holds) = placed_holds(work.requests, placed, Lookup::Skip);
+        unknown_holds.is_empty().then(|| Self {
+            funds,
+            remembered: true,
+            stored: HashMap::new(),
+            holds,
+            created: HashSet::new(),
+        })
+    }
+
+    /// Inside the batch's transaction: locks `wallets` and reads their funds, looks up what
+    /// `lookup` says, reads the holds this instance does not remember, and creates the
+    /// wallets the batch's deposits are the first of.
+    async fn read(
+        tx: &mut Transaction<'_, Postgres>,
+        work: &Work<'_>,
+        wallets: &[WalletId],
+        lookup: Lookup,
+        placed: &Placed,
+    ) -> StoreResult<Self> {
+        let requests = work.requests;
+        // Locked in ascending id order (on Citus shard by shard), whichever shard owns them,
+        // so batches from any number of writers and service instances cannot deadlock.
+        let mut funds: HashMap<_, _> = batch::lock_wallets(tx, wallets, work.citus).await?;
+
+        // Looked up after the locks: another writer that committed one of these ids on one
+        // of these wallets has finished by now, so its record is visible here. The same goes
+        // for holds: one changes only under its source's lock, which this batch now holds.
+        let stored = match lookup {
+            Lookup::First => find_stored(tx, requests).await?,
+            Lookup::Skip => HashMap::new(),
+        };
+        let (mut holds, unknown_holds) = placed_holds(requests, placed, lookup);
+        if !unknown_holds.is_empty() {
+            holds.extend(batch::find_holds(tx, &unknown_holds).await?);
+        }
+
+        // A deposit to a missing wallet creates it, unless its id is already taken: a
+        // replay, a reused key, or a repeat of an earlier request in this batch.
+        let mut seen = HashSet::new();
+        let mut first_deposits: Vec<WalletId> = requests
+            .iter()
+            .filter(|r| {
+                r.id()
+                    .is_some_and(|id| seen.insert(id) && !stored.contains_key(&id))
+            })
+            .filter_map(|r| match r {
+                Request::Operation(op) if op.kind == OperationKind::Deposit => Some(op.wallet_id),
+                _ => None,
+            })
+            .filter(|wallet| !funds.contains_key(wallet))
+            .collect();
+        let mut created = HashSet::new();
+        if !first_deposits.is_empty() {
+            first_deposits.sort_unstable();
+            first_deposits.dedup();
+            created = batch::create_wallets(tx, &first_deposits).await?;
+            // Wallets this batch created come into being at their first deposit (the plan
+            // decides that); the rest were created meanwhile by another transaction and are
+            // locked like any existing wallet.
+            first_deposits.retain(|id| !created.contains(id));
+            funds.extend(batch::lock_wallets(tx, &first_deposits, work.citus).await?);
+        }
+        Ok(Self {
+            funds,
+            remembered: false,
+            stored,
+            holds,
+            created,
+        })
+    }
+}
+
+/// The holds the batch's decisions name that this instance remembers (none with
+/// `Lookup::First`), and the ids of the others.
+fn placed_holds(
+    requests: &[&Request],
+    placed: &Placed,
+    lookup: Lookup,
+) -> (HashMap<OperationId, HoldRecord>, Vec<OperationId>) {
     let mut holds = HashMap::new();
-    let mut unknown_holds = Vec::new();
+    let mut unknown = Vec::new();
     for request in requests {
         let Request::Hold(decision) = request else {
             continue;
@@ -247,49 +351,49 @@ async fn decide_and_write(
             Some(hold) => {
                 holds.insert(hold.id, hold);
             }
-            None => unknown_holds.push(decision.hold),
+            None => unknown.push(decision.hold),
         }
     }
-    if !unknown_holds.is_empty() {
-        holds.extend(batch::find_holds(tx, &unknown_holds).await?);
-    }
+    (holds, unknown)
+}
 
-    // A deposit to a missing wallet creates it, unless its id is already taken: a replay,
-    // a reused key, or a repeat of an earlier request in this batch.
-    let mut seen = HashSet::new();
-    let mut first_deposits: Vec<WalletId> = requests
-        .iter()
-        .filter(|r| {
-            r.id()
-                .is_some_and(|id| seen.insert(id) && !stored.contains_key(&id))
-        })
-        .filter_map(|r| match r {
-            Request::Operation(op) if op.kind == OperationKind::Deposit => Some(op.wallet_id),
-            _ => None,
-        })
-        .filter(|wallet| !funds.contains_key(wallet))
-        .collect();
-    let mut created = HashSet::new();
-    if !first_deposits.is_empty() {
-        first_deposits.sort_unstable();
-        first_deposits.dedup();
-        created = batch::create_wallets(tx, &first_deposits).await?;
-        // Wallets this batch created come into being at their first deposit (the plan
-        // decides that); the rest were created meanwhile by another transaction and are
-        // locked like any existing wallet.
-        first_deposits.retain(|id| !created.contains(id));
-        funds.extend(batch::lock_wallets(tx, &first_deposits, work.citus).await?);
-    }
+/// A committed batch: its verdicts, and the funds it left in the wallets it changed.
+struct Decided {
+    verdicts: Verdicts,
+    changed: Vec<(WalletId, Funds)>,
+}
 
+impl Decided {
+    /// The funds of every wallet the batch decided on, as it left them.
+    fn funds(&self, basis: &Basis) -> impl Iterator<Item = (WalletId, Funds)> {
+        basis
+            .funds
+            .iter()
+            .map(|(&id, &funds)| (id, funds))
+            .chain(self.changed.iter().copied())
+    }
+}
+
+/// Decides the batch on `basis` and writes it. `None` when an id turned out to be stored
+/// already, a hold resolved already, or remembered funds changed, although none of it was
+/// looked up: nothing the batch did may be committed then (with remembered funds, the
+/// statement failed and committed nothing).
+async fn decide_and_write(
+    conn: &mut PgConnection,
+    work: &Work<'_>,
+    basis: &Basis,
+    lookup: Lookup,
+) -> StoreResult<Option<Decided>> {
+    let requests = work.requests;
     // PostgreSQL keeps microseconds: a record's time is cut to that precision now, so the
     // first answer, its replays and its reads all show the same instant.
     let now = chrono::Utc::now().trunc_subsecs(6);
     let plan = plan(
         requests.iter().copied(),
         work.atomic,
-        &funds,
-        &stored,
-        &holds,
+        &basis.funds,
+        &basis.stored,
+        &basis.holds,
         now,
     );
     // Without a lookup, a stored id shows up only where a record is inserted. A request
@@ -311,7 +415,7 @@ async fn decide_and_write(
     let mut writes = batch::Writes::default();
     // A wallet created for a deposit that was not stored (its atomic batch failed) goes
     // again: nothing of that batch may remain.
-    writes.drop_wallets(created.into_iter().filter(|wallet| {
+    writes.drop_wallets(basis.created.iter().copied().filter(|wallet| {
         plan.funds
             .binary_search_by_key(wallet, |(id, _)| *id)
             .is_err()
@@ -343,14 +447,24 @@ async fn decide_and_write(
         }
     }
     for hold in &plan.holds {
-        if holds.contains_key(&hold.id) {
+        if basis.holds.contains_key(&hold.id) {
             writes.resolved_hold(hold);
         } else {
             writes.new_hold(hold);
         }
     }
-    let as_decided = writes.write(tx, &plan.funds, work.citus).await?;
-    Ok(as_decided.then_some(plan.verdicts))
+    let remembered: Option<Vec<(WalletId, Funds)>> = basis.remembered.then(|| {
+        let mut funds: Vec<_> = basis.funds.iter().map(|(&id, &f)| (id, f)).collect();
+        funds.sort_unstable_by_key(|&(id, _)| id);
+        funds
+    });
+    let as_decided = writes
+        .write(conn, &plan.funds, remembered.as_deref(), work.citus)
+        .await?;
+    Ok(as_decided.then_some(Decided {
+        verdicts: plan.verdicts,
+        changed: plan.funds,
+    }))
 }
 
 /// What is stored under the ids the batch's requests would take: their own, and for a

@@ -202,10 +202,18 @@ impl Writes {
     /// on something no longer true: some record's id was taken already (the statement
     /// failed, or on Citus, its id was found in `operation_ids`), or some hold it resolves
     /// was no longer pending (not updated). The caller must roll back then.
+    ///
+    /// With `remembered`, the funds the batch was decided on without locking its wallets
+    /// (plain PostgreSQL only), the statement is the whole transaction: it locks those
+    /// wallets first, in the order of their ids as every batch does, and fails as a whole
+    /// (`false`, nothing stored) when one of them no longer holds those funds, or anything
+    /// else above is found. Every part of it waits for those locks, so that, as in a locked
+    /// batch, nothing is written to a wallet before it is locked.
     pub async fn write(
         self,
         conn: &mut PgConnection,
         funds: &[(WalletId, Funds)],
+        remembered: Option<&[(WalletId, Funds)]>,
         citus: Option<&ShardMap>,
     ) -> StoreResult<bool> {
         let Self {
@@ -238,6 +246,10 @@ impl Writes {
                 .next()
                 .is_some_and(|first| shards.any(|shard| shard != first))
         });
+        assert!(
+            remembered.is_none() || citus.is_none(),
+            "a batch on Citus locks its wallets first"
+        );
         let citus = citus.is_some();
         let resolved = resolutions.id.len();
         // Only the parts the batch has: a batch of deposits inserts operations and updates
@@ -248,6 +260,13 @@ impl Writes {
             query.push(separator);
             separator = ", ";
         };
+        // A filter that holds once the remembered wallets are locked, and that every part
+        // below evaluates before its first row (a one-time filter).
+        let locked = remembered.map(|remembered| {
+            part(&mut query);
+            push_lock_remembered(&mut query, remembered);
+            "(SELECT yes FROM unchanged)"
+        });
         if registered > 0 {
             part(&mut query);
             query.push("registered_ids AS (INSERT INTO operation_ids (id) ");
@@ -259,33 +278,35 @@ impl Writes {
         }
         if !operations.id.is_empty() {
             part(&mut query);
-            operations.push_insert(&mut query, citus, values);
+            operations.push_insert(&mut query, citus, values, locked);
         }
         if !transfers.id.is_empty() {
             part(&mut query);
-            transfers.push_insert(&mut query, citus, values);
+            transfers.push_insert(&mut query, citus, values, locked);
         }
         if !holds.id.is_empty() {
             part(&mut query);
-            holds.push_insert(&mut query, citus, values);
+            holds.push_insert(&mut query, citus, values, locked);
         }
         if resolved > 0 {
             part(&mut query);
-            resolutions.push_update(&mut query, citus);
+            resolutions.push_update(&mut query, citus, locked);
         }
         if !funds.is_empty() {
             part(&mut query);
-            push_funds_update(&mut query, funds, citus);
+            push_funds_update(&mut query, funds, citus, locked);
         }
         if !events.id.is_empty() {
             part(&mut query);
-            events.push_insert(&mut query);
+            events.push_insert(&mut query, locked);
         }
         if !dropped_wallets.is_empty() {
             part(&mut query);
             query.push("dropped_wallets AS (DELETE FROM wallets WHERE id = ANY(");
             query.push_bind(dropped_wallets);
-            query.push("))");
+            query.push(")");
+            push_filter(&mut query, " AND ", locked);
+            query.push(")");
         }
         // What the batch expects to have changed, counted by the statement.
         let counts: Vec<&str> = [
@@ -295,20 +316,34 @@ impl Writes {
         .into_iter()
         .flatten()
         .collect();
-        query.push(" SELECT ");
-        query.push(if counts.is_empty() {
+        let counted = if counts.is_empty() {
             "0::int8".to_owned()
         } else {
             counts.join(" + ")
-        });
+        };
+        let expected = (resolved + registered) as i64;
+        query.push(" SELECT ");
+        match locked {
+            // Committed when it ends: it must fail rather than answer `false`.
+            Some(locked) => {
+                query.push(format_args!("CASE WHEN {locked} AND {counted} = "));
+                query.push_bind(expected);
+                query.push(format_args!(
+                    " THEN {counted} ELSE batch_not_as_decided() END"
+                ));
+            }
+            None => {
+                query.push(counted);
+            }
+        }
         let written: sqlx::Result<i64> = query.build_query_scalar().fetch_one(conn).await;
         match written {
-            Ok(changed) => Ok(changed == (resolved + registered) as i64),
+            Ok(changed) => Ok(changed == expected),
             Err(sqlx::Error::Database(error))
                 if matches!(
                     error.constraint(),
                     // A new hold takes its request's id, so its key reports a taken id too.
-                    Some("operations_pkey" | "transfers_pkey" | "holds_pkey")
+                    Some("operations_pkey" | "transfers_pkey" | "holds_pkey" | "batch_as_decided")
                 ) =>
             {
                 Ok(false)
@@ -318,16 +353,46 @@ impl Writes {
     }
 }
 
+/// `locked`: the wallets of `remembered` that still hold those funds, locked in the order of
+/// their ids; `unchanged`: whether that is all of them.
+fn push_lock_remembered(query: &mut QueryBuilder<'_, Postgres>, remembered: &[(WalletId, Funds)]) {
+    let count = remembered.len() as i64;
+    let (ids, balances, held) = funds_columns(remembered);
+    query.push("locked AS MATERIALIZED (SELECT wallets.id FROM wallets JOIN ");
+    push_unnest!(query, ids => "uuid", balances => "int8", held => "int8");
+    query.push(
+        " AS v (id, balance, held) ON wallets.id = v.id AND wallets.balance = v.balance \
+         AND wallets.held = v.held ORDER BY wallets.id FOR UPDATE OF wallets), \
+         unchanged AS MATERIALIZED (SELECT count(*) = ",
+    );
+    query.push_bind(count);
+    query.push(" AS yes FROM locked)");
+}
+
+/// `{prefix}{filter}`, when there is one.
+fn push_filter(query: &mut QueryBuilder<'_, Postgres>, prefix: &str, filter: Option<&str>) {
+    if let Some(filter) = filter {
+        query.push(prefix);
+        query.push(filter);
+    }
+}
+
+fn funds_columns(funds: &[(WalletId, Funds)]) -> (Vec<Uuid>, Vec<i64>, Vec<i64>) {
+    let ids = funds.iter().map(|&(id, _)| id.into()).collect();
+    let balances = funds.iter().map(|&(_, f)| f.balance().into()).collect();
+    let held = funds.iter().map(|&(_, f)| f.held().into()).collect();
+    (ids, balances, held)
+}
+
 /// Writes each changed wallet's final funds. On Citus the ids are named once more, so that
 /// the update goes to their shards only.
 fn push_funds_update(
     query: &mut QueryBuilder<'_, Postgres>,
     funds: &[(WalletId, Funds)],
     citus: bool,
+    locked: Option<&str>,
 ) {
-    let ids: Vec<Uuid> = funds.iter().map(|&(id, _)| id.into()).collect();
-    let balances: Vec<i64> = funds.iter().map(|&(_, f)| f.balance().into()).collect();
-    let held: Vec<i64> = funds.iter().map(|&(_, f)| f.held().into()).collect();
+    let (ids, balances, held) = funds_columns(funds);
     query.push(
         "updated AS (UPDATE wallets SET balance = v.balance, held = v.held, updated_at = now() \
          FROM ",
@@ -336,6 +401,7 @@ fn push_funds_update(
     push_unnest!(query, ids => "uuid", balances => "int8", held => "int8");
     query.push(" AS v (id, balance, held) WHERE wallets.id = v.id");
     push_shards(query, "wallets.id", shards);
+    push_filter(query, " AND ", locked);
     query.push(")");
 }
 
@@ -368,7 +434,13 @@ struct OperationColumns {
 }
 
 impl OperationColumns {
-    fn push_insert(self, query: &mut QueryBuilder<'_, Postgres>, citus: bool, values: bool) {
+    fn push_insert(
+        self,
+        query: &mut QueryBuilder<'_, Postgres>,
+        citus: bool,
+        values: bool,
+        locked: Option<&str>,
+    ) {
         query.push(
             "operation_rows AS (INSERT INTO operations (id, wallet_id, kind, amount, status, \
              reason, balance_after, available_after, idempotency_key, created_at, transfer_id, \
@@ -382,6 +454,7 @@ impl OperationColumns {
             self.transfer_id => "uuid", self.counterparty => "uuid",
             self.hold_id => "uuid", self.expires_at => "timestamptz",
         );
+        push_filter(query, " WHERE ", locked);
         if citus {
             query.push(" ON CONFLICT DO NOTHING");
         }
@@ -428,7 +501,13 @@ struct TransferColumns {
 }
 
 impl TransferColumns {
-    fn push_insert(self, query: &mut QueryBuilder<'_, Postgres>, citus: bool, values: bool) {
+    fn push_insert(
+        self,
+        query: &mut QueryBuilder<'_, Postgres>,
+        citus: bool,
+        values: bool,
+        locked: Option<&str>,
+    ) {
         query.push(
             "transfer_rows AS (INSERT INTO transfers (id, from_wallet_id, to_wallet_id, amount, \
              status, reason, from_balance, from_available, to_balance, to_available, \
@@ -442,6 +521,7 @@ impl TransferColumns {
             self.idempotency_key => "text", self.created_at => "timestamptz",
             self.pending => "bool", self.expires_at => "timestamptz",
         );
+        push_filter(query, " WHERE ", locked);
         if citus {
             query.push(" ON CONFLICT DO NOTHING");
         }
@@ -481,7 +561,13 @@ struct HoldColumns {
 }
 
 impl HoldColumns {
-    fn push_insert(self, query: &mut QueryBuilder<'_, Postgres>, citus: bool, values: bool) {
+    fn push_insert(
+        self,
+        query: &mut QueryBuilder<'_, Postgres>,
+        citus: bool,
+        values: bool,
+        locked: Option<&str>,
+    ) {
         query.push(
             "hold_rows AS (INSERT INTO holds (id, wallet_id, to_wallet_id, amount, status, \
              confirmed_amount, expires_at, created_at, resolved_at) ",
@@ -492,6 +578,7 @@ impl HoldColumns {
             self.confirmed_amount => "int8", self.expires_at => "timestamptz",
             self.created_at => "timestamptz", self.resolved_at => "timestamptz",
         );
+        push_filter(query, " WHERE ", locked);
         if citus {
             query.push(" ON CONFLICT DO NOTHING");
         }
@@ -523,7 +610,12 @@ struct ResolutionColumns {
 
 impl ResolutionColumns {
     /// Updates only holds still pending, and returns one row for each it updated.
-    fn push_update(self, query: &mut QueryBuilder<'_, Postgres>, citus: bool) {
+    fn push_update(
+        self,
+        query: &mut QueryBuilder<'_, Postgres>,
+        citus: bool,
+        locked: Option<&str>,
+    ) {
         query.push(
             "resolved_holds AS (UPDATE holds SET status = v.status, \
              confirmed_amount = v.confirmed_amount, resolved_at = v.resolved_at FROM ",
@@ -539,6 +631,7 @@ impl ResolutionColumns {
              AND holds.status = 'PENDING'",
         );
         push_shards(query, "holds.wallet_id", shards);
+        push_filter(query, " AND ", locked);
         query.push(" RETURNING 1)");
     }
 
@@ -562,7 +655,7 @@ struct EventColumns {
 
 impl EventColumns {
     /// Inserts the events in the order the batch decided them: that order numbers them.
-    fn push_insert(self, query: &mut QueryBuilder<'_, Postgres>) {
+    fn push_insert(self, query: &mut QueryBuilder<'_, Postgres>, locked: Option<&str>) {
         query.push(
             "event_rows AS (INSERT INTO outbox (event_id, wallet_id, type, body, occurred_at) \
              SELECT event_id, wallet_id, type, body, occurred_at FROM ",
@@ -571,10 +664,9 @@ impl EventColumns {
             self.id => "uuid", self.wallet => "uuid", self.kind => "text",
             self.body => "text", self.occurred_at => "timestamptz",
         );
-        query.push(
-            " WITH ORDINALITY AS v (event_id, wallet_id, type, body, occurred_at, n) \
-             ORDER BY n)",
-        );
+        query.push(" WITH ORDINALITY AS v (event_id, wallet_id, type, body, occurred_at, n)");
+        push_filter(query, " WHERE ", locked);
+        query.push(" ORDER BY n)");
     }
 
     fn push(&mut self, event: Event) {

@@ -141,6 +141,32 @@ async fn two_instances_on_one_database_stay_exact_on_one_wallet() {
     mixed_load_is_exact(vec![first, second]).await;
 }
 
+/// Each writer decides on the funds its own last commit left in a wallet, without reading
+/// them first; another instance writing the wallet meanwhile must not make it decide on
+/// stale funds, whichever way they are stale: too much, too little, or held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wallet_changed_by_another_instance_is_decided_on_its_stored_funds() {
+    let first = spawn_app_with(&PATIENT).await;
+    let second = first.spawn_beside(&PATIENT).await;
+    let wallet = first.funded_wallet(100).await;
+
+    // `first` last saw 100; it is 0 now.
+    assert_eq!(second.withdraw(wallet, 100).await.status(), StatusCode::OK);
+    let refused = Reply::of(first.withdraw(wallet, 50).await).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.text());
+    // `first` last saw 0; it is 200 now.
+    assert_eq!(second.deposit(wallet, 200).await.status(), StatusCode::OK);
+    assert_eq!(first.withdraw(wallet, 150).await.status(), StatusCode::OK);
+    // `first` last saw 30 of its 50 held; nothing is held now.
+    let hold = placed_hold(&first, wallet, None, 30).await;
+    assert_eq!(second.void_hold(hold).await.status, StatusCode::OK);
+    assert_eq!(first.withdraw(wallet, 50).await.status(), StatusCode::OK);
+
+    assert_eq!(first.funds(wallet).await, (0, 0, 0));
+    assert_eq!(first.assert_history_adds_up(wallet).await, 0);
+    first.assert_ledger_consistent().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_transaction_per_request_mode_is_exact_too() {
     let app = spawn_app_with(&[PATIENT[0], PATIENT[1], "--max-batch", "1"]).await;

@@ -1,0 +1,85 @@
+//! The funds a writer's own commits left in its wallets. A batch whose wallets are all
+//! remembered is decided on them without locking and reading the wallets first, and is
+//! written in one statement that is its whole transaction: one round trip instead of four
+//! (begin, lock, write, commit). The statement locks the wallets itself and checks that they
+//! still hold these funds; only another instance writing the same wallets can have changed
+//! them, and then the batch is decided again the usual way. So a remembered value that is
+//! wrong costs a retry, never a wrong balance.
+
+use crate::domain::{Funds, WalletId};
+use std::collections::HashMap;
+
+/// Most wallets remembered per writer: a few MB. Past it the memory starts over.
+const CAPACITY: usize = 100_000;
+
+#[derive(Debug, Default)]
+pub struct Remembered {
+    funds: HashMap<WalletId, Funds>,
+}
+
+impl Remembered {
+    /// The funds of every one of `wallets`, or `None` if one of them is not remembered.
+    pub fn all(&self, wallets: &[WalletId]) -> Option<HashMap<WalletId, Funds>> {
+        wallets
+            .iter()
+            .map(|id| self.funds.get(id).map(|&funds| (*id, funds)))
+            .collect()
+    }
+
+    /// Funds a committed batch read or wrote.
+    pub fn commit(&mut self, funds: impl IntoIterator<Item = (WalletId, Funds)>) {
+        for (id, funds) in funds {
+            if self.funds.len() >= CAPACITY && !self.funds.contains_key(&id) {
+                self.funds.clear();
+            }
+            self.funds.insert(id, funds);
+        }
+    }
+
+    /// After a failure whose outcome is unknown: forget everything rather than guess.
+    pub fn forget(&mut self) {
+        self.funds.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Balance;
+
+    fn funds(balance: u64) -> Funds {
+        Funds::posted(Balance::new(balance).unwrap())
+    }
+
+    #[test]
+    fn all_is_none_unless_every_wallet_is_remembered() {
+        let (a, b) = (WalletId::new_random(), WalletId::new_random());
+        let mut remembered = Remembered::default();
+        remembered.commit([(a, funds(5))]);
+        assert_eq!(remembered.all(&[a]), Some(HashMap::from([(a, funds(5))])));
+        assert_eq!(remembered.all(&[a, b]), None);
+        remembered.commit([(b, funds(7)), (a, funds(6))]);
+        assert_eq!(
+            remembered.all(&[a, b]),
+            Some(HashMap::from([(a, funds(6)), (b, funds(7))]))
+        );
+        remembered.forget();
+        assert_eq!(remembered.all(&[a]), None);
+    }
+
+    #[test]
+    fn memory_starts_over_past_its_capacity() {
+        let mut remembered = Remembered::default();
+        let first = WalletId::new_random();
+        remembered.commit([(first, funds(1))]);
+        remembered.commit((1..CAPACITY).map(|_| (WalletId::new_random(), funds(1))));
+        assert!(remembered.all(&[first]).is_some());
+        let last = WalletId::new_random();
+        remembered.commit([(last, funds(2))]);
+        assert_eq!(remembered.all(&[first]), None);
+        assert_eq!(
+            remembered.all(&[last]),
+            Some(HashMap::from([(last, funds(2))]))
+        );
+    }
+}
