@@ -46,6 +46,7 @@ pub mod metric {
     pub const LEDGER_BATCH_SIZE: &str = "wallet_ledger_batch_size";
     pub const LEDGER_COMMIT_DURATION: &str = "wallet_ledger_commit_duration_seconds";
     pub const LEDGER_RETRIES: &str = "wallet_ledger_retries_total";
+    pub const LEDGER_UNREMEMBERED: &str = "wallet_ledger_unremembered_total";
     pub const LEDGER_QUEUE_DEPTH: &str = "wallet_ledger_queue_depth";
     pub const DB_POOL_CONNECTIONS: &str = "wallet_db_pool_connections";
     pub const HOLDS_EXPIRED: &str = "wallet_holds_expired_total";
@@ -122,6 +123,12 @@ fn describe() {
     );
     // Exported from the start, not from the first retry, so that `rate()` sees a zero.
     metrics::counter!(LEDGER_RETRIES).absolute(0);
+    metrics::describe_counter!(
+        LEDGER_UNREMEMBERED,
+        "Ledger batches decided on remembered funds that were no longer true (another writer \
+         wrote a wallet meanwhile), decided again on the stored ones"
+    );
+    metrics::counter!(LEDGER_UNREMEMBERED).absolute(0);
     metrics::describe_gauge!(
         LEDGER_QUEUE_DEPTH,
         "Requests waiting for their shard's writer, by shard"

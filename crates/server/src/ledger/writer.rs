@@ -198,10 +198,19 @@ impl Writer {
 
         if self.citus.is_none()
             && let Some(basis) = Basis::remembered(&self.remembered, &wallets, &work, &self.placed)
-            && let Some(decided) = decide_and_write(connection, &work, &basis, Lookup::Skip).await?
         {
-            self.remembered.commit(decided.funds(&basis));
-            return Ok(Some(decided.verdicts));
+            match decide_and_write(connection, &work, &basis, Lookup::Skip).await? {
+                Some(decided) => {
+                    self.remembered.commit(decided.funds(&basis));
+                    return Ok(Some(decided.verdicts));
+                }
+                // Most likely funds changed by others (rarer: a reused id, a hold resolved
+                // elsewhere).
+                None => {
+                    metrics::counter!(metric::LEDGER_UNREMEMBERED).increment(1);
+                    self.remembered.changed_by_others(&wallets);
+                }
+            }
         }
         for lookup in [Lookup::Skip, Lookup::First] {
             let mut tx = connection.begin().await?;

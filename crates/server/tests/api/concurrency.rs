@@ -1,6 +1,7 @@
 //! Many requests on ONE wallet, or transfers among a few, or holds placed and resolved, at
 //! once: every balance exact, money conserved, every hold resolved exactly once, no 5xx.
 
+use crate::helpers::metrics::scrape;
 use crate::helpers::{
     Reply, ServerProcess, TestApp, kind, operation_body, pending, spawn_app_with, timestamp,
     transfer_body,
@@ -143,27 +144,44 @@ async fn two_instances_on_one_database_stay_exact_on_one_wallet() {
 
 /// Each writer decides on the funds its own last commit left in a wallet, without reading
 /// them first; another instance writing the wallet meanwhile must not make it decide on
-/// stale funds, whichever way they are stale: too much, too little, or held.
+/// stale funds, whichever way they are stale: too much, too little, or held. (One wallet
+/// each: a wallet found changed is then read for a while rather than remembered.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wallet_changed_by_another_instance_is_decided_on_its_stored_funds() {
     let first = spawn_app_with(&PATIENT).await;
     let second = first.spawn_beside(&PATIENT).await;
-    let wallet = first.funded_wallet(100).await;
+    let before = scrape(first.admin_addr).await;
 
     // `first` last saw 100; it is 0 now.
-    assert_eq!(second.withdraw(wallet, 100).await.status(), StatusCode::OK);
-    let refused = Reply::of(first.withdraw(wallet, 50).await).await;
+    let emptied = first.funded_wallet(100).await;
+    assert_eq!(second.withdraw(emptied, 100).await.status(), StatusCode::OK);
+    let refused = Reply::of(first.withdraw(emptied, 50).await).await;
     assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.text());
-    // `first` last saw 0; it is 200 now.
-    assert_eq!(second.deposit(wallet, 200).await.status(), StatusCode::OK);
-    assert_eq!(first.withdraw(wallet, 150).await.status(), StatusCode::OK);
+    // `first` last saw 10; it is 210 now.
+    let topped_up = first.funded_wallet(10).await;
+    assert_eq!(
+        second.deposit(topped_up, 200).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        first.withdraw(topped_up, 150).await.status(),
+        StatusCode::OK
+    );
     // `first` last saw 30 of its 50 held; nothing is held now.
-    let hold = placed_hold(&first, wallet, None, 30).await;
+    let released = first.funded_wallet(50).await;
+    let hold = placed_hold(&first, released, None, 30).await;
     assert_eq!(second.void_hold(hold).await.status, StatusCode::OK);
-    assert_eq!(first.withdraw(wallet, 50).await.status(), StatusCode::OK);
+    assert_eq!(first.withdraw(released, 50).await.status(), StatusCode::OK);
 
-    assert_eq!(first.funds(wallet).await, (0, 0, 0));
-    assert_eq!(first.assert_history_adds_up(wallet).await, 0);
+    // Each of the three was decided on remembered funds first (the metrics are the
+    // process's, shared with the tests running beside this one: at least).
+    let after = scrape(first.admin_addr).await;
+    let unremembered = "wallet_ledger_unremembered_total";
+    assert!(after.sum(unremembered, &[]) - before.sum(unremembered, &[]) >= 3.0);
+    for (wallet, balance) in [(emptied, 0), (topped_up, 60), (released, 0)] {
+        assert_eq!(first.funds(wallet).await, (balance, 0, balance));
+        assert_eq!(first.assert_history_adds_up(wallet).await, balance);
+    }
     first.assert_ledger_consistent().await;
 }
 
