@@ -267,6 +267,11 @@ impl Writes {
             push_lock_remembered(&mut query, remembered);
             "(SELECT yes FROM unchanged)"
         });
+        let inserts = Inserts {
+            citus,
+            values,
+            locked,
+        };
         if registered > 0 {
             part(&mut query);
             query.push("registered_ids AS (INSERT INTO operation_ids (id) ");
@@ -278,15 +283,15 @@ impl Writes {
         }
         if !operations.id.is_empty() {
             part(&mut query);
-            operations.push_insert(&mut query, citus, values, locked);
+            operations.push_insert(&mut query, inserts);
         }
         if !transfers.id.is_empty() {
             part(&mut query);
-            transfers.push_insert(&mut query, citus, values, locked);
+            transfers.push_insert(&mut query, inserts);
         }
         if !holds.id.is_empty() {
             part(&mut query);
-            holds.push_insert(&mut query, citus, values, locked);
+            holds.push_insert(&mut query, inserts);
         }
         if resolved > 0 {
             part(&mut query);
@@ -369,6 +374,28 @@ fn push_lock_remembered(query: &mut QueryBuilder<'_, Postgres>, remembered: &[(W
     query.push(" AS yes FROM locked)");
 }
 
+/// How a batch's records are inserted.
+#[derive(Clone, Copy)]
+struct Inserts<'a> {
+    /// On Citus: a record whose key exists is skipped, not an error (see `write`).
+    citus: bool,
+    /// From rows of values rather than arrays (see `push_rows!`).
+    values: bool,
+    /// Behind the locks of the remembered wallets (see `write`).
+    locked: Option<&'a str>,
+}
+
+impl Inserts<'_> {
+    /// Ends an insert, after its rows.
+    fn finish(self, query: &mut QueryBuilder<'_, Postgres>) {
+        push_filter(query, " WHERE ", self.locked);
+        if self.citus {
+            query.push(" ON CONFLICT DO NOTHING");
+        }
+        query.push(")");
+    }
+}
+
 /// `{prefix}{filter}`, when there is one.
 fn push_filter(query: &mut QueryBuilder<'_, Postgres>, prefix: &str, filter: Option<&str>) {
     if let Some(filter) = filter {
@@ -434,19 +461,13 @@ struct OperationColumns {
 }
 
 impl OperationColumns {
-    fn push_insert(
-        self,
-        query: &mut QueryBuilder<'_, Postgres>,
-        citus: bool,
-        values: bool,
-        locked: Option<&str>,
-    ) {
+    fn push_insert(self, query: &mut QueryBuilder<'_, Postgres>, how: Inserts<'_>) {
         query.push(
             "operation_rows AS (INSERT INTO operations (id, wallet_id, kind, amount, status, \
              reason, balance_after, available_after, idempotency_key, created_at, transfer_id, \
              counterparty_wallet_id, hold_id, expires_at) ",
         );
-        push_rows!(query, values,
+        push_rows!(query, how.values,
             self.id => "uuid", self.wallet_id => "uuid", self.kind => "text",
             self.amount => "int8", self.status => "text", self.reason => "text",
             self.balance_after => "int8", self.available_after => "int8",
@@ -454,11 +475,7 @@ impl OperationColumns {
             self.transfer_id => "uuid", self.counterparty => "uuid",
             self.hold_id => "uuid", self.expires_at => "timestamptz",
         );
-        push_filter(query, " WHERE ", locked);
-        if citus {
-            query.push(" ON CONFLICT DO NOTHING");
-        }
-        query.push(")");
+        how.finish(query);
     }
 
     fn push(&mut self, record: &OperationRecord, key: Option<&IdempotencyKey>) {
@@ -501,19 +518,13 @@ struct TransferColumns {
 }
 
 impl TransferColumns {
-    fn push_insert(
-        self,
-        query: &mut QueryBuilder<'_, Postgres>,
-        citus: bool,
-        values: bool,
-        locked: Option<&str>,
-    ) {
+    fn push_insert(self, query: &mut QueryBuilder<'_, Postgres>, how: Inserts<'_>) {
         query.push(
             "transfer_rows AS (INSERT INTO transfers (id, from_wallet_id, to_wallet_id, amount, \
              status, reason, from_balance, from_available, to_balance, to_available, \
              idempotency_key, created_at, pending, expires_at) ",
         );
-        push_rows!(query, values,
+        push_rows!(query, how.values,
             self.id => "uuid", self.from => "uuid", self.to => "uuid",
             self.amount => "int8", self.status => "text", self.reason => "text",
             self.from_balance => "int8", self.from_available => "int8",
@@ -521,11 +532,7 @@ impl TransferColumns {
             self.idempotency_key => "text", self.created_at => "timestamptz",
             self.pending => "bool", self.expires_at => "timestamptz",
         );
-        push_filter(query, " WHERE ", locked);
-        if citus {
-            query.push(" ON CONFLICT DO NOTHING");
-        }
-        query.push(")");
+        how.finish(query);
     }
 
     fn push(&mut self, record: &TransferRecord, key: Option<&IdempotencyKey>) {
@@ -561,28 +568,18 @@ struct HoldColumns {
 }
 
 impl HoldColumns {
-    fn push_insert(
-        self,
-        query: &mut QueryBuilder<'_, Postgres>,
-        citus: bool,
-        values: bool,
-        locked: Option<&str>,
-    ) {
+    fn push_insert(self, query: &mut QueryBuilder<'_, Postgres>, how: Inserts<'_>) {
         query.push(
             "hold_rows AS (INSERT INTO holds (id, wallet_id, to_wallet_id, amount, status, \
              confirmed_amount, expires_at, created_at, resolved_at) ",
         );
-        push_rows!(query, values,
+        push_rows!(query, how.values,
             self.id => "uuid", self.wallet => "uuid", self.to => "uuid",
             self.amount => "int8", self.status => "text",
             self.confirmed_amount => "int8", self.expires_at => "timestamptz",
             self.created_at => "timestamptz", self.resolved_at => "timestamptz",
         );
-        push_filter(query, " WHERE ", locked);
-        if citus {
-            query.push(" ON CONFLICT DO NOTHING");
-        }
-        query.push(")");
+        how.finish(query);
     }
 
     fn push(&mut self, record: &HoldRecord) {
