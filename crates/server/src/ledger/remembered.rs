@@ -28,8 +28,9 @@ pub struct Remembered {
 }
 
 impl Remembered {
-    /// The funds of every one of `wallets`, or `None` if one of them is not remembered.
-    pub fn all(&self, wallets: &[WalletId]) -> Option<HashMap<WalletId, Funds>> {
+    /// The funds of every one of `wallets`, in their order, or `None` if one of them is not
+    /// remembered.
+    pub fn all(&self, wallets: &[WalletId]) -> Option<Vec<(WalletId, Funds)>> {
         wallets
             .iter()
             .map(|id| self.funds.get(id).map(|&funds| (*id, funds)))
@@ -85,12 +86,12 @@ mod tests {
         let (a, b) = (WalletId::new_random(), WalletId::new_random());
         let mut remembered = Remembered::default();
         remembered.commit([(a, funds(5))]);
-        assert_eq!(remembered.all(&[a]), Some(HashMap::from([(a, funds(5))])));
+        assert_eq!(remembered.all(&[a]), Some(vec![(a, funds(5))]));
         assert_eq!(remembered.all(&[a, b]), None);
         remembered.commit([(b, funds(7)), (a, funds(6))]);
         assert_eq!(
             remembered.all(&[a, b]),
-            Some(HashMap::from([(a, funds(6)), (b, funds(7))]))
+            Some(vec![(a, funds(6)), (b, funds(7))])
         );
         remembered.forget();
         assert_eq!(remembered.all(&[a]), None);
@@ -109,10 +110,7 @@ mod tests {
         }
         assert!(remembered.all(&[other]).is_some());
         remembered.commit([(shared, funds(3))]);
-        assert_eq!(
-            remembered.all(&[shared]),
-            Some(HashMap::from([(shared, funds(3))]))
-        );
+        assert_eq!(remembered.all(&[shared]), Some(vec![(shared, funds(3))]));
     }
 
     #[test]
@@ -125,9 +123,6 @@ mod tests {
         let last = WalletId::new_random();
         remembered.commit([(last, funds(2))]);
         assert_eq!(remembered.all(&[first]), None);
-        assert_eq!(
-            remembered.all(&[last]),
-            Some(HashMap::from([(last, funds(2))]))
-        );
+        assert_eq!(remembered.all(&[last]), Some(vec![(last, funds(2))]));
     }
 }

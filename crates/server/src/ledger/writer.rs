@@ -250,8 +250,9 @@ enum Lookup {
 struct Basis {
     /// The funds of the wallets that existed before the batch.
     funds: HashMap<WalletId, Funds>,
-    /// Whether `funds` are remembered rather than locked and read in this transaction.
-    remembered: bool,
+    /// The same in the order of their ids, when they are remembered rather than locked and
+    /// read in this transaction.
+    remembered: Option<Vec<(WalletId, Funds)>>,
     /// What is stored under the batch's ids, when they were looked up.
     stored: HashMap<OperationId, Record>,
     /// The holds the batch's decisions name.
@@ -269,11 +270,11 @@ impl Basis {
         work: &Work<'_>,
         placed: &Placed,
     ) -> Option<Self> {
-        let funds = remembered.all(wallets)?;
+        let remembered = remembered.all(wallets)?;
         let (holds, unknown_holds) = placed_holds(work.requests, placed, Lookup::Skip);
         unknown_holds.is_empty().then(|| Self {
-            funds,
-            remembered: true,
+            funds: remembered.iter().copied().collect(),
+            remembered: Some(remembered),
             stored: HashMap::new(),
             holds,
             created: HashSet::new(),
@@ -335,7 +336,7 @@ impl Basis {
         }
         Ok(Self {
             funds,
-            remembered: false,
+            remembered: None,
             stored,
             holds,
             created,
@@ -462,13 +463,8 @@ async fn decide_and_write(
             writes.new_hold(hold);
         }
     }
-    let remembered: Option<Vec<(WalletId, Funds)>> = basis.remembered.then(|| {
-        let mut funds: Vec<_> = basis.funds.iter().map(|(&id, &f)| (id, f)).collect();
-        funds.sort_unstable_by_key(|&(id, _)| id);
-        funds
-    });
     let as_decided = writes
-        .write(conn, &plan.funds, remembered.as_deref(), work.citus)
+        .write(conn, &plan.funds, basis.remembered.as_deref(), work.citus)
         .await?;
     Ok(as_decided.then_some(Decided {
         verdicts: plan.verdicts,
