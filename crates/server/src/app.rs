@@ -51,7 +51,6 @@ impl Application {
             host = options.get_host(),
             port = options.get_port(),
             database = options.get_database(),
-            shards = config.ledger.shards,
             max_batch = config.ledger.max_batch,
             "starting"
         );

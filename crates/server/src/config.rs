@@ -104,9 +104,9 @@ impl DatabaseArgs {
 #[command(next_help_heading = "Ledger")]
 pub struct LedgerArgs {
     /// Writer tasks, each with its own connection; wallets are spread over them by id
-    #[arg(long, env = "WALLET_SHARDS", default_value_t = 4,
-          value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub shards: u16,
+    /// [default: 1, on Citus 4]
+    #[arg(long, env = "WALLET_SHARDS", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub shards: Option<u16>,
 
     /// Most operations per transaction; 1 means one transaction per request
     #[arg(long, env = "WALLET_MAX_BATCH", default_value_t = 1000,
@@ -146,7 +146,7 @@ impl LedgerArgs {
 impl From<&LedgerArgs> for LedgerConfig {
     fn from(args: &LedgerArgs) -> Self {
         Self {
-            shards: usize::from(args.shards),
+            shards: args.shards.map(usize::from),
             max_batch: args.max_batch as usize,
             queue_capacity: args.queue_capacity as usize,
             transfer_routing: args.transfer_routing,
@@ -420,7 +420,7 @@ mod tests {
         assert_eq!(LedgerConfig::from(&config.ledger).max_batch, 1);
         assert!(Config::try_parse_from(["x", "--log-format", "xml"]).is_err());
         let config = Config::try_parse_from(["x", "--shards", "2", "--shards", "3"]).unwrap();
-        assert_eq!(config.ledger.shards, 3);
+        assert_eq!(config.ledger.shards, Some(3));
         let config = Config::try_parse_from(["x", "--log-format", "json"]).unwrap();
         assert_eq!(config.telemetry.log_format, LogFormat::Json);
     }

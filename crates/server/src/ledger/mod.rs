@@ -32,11 +32,19 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use writer::{Job, Writer};
 
+/// Writers on Citus unless configured. On plain PostgreSQL the default is one: a batch there
+/// is one statement whose fixed cost (starting the executor, the tables' checks, the commit)
+/// is shared by everything queued, and more writers split the queue into smaller batches that
+/// cost the database more per operation. On Citus a batch locks shard by shard, round trip
+/// after round trip, and several writers overlap those.
+const CITUS_WRITERS: usize = 4;
+
 /// How the writers are laid out.
 #[derive(Debug, Clone)]
 pub struct LedgerConfig {
-    /// Number of writer tasks, each with its own database connection.
-    pub shards: usize,
+    /// Number of writer tasks, each with its own database connection; `None`: one on plain
+    /// PostgreSQL, [`CITUS_WRITERS`] on Citus.
+    pub shards: Option<usize>,
     /// Most operations committed in one transaction. 1 gives one transaction per request.
     pub max_batch: usize,
     /// Requests waiting per shard before submitters wait for room (backpressure).
@@ -279,7 +287,12 @@ impl Ledger {
         let citus = citus.map(Arc::new);
         let mut tasks = JoinSet::new();
         let placed = Arc::new(Placed::default());
-        let shards = (0..config.shards.max(1))
+        let writers = config
+            .shards
+            .unwrap_or(if citus.is_some() { CITUS_WRITERS } else { 1 })
+            .max(1);
+        tracing::info!(writers, "starting the ledger's writers");
+        let shards = (0..writers)
             .map(|_| {
                 let (sender, receiver) = mpsc::channel(config.queue_capacity.max(1));
                 let writer = Writer::new(

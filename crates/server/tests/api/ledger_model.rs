@@ -173,7 +173,7 @@ fn the_ledger_decides_like_the_in_memory_model() {
         store::migrate(&pool).await.unwrap();
         let (options, citus) = store::citus::distribute(options).await.unwrap();
         let config = LedgerConfig {
-            shards: 2,
+            shards: Some(2),
             max_batch: 16,
             queue_capacity: 1000,
             transfer_routing: TransferRouting::default(),
