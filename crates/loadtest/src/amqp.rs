@@ -253,7 +253,7 @@ fn file(received: &mut Received, delivery: Delivery) -> Option<(Uuid, EventKind)
 mod tests {
     use super::*;
     use crate::events;
-    use crate::workload::{Settle, Write, WriteKind, random_uuid};
+    use crate::workload::{Settle, Write, WriteKind, new_id};
     use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
     use rand::rngs::SmallRng;
     use serde_json::json;
@@ -291,7 +291,7 @@ mod tests {
     /// An event body of type `kind` about `data`, with a fresh event id.
     fn body(rng: &mut SmallRng, kind: &str, data: serde_json::Value) -> serde_json::Value {
         json!({
-            "eventId": random_uuid(rng),
+            "eventId": new_id(rng),
             "type": kind,
             "occurredAt": humantime::format_rfc3339_micros(SystemTime::now()).to_string(),
             "data": data,
@@ -331,7 +331,7 @@ mod tests {
     #[tokio::test]
     async fn events_published_to_the_exchange_are_received_and_checked() {
         let mut rng: SmallRng = rand::make_rng();
-        let wallets = [random_uuid(&mut rng), random_uuid(&mut rng)];
+        let wallets = [new_id(&mut rng), new_id(&mut rng)];
         let [w0, w1] = wallets.map(|id| id.to_string());
         let uri: AMQPUri = BROKER.parse().unwrap();
         let listener = Listener::start(&uri, &wallets).await.unwrap();
@@ -342,7 +342,7 @@ mod tests {
         let write = |kind, amount, rng: &mut SmallRng| Write {
             kind,
             amount,
-            id: random_uuid(rng),
+            id: new_id(rng),
         };
         let deposit = write(WriteKind::Deposit { wallet: 0 }, 100, &mut rng);
         let transfer = write(WriteKind::Transfer { from: 0, to: 1 }, 30, &mut rng);
@@ -372,7 +372,7 @@ mod tests {
         );
         let foreign = operation(
             &deposit,
-            &random_uuid(&mut rng).to_string(),
+            &new_id(&mut rng).to_string(),
             "DEPOSIT",
             "APPLIED",
             100,

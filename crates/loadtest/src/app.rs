@@ -13,7 +13,7 @@ use crate::cli::{Cli, Distribution};
 use crate::events::{self, Expectation};
 use crate::report::{self, Report, Summary};
 use crate::runner::{self, Plan};
-use crate::workload::{WalletChoice, Workload, Zipf, random_uuid};
+use crate::workload::{WalletChoice, Workload, Zipf, new_id};
 use crate::{plot, progress::Progress, setup, verify};
 
 /// Runs everything the command line asks for; `Ok(false)` means the run completed but failed
@@ -26,7 +26,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
     } else {
         0
     };
-    let ids = (0..wallets).map(|_| random_uuid(&mut rng)).collect();
+    let ids = (0..wallets).map(|_| new_id(&mut rng)).collect();
     let api = Arc::new(Api::new(&cli.url, ids, cli.timeout)?);
     let choice = match cli.distribution {
         Distribution::Zipf if wallets > 0 => WalletChoice::Zipf(Zipf::new(wallets, cli.zipf_s)),

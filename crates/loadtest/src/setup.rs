@@ -6,7 +6,7 @@ use anyhow::bail;
 use futures_util::{StreamExt, TryStreamExt, stream};
 
 use crate::api::{Api, Outcome};
-use crate::workload::{Write, WriteKind, random_uuid};
+use crate::workload::{Write, WriteKind, new_id};
 
 /// Setup requests in flight at once; this also leaves that many warm keep-alive connections.
 const PARALLEL_SETUP: usize = 32;
@@ -23,7 +23,7 @@ pub async fn prepare(
             let deposit = Write {
                 kind: WriteKind::Deposit { wallet },
                 amount: funding(wallet),
-                id: random_uuid(rng),
+                id: new_id(rng),
             };
             (wallet, deposit)
         })

@@ -5,6 +5,7 @@ use std::fmt;
 use std::ops::RangeInclusive;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail, ensure};
 use clap::ValueEnum;
@@ -483,15 +484,19 @@ impl Workload {
         Op::Write(Write {
             kind,
             amount,
-            id: random_uuid(rng),
+            id: new_id(rng),
         })
     }
 }
 
-/// A version 4 UUID from a fast user-space generator. Operation ids only have to be unique,
-/// not secret, and `rng` is seeded from the operating system once per runner.
-pub fn random_uuid(rng: &mut impl rand::Rng) -> Uuid {
-    uuid::Builder::from_random_bytes(rng.random()).into_uuid()
+/// A time-ordered id (UUID version 7, as the API advises clients to make them): the current
+/// millisecond, then bits from a fast user-space generator. Ids only have to be unique, not
+/// secret, and `rng` is seeded from the operating system once per runner.
+pub fn new_id(rng: &mut impl rand::Rng) -> Uuid {
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as u64);
+    uuid::Builder::from_unix_timestamp_millis(millis, &rng.random()).into_uuid()
 }
 
 #[cfg(test)]

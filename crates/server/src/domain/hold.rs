@@ -253,7 +253,7 @@ impl HoldRecord {
             HoldStatus::Pending => return Vec::new(),
         };
         let entry = |wallet, kind, funds: Funds, counterparty: Option<WalletId>| OperationRecord {
-            id: OperationId::new_random(),
+            id: OperationId::generate(),
             wallet_id: wallet,
             kind,
             amount,
@@ -314,8 +314,8 @@ mod tests {
         }
         .expires_at(at);
         HoldRecord::placed(
-            OperationId::new_random(),
-            WalletId::new_random(),
+            OperationId::generate(),
+            WalletId::generate(),
             to,
             amount(held),
             expires,
@@ -352,7 +352,7 @@ mod tests {
 
     #[test]
     fn a_confirmed_transfer_hold_credits_its_destination() {
-        let destination = WalletId::new_random();
+        let destination = WalletId::generate();
         let hold = hold(Some(destination), 30);
         let resolved = hold
             .resolve(
@@ -374,7 +374,7 @@ mod tests {
 
     #[test]
     fn a_confirmation_past_the_destinations_limit_is_refused() {
-        let hold = hold(Some(WalletId::new_random()), 2);
+        let hold = hold(Some(WalletId::generate()), 2);
         let refused = hold.resolve(
             HoldAction::Confirm(amount(2)),
             funds(10, 2),

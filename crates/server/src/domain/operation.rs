@@ -213,8 +213,8 @@ mod tests {
 
     fn withdrawal(value: u64, pending: Option<Pending>) -> OperationRequest {
         OperationRequest {
-            id: OperationId::new_random(),
-            wallet_id: WalletId::new_random(),
+            id: OperationId::generate(),
+            wallet_id: WalletId::generate(),
             kind: OperationKind::Withdraw,
             amount: amount(value),
             idempotency_key: None,

@@ -241,15 +241,15 @@ mod tests {
 
     fn transfer(amount: u64) -> TransferRequest {
         let amount = Amount::new(amount).unwrap();
-        let (from, to) = (WalletId::new_random(), WalletId::new_random());
-        TransferRequest::new(OperationId::new_random(), from, to, amount, None).unwrap()
+        let (from, to) = (WalletId::generate(), WalletId::generate());
+        TransferRequest::new(OperationId::generate(), from, to, amount, None).unwrap()
     }
 
     #[test]
     fn a_transfer_between_one_wallet_and_itself_is_not_a_request() {
-        let wallet = WalletId::new_random();
+        let wallet = WalletId::generate();
         let amount = Amount::new(1).unwrap();
-        let request = TransferRequest::new(OperationId::new_random(), wallet, wallet, amount, None);
+        let request = TransferRequest::new(OperationId::generate(), wallet, wallet, amount, None);
         assert_eq!(request, Err(SameWallet));
     }
 

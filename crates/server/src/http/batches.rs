@@ -397,7 +397,7 @@ async fn prepare(
             .ok_or_else(|| ApiError::invalid_request("missing field `amount`"))
     };
     let named = |id: Option<Option<OperationId>>| {
-        (id.flatten().unwrap_or_else(OperationId::new_random), None)
+        (id.flatten().unwrap_or_else(OperationId::generate), None)
     };
     let pending = (item.pending.flatten(), item.timeout_seconds.flatten());
     let hold = |id| async move {

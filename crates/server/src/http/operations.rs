@@ -129,7 +129,8 @@ struct SubmitOperation {
     #[schema(value_type = u64, minimum = 1, maximum = 9_007_199_254_740_991_u64, example = 1000)]
     amount: Box<RawValue>,
     /// Names the operation so that a retry applies it at most once. Not together with an
-    /// `Idempotency-Key` header.
+    /// `Idempotency-Key` header. A time-ordered UUID (version 7) costs the database less
+    /// than a random one.
     #[schema(value_type = Option<Uuid>, example = json!(EXAMPLE_OPERATION))]
     operation_id: Option<OperationId>,
     /// `true` holds the amount of a `WITHDRAW` instead of taking it: a hold, named by the

@@ -29,7 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct CreateWallet {
-    /// The new wallet's id; a random one when missing.
+    /// The new wallet's id; a new time-ordered one (UUID version 7) when missing.
     #[schema(value_type = Option<Uuid>, example = json!(EXAMPLE_WALLET))]
     wallet_id: Option<WalletId>,
 }
@@ -75,7 +75,7 @@ problems!(CreateProblems: InvalidRequest, PayloadTooLarge, UnsupportedMediaType,
 
 /// Create a wallet
 ///
-/// Creates an empty wallet, with the given id or a random one. A deposit to an unknown
+/// Creates an empty wallet, with the given id or a new time-ordered one. A deposit to an unknown
 /// wallet creates it too, so this call is optional.
 #[utoipa::path(
     post,
@@ -84,7 +84,7 @@ problems!(CreateProblems: InvalidRequest, PayloadTooLarge, UnsupportedMediaType,
     tag = "wallets",
     request_body(
         content = Option<CreateWallet>,
-        description = "Optional; an empty body creates a wallet with a random id",
+        description = "Optional; an empty body creates a wallet with a new time-ordered id",
         content_type = "application/json",
     ),
     responses(
@@ -99,7 +99,7 @@ async fn create(
 ) -> Result<Response, ApiError> {
     let id = body
         .and_then(|b| b.wallet_id)
-        .unwrap_or_else(WalletId::new_random);
+        .unwrap_or_else(WalletId::generate);
     let wallet = wallets::create(&state.pool, id)
         .await?
         .ok_or(ErrorCode::WalletAlreadyExists)?;

@@ -90,7 +90,7 @@ pub fn request_id(
         ))),
         (Some(id), None) => Ok((id, None)),
         (None, Some(key)) => Ok((key.operation_id(), Some(key))),
-        (None, None) => Ok((OperationId::new_random(), None)),
+        (None, None) => Ok((OperationId::generate(), None)),
     }
 }
 

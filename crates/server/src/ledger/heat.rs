@@ -66,7 +66,7 @@ mod tests {
     #[test]
     fn a_wallet_is_busy_while_its_requests_are_in_flight() {
         let heat = Heat::default();
-        let (hot, cold) = (WalletId::new_random(), WalletId::new_random());
+        let (hot, cold) = (WalletId::generate(), WalletId::generate());
         let first = heat.enter(hot, None);
         let second = heat.enter(hot, Some(cold));
         assert!(heat.of(hot) >= 2);

@@ -50,8 +50,8 @@ mod tests {
 
     fn hold() -> HoldRecord {
         HoldRecord::placed(
-            OperationId::new_random(),
-            WalletId::new_random(),
+            OperationId::generate(),
+            WalletId::generate(),
             None,
             Amount::new(5).unwrap(),
             None,

@@ -335,7 +335,7 @@ mod tests {
 
     fn operation(wallet: WalletId, kind: OperationKind, amount: u64) -> OperationRequest {
         OperationRequest {
-            id: OperationId::new_random(),
+            id: OperationId::generate(),
             wallet_id: wallet,
             kind,
             amount: Amount::new(amount).unwrap(),
@@ -350,7 +350,7 @@ mod tests {
 
     fn transfer(from: WalletId, to: WalletId, amount: u64) -> Request {
         let amount = Amount::new(amount).unwrap();
-        let id = OperationId::new_random();
+        let id = OperationId::generate();
         Request::Transfer(TransferRequest::new(id, from, to, amount, None).unwrap())
     }
 
@@ -401,7 +401,7 @@ mod tests {
 
     #[test]
     fn requests_are_decided_in_arrival_order() {
-        let wallet = WalletId::new_random();
+        let wallet = WalletId::generate();
         let requests = [
             request(wallet, OperationKind::Withdraw, 50),
             request(wallet, OperationKind::Withdraw, 50),
@@ -433,8 +433,8 @@ mod tests {
 
     #[test]
     fn a_failed_atomic_group_changes_nothing_and_what_follows_is_decided_without_it() {
-        let wallet = WalletId::new_random();
-        let fresh = WalletId::new_random();
+        let wallet = WalletId::generate();
+        let fresh = WalletId::generate();
         let requests = [
             request(wallet, OperationKind::Withdraw, 30),
             // The group: a deposit creating a wallet, a withdrawal that fits, one that does not.
@@ -468,7 +468,7 @@ mod tests {
 
     #[test]
     fn an_atomic_group_that_succeeds_is_decided_like_any_requests() {
-        let wallet = WalletId::new_random();
+        let wallet = WalletId::generate();
         let requests = [
             request(wallet, OperationKind::Withdraw, 60),
             request(wallet, OperationKind::Deposit, 10),
@@ -489,7 +489,7 @@ mod tests {
 
     #[test]
     fn a_stored_operation_is_replayed_not_applied_again() {
-        let wallet = WalletId::new_random();
+        let wallet = WalletId::generate();
         let deposit = operation(wallet, OperationKind::Deposit, 5);
         let stored_record = Record::Operation(deposit.decide(Funds::default(), Utc::now()).0);
         let stored = HashMap::from([(deposit.id, stored_record.clone())]);
@@ -510,7 +510,7 @@ mod tests {
 
     #[test]
     fn a_duplicate_in_the_same_batch_gets_the_first_ones_answer() {
-        let wallet = WalletId::new_random();
+        let wallet = WalletId::generate();
         let first = request(wallet, OperationKind::Deposit, 5);
         let plan = plan(
             [&first, &first],
@@ -529,7 +529,7 @@ mod tests {
 
     #[test]
     fn the_same_id_with_another_payload_is_refused() {
-        let wallet = WalletId::new_random();
+        let wallet = WalletId::generate();
         let first = operation(wallet, OperationKind::Deposit, 5);
         let other = OperationRequest {
             amount: Amount::new(6).unwrap(),
@@ -553,7 +553,7 @@ mod tests {
 
     #[test]
     fn a_withdrawal_from_a_missing_wallet_is_not_found_and_not_recorded() {
-        let wallet = WalletId::new_random();
+        let wallet = WalletId::generate();
         let withdrawal = request(wallet, OperationKind::Withdraw, 1);
         let plan = plan(
             [&withdrawal],
@@ -569,7 +569,7 @@ mod tests {
 
     #[test]
     fn a_withdrawal_before_the_deposit_that_creates_the_wallet_is_not_found() {
-        let wallet = WalletId::new_random();
+        let wallet = WalletId::generate();
         let withdrawal = request(wallet, OperationKind::Withdraw, 1);
         let deposit = request(wallet, OperationKind::Deposit, 3);
         let plan = plan(
@@ -587,7 +587,7 @@ mod tests {
 
     #[test]
     fn a_transfer_moves_money_between_two_locked_wallets() {
-        let (a, b) = (WalletId::new_random(), WalletId::new_random());
+        let (a, b) = (WalletId::generate(), WalletId::generate());
         let requests = [transfer(a, b, 30), request(b, OperationKind::Withdraw, 40)];
         let plan = plan(
             &requests,
@@ -609,7 +609,7 @@ mod tests {
 
     #[test]
     fn a_transfer_names_the_first_missing_wallet_and_is_not_recorded() {
-        let (a, b) = (WalletId::new_random(), WalletId::new_random());
+        let (a, b) = (WalletId::generate(), WalletId::generate());
         let plan = plan(
             [&transfer(a, b, 1), &transfer(b, a, 1)],
             &[],
@@ -626,7 +626,7 @@ mod tests {
 
     #[test]
     fn a_transfer_never_creates_its_destination() {
-        let (a, b) = (WalletId::new_random(), WalletId::new_random());
+        let (a, b) = (WalletId::generate(), WalletId::generate());
         let requests = [
             transfer(a, b, 1),
             request(b, OperationKind::Deposit, 1),
@@ -646,7 +646,7 @@ mod tests {
 
     #[test]
     fn ids_are_one_namespace_for_operations_and_transfers() {
-        let (a, b) = (WalletId::new_random(), WalletId::new_random());
+        let (a, b) = (WalletId::generate(), WalletId::generate());
         let deposit = operation(a, OperationKind::Deposit, 5);
         let amount = Amount::new(5).unwrap();
         let same_id = TransferRequest::new(deposit.id, a, b, amount, None).unwrap();
@@ -680,7 +680,7 @@ mod tests {
 
     #[test]
     fn the_id_of_a_transfers_incoming_side_cannot_name_anything_else() {
-        let (a, b) = (WalletId::new_random(), WalletId::new_random());
+        let (a, b) = (WalletId::generate(), WalletId::generate());
         let first = transfer(a, b, 5);
         let incoming = first.incoming_side().unwrap();
         let mut squatter = operation(b, OperationKind::Deposit, 1);
@@ -717,7 +717,7 @@ mod tests {
 
     #[test]
     fn a_stored_rejected_transfer_is_replayed_after_the_source_is_funded() {
-        let (a, b) = (WalletId::new_random(), WalletId::new_random());
+        let (a, b) = (WalletId::generate(), WalletId::generate());
         let request = transfer(a, b, 50);
         let Request::Transfer(inner) = &request else {
             unreachable!()
@@ -774,7 +774,7 @@ mod tests {
 
     #[test]
     fn a_hold_reserves_money_that_later_withdrawals_cannot_take() {
-        let wallet = WalletId::new_random();
+        let wallet = WalletId::generate();
         let requests = [
             pending_withdrawal(wallet, 70, None),
             request(wallet, OperationKind::Withdraw, 40),
@@ -801,7 +801,7 @@ mod tests {
 
     #[test]
     fn a_confirmation_moves_the_held_money_once_and_a_void_after_it_is_refused() {
-        let wallet = WalletId::new_random();
+        let wallet = WalletId::generate();
         let Placed {
             hold,
             funds: funds_after,
@@ -833,7 +833,7 @@ mod tests {
 
     #[test]
     fn a_confirmation_after_the_expiry_expires_the_hold_and_is_refused() {
-        let wallet = WalletId::new_random();
+        let wallet = WalletId::generate();
         let placed_at = Utc::now();
         let Placed {
             hold,
@@ -861,7 +861,7 @@ mod tests {
 
     #[test]
     fn a_hold_not_due_yet_is_not_expired() {
-        let wallet = WalletId::new_random();
+        let wallet = WalletId::generate();
         let Placed {
             hold,
             funds: funds_after,
@@ -887,7 +887,7 @@ mod tests {
             start in 0_u64..200,
             ops in prop::collection::vec((any::<bool>(), 1_u64..100), 1..60),
         ) {
-            let wallet = WalletId::new_random();
+            let wallet = WalletId::generate();
             let requests: Vec<_> = ops
                 .iter()
                 .map(|&(deposit, amount)| {
@@ -920,7 +920,7 @@ mod tests {
             starts in prop::collection::vec(0_u64..100, 3),
             ops in prop::collection::vec((0_usize..3, 0_usize..3, 1_u64..60), 1..60),
         ) {
-            let wallets: Vec<_> = (0..3).map(|_| WalletId::new_random()).collect();
+            let wallets: Vec<_> = (0..3).map(|_| WalletId::generate()).collect();
             let balances = funded(&[
                 (wallets[0], starts[0]),
                 (wallets[1], starts[1]),

@@ -83,7 +83,7 @@ mod tests {
 
     #[test]
     fn all_is_none_unless_every_wallet_is_remembered() {
-        let (a, b) = (WalletId::new_random(), WalletId::new_random());
+        let (a, b) = (WalletId::generate(), WalletId::generate());
         let mut remembered = Remembered::default();
         remembered.commit([(a, funds(5))]);
         assert_eq!(remembered.all(&[a]), Some(vec![(a, funds(5))]));
@@ -99,7 +99,7 @@ mod tests {
 
     #[test]
     fn a_wallet_changed_by_others_is_remembered_again_only_after_its_backoff() {
-        let (shared, other) = (WalletId::new_random(), WalletId::new_random());
+        let (shared, other) = (WalletId::generate(), WalletId::generate());
         let mut remembered = Remembered::default();
         remembered.commit([(shared, funds(1)), (other, funds(1))]);
         remembered.changed_by_others(&[shared]);
@@ -116,11 +116,11 @@ mod tests {
     #[test]
     fn memory_starts_over_past_its_capacity() {
         let mut remembered = Remembered::default();
-        let first = WalletId::new_random();
+        let first = WalletId::generate();
         remembered.commit([(first, funds(1))]);
-        remembered.commit((1..CAPACITY).map(|_| (WalletId::new_random(), funds(1))));
+        remembered.commit((1..CAPACITY).map(|_| (WalletId::generate(), funds(1))));
         assert!(remembered.all(&[first]).is_some());
-        let last = WalletId::new_random();
+        let last = WalletId::generate();
         remembered.commit([(last, funds(2))]);
         assert_eq!(remembered.all(&[first]), None);
         assert_eq!(remembered.all(&[last]), Some(vec![(last, funds(2))]));

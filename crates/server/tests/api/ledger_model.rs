@@ -79,7 +79,7 @@ fn model(requests: &[OperationRequest]) -> Vec<Answer> {
 }
 
 fn requests(steps: &[Step]) -> Vec<OperationRequest> {
-    let wallets: Vec<WalletId> = (0..3).map(|_| WalletId::new_random()).collect();
+    let wallets: Vec<WalletId> = (0..3).map(|_| WalletId::generate()).collect();
     let mut requests: Vec<OperationRequest> = Vec::new();
     for step in steps {
         let request = match step {
@@ -90,7 +90,7 @@ fn requests(steps: &[Step]) -> Vec<OperationRequest> {
                 deposit,
                 amount,
             } => OperationRequest {
-                id: OperationId::new_random(),
+                id: OperationId::generate(),
                 wallet_id: wallets[*wallet],
                 kind: if *deposit {
                     OperationKind::Deposit
