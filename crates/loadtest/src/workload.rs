@@ -512,7 +512,7 @@ mod tests {
     /// `op` without the time in its ids (their first 48 bits, the millisecond each was made),
     /// which two draws from the same seed need not share.
     fn timeless(op: Op) -> Op {
-        let timeless = |write: Write| {
+        let clear = |write: Write| {
             let mut bytes = *write.id.as_bytes();
             bytes[..6].fill(0);
             Write {
@@ -521,8 +521,8 @@ mod tests {
             }
         };
         match op {
-            Op::Write(write) => Op::Write(timeless(write)),
-            Op::Batch(writes) => Op::Batch(writes.into_iter().map(timeless).collect()),
+            Op::Write(write) => Op::Write(clear(write)),
+            Op::Batch(writes) => Op::Batch(writes.into_iter().map(clear).collect()),
             other => other,
         }
     }
