@@ -248,9 +248,13 @@ fn api(
         .events
         .broker()?
         .map(|_| http::record_data as ShowRecord);
+    let db = &config.database;
+    let mut pipeline = store::pipeline_config(db.url.expose_secret(), db.statement_timeout())?;
+    pipeline.application_name("wallet-writer");
     let (ledger, mut tasks) = Ledger::start(
         &LedgerConfig::from(&config.ledger),
         options.application_name("wallet-writer"),
+        Some(pipeline),
         events,
         citus,
     );

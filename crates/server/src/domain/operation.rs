@@ -48,6 +48,16 @@ pub enum RejectReason {
     BalanceLimitExceeded,
 }
 
+impl RejectReason {
+    /// The name stored, as sqlx writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InsufficientFunds => "INSUFFICIENT_FUNDS",
+            Self::BalanceLimitExceeded => "BALANCE_LIMIT_EXCEEDED",
+        }
+    }
+}
+
 /// What an entry did. A request's own entry is applied, rejected or, for a hold, pending;
 /// the entry that resolves a hold is applied (confirmed), voided or expired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -273,7 +273,9 @@ pub struct Ledger {
 
 impl Ledger {
     /// Starts one writer per shard. They connect lazily, so a database that is down at start
-    /// costs requests a 503, not the process.
+    /// costs requests a 503, not the process. Each opens a connection by `connect`, and, with
+    /// `pipeline` (not on Citus), one more by it for the batches it sends while others
+    /// commit (see [`writer`]).
     /// With `events`, every batch also writes the events of what it decided, each record
     /// shown by it.
     /// On Citus (`citus` says where the wallets live), the wallets of one shard go to one
@@ -281,6 +283,7 @@ impl Ledger {
     pub fn start(
         config: &LedgerConfig,
         connect: PgConnectOptions,
+        pipeline: Option<tokio_postgres::Config>,
         events: Option<ShowRecord>,
         citus: Option<ShardMap>,
     ) -> (Self, JoinSet<()>) {
@@ -297,6 +300,7 @@ impl Ledger {
                 let (sender, receiver) = mpsc::channel(config.queue_capacity.max(1));
                 let writer = Writer::new(
                     connect.clone(),
+                    pipeline.clone(),
                     config.max_batch.max(1),
                     Arc::clone(&placed),
                     events,

@@ -1,4 +1,5 @@
-//! One shard's writer: drain the queue, commit the batch, answer, repeat.
+//! One shard's writer: drain the queue, commit the batch, answer, repeat; and while one
+//! batch commits, send the next.
 
 use super::placed::Placed;
 use super::plan::{Change, plan};
@@ -6,15 +7,19 @@ use super::remembered::Remembered;
 use super::{LedgerError, Outcome, Record, Request};
 use crate::domain::{Funds, HoldRecord, OperationId, OperationKind, OperationRecord, WalletId};
 use crate::events::{self, ShowRecord};
+use crate::store::batch::{self, Statement};
 use crate::store::citus::ShardMap;
-use crate::store::{StoreError, StoreResult, batch};
+use crate::store::{StoreError, StoreResult};
 use crate::telemetry::metric;
 use chrono::SubsecRound;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{Connection, Postgres, Transaction};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::future::Future;
 use std::ops::Range;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -35,9 +40,20 @@ pub struct Job {
 const FIRST_BACKOFF: Duration = Duration::from_millis(5);
 const MAX_BACKOFF: Duration = Duration::from_millis(500);
 
+/// Batches a writer keeps in flight on its pipelined connection: one committing, the next
+/// already waiting in the database's socket behind it.
+const PIPELINE_DEPTH: usize = 2;
+
 pub struct Writer {
     connect: PgConnectOptions,
+    /// The connection of the batches that lock and read first, each a transaction of
+    /// several round trips.
     connection: Option<PgConnection>,
+    /// How to open `pipeline`; `None` on Citus, where every batch locks and reads first.
+    pipeline_config: Option<tokio_postgres::Config>,
+    /// The connection of the batches decided on remembered funds, each one statement that
+    /// is its whole transaction, sent without waiting for the statement before it.
+    pipeline: Option<Pipeline>,
     max_batch: usize,
     placed: Arc<Placed>,
     /// Set when events are on: every batch then writes the events of what it decided.
@@ -52,6 +68,7 @@ pub struct Writer {
 impl Writer {
     pub fn new(
         connect: PgConnectOptions,
+        pipeline_config: Option<tokio_postgres::Config>,
         max_batch: usize,
         placed: Arc<Placed>,
         events: Option<ShowRecord>,
@@ -60,6 +77,8 @@ impl Writer {
         Self {
             connect,
             connection: None,
+            pipeline_config: pipeline_config.filter(|_| citus.is_none()),
+            pipeline: None,
             max_batch,
             placed,
             events,
@@ -68,28 +87,188 @@ impl Writer {
         }
     }
 
-    /// Runs until every sender is gone and the queue is empty.
+    /// Runs until every sender is gone, the queue is empty and every batch answered.
     ///
-    /// Batches form without a timer: while one commit is in flight, new requests queue up,
+    /// Batches form without a timer: while commits are in flight, new requests queue up,
     /// and the next batch takes all of them. Under light load a batch is a single request.
     /// A transaction takes at most `max_batch` requests, however they came (one job may
     /// carry many), except a single job larger than that, which is never split.
+    ///
+    /// A batch whose wallets are all remembered is decided on the funds the batches before
+    /// it will leave, and its statement sent while theirs still run (up to
+    /// [`PIPELINE_DEPTH`] in flight): the database runs them one after the other, in order,
+    /// each its own transaction, and starts the next the moment one commits, instead of
+    /// waiting for this writer to hear of the commit, answer, and decide again. Each
+    /// statement checks the funds it was decided on, so one decided on a batch that failed
+    /// fails too, unless it did not depend on it. Any other batch waits until nothing is in
+    /// flight, and is decided the usual way, after locking and reading.
     pub async fn run(mut self, mut queue: mpsc::Receiver<Job>) {
         let mut queued = Vec::with_capacity(self.max_batch);
-        while queue.recv_many(&mut queued, self.max_batch).await > 0 {
-            while !queued.is_empty() {
-                let mut requests = 0;
-                let fits = queued
-                    .iter()
-                    .take_while(|job| {
-                        requests += job.requests.len();
-                        requests <= self.max_batch
-                    })
-                    .count()
-                    .max(1);
-                let mut jobs: Vec<Job> = queued.drain(..fits).collect();
-                self.commit(&mut jobs).await;
+        let mut in_flight = VecDeque::with_capacity(PIPELINE_DEPTH);
+        let mut open = true;
+        loop {
+            if in_flight.len() < PIPELINE_DEPTH && !queued.is_empty() {
+                let mut jobs = self.next_batch(&mut queued);
+                if let Some(sent) = self.send(&mut jobs).await {
+                    in_flight.push_back(sent);
+                } else if !jobs.is_empty() {
+                    while let Some(mut sent) = in_flight.pop_front() {
+                        let written = sent.outcome().await;
+                        self.settle(sent, written, &mut in_flight).await;
+                    }
+                    self.commit(&mut jobs).await;
+                }
+                continue;
             }
+            // Nothing to send: wait for the oldest statement's end, or for requests while
+            // another statement may go out.
+            let Some(mut oldest) = in_flight.pop_front() else {
+                if !open || queue.recv_many(&mut queued, self.max_batch).await == 0 {
+                    return;
+                }
+                continue;
+            };
+            let room = open && in_flight.len() + 1 < PIPELINE_DEPTH;
+            tokio::select! {
+                biased;
+                written = oldest.outcome() => self.settle(oldest, written, &mut in_flight).await,
+                received = queue.recv_many(&mut queued, self.max_batch), if room => {
+                    open = received > 0;
+                    in_flight.push_front(oldest);
+                }
+            }
+        }
+    }
+
+    /// The first jobs of `queued` that fit in one transaction, taken out of it.
+    fn next_batch(&self, queued: &mut Vec<Job>) -> Vec<Job> {
+        let mut requests = 0;
+        let fits = queued
+            .iter()
+            .take_while(|job| {
+                requests += job.requests.len();
+                requests <= self.max_batch
+            })
+            .count()
+            .max(1);
+        queued.drain(..fits).collect()
+    }
+
+    /// Decides `jobs` on the funds this writer remembers and sends their statement on the
+    /// pipelined connection. `None` when they cannot go that way (a wallet or a hold not
+    /// remembered, a decision that needs a lookup, no pipelined connection): then `jobs`
+    /// are left to be decided the usual way, but for those past their deadline, which are
+    /// answered here.
+    async fn send(&mut self, jobs: &mut Vec<Job>) -> Option<Sent> {
+        expire(jobs);
+        let deadline = jobs.iter().map(|job| job.deadline).min()?;
+        let config = self.pipeline_config.as_ref()?;
+        let batch = Batch::of(jobs, self.events, None);
+        let work = batch.work();
+        let basis = Basis::remembered(&self.remembered, &batch.wallets, &work, &self.placed)?;
+        let Some((decided, statement)) = decide(&work, &basis, Lookup::Skip) else {
+            // Most likely funds changed by others (rarer: a reused id, a hold resolved
+            // elsewhere).
+            metrics::counter!(metric::LEDGER_UNREMEMBERED).increment(1);
+            self.remembered.changed_by_others(&batch.wallets);
+            return None;
+        };
+        let statement = statement?;
+        if self
+            .pipeline
+            .as_ref()
+            .is_some_and(|pipeline| pipeline.client.is_closed())
+        {
+            self.pipeline = None;
+        }
+        let pipeline = match &mut self.pipeline {
+            Some(pipeline) => pipeline,
+            None => match tokio::time::timeout_at(deadline, Pipeline::open(config)).await {
+                Ok(Ok(pipeline)) => self.pipeline.insert(pipeline),
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "cannot open the pipelined connection");
+                    return None;
+                }
+                Err(_) => return None,
+            },
+        };
+        let prepared = match pipeline.prepare(statement.sql().text(), deadline).await {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                tracing::warn!(%error, "cannot prepare a batch's statement");
+                self.pipeline = None;
+                return None;
+            }
+        };
+        let client = Arc::clone(&pipeline.client);
+        let mut written: Pin<Box<dyn Future<Output = Written> + Send>> = Box::pin(async move {
+            let params = statement.sql().params();
+            match client.query_one(&prepared, &params).await {
+                Ok(row) => match row.try_get::<_, i64>(0) {
+                    Ok(written) if statement.as_decided(written) => Written::AsDecided,
+                    Ok(_) => Written::NotAsDecided,
+                    Err(error) => Written::Failed(error),
+                },
+                Err(error) => match error.as_db_error() {
+                    Some(db) if batch::not_as_decided(db.constraint()) => Written::NotAsDecided,
+                    Some(_) => Written::Failed(error),
+                    None => Written::Unknown(error.to_string()),
+                },
+            }
+        });
+        // Its first poll writes the statement to the connection: sent now, in this order.
+        if let Poll::Ready(early) =
+            std::future::poll_fn(|cx| Poll::Ready(written.as_mut().poll(cx))).await
+        {
+            written = Box::pin(std::future::ready(early));
+        }
+        self.remembered.commit(decided.funds(&basis));
+        let wallets = batch.wallets;
+        Some(Sent {
+            jobs: std::mem::take(jobs),
+            verdicts: decided.verdicts,
+            wallets,
+            deadline,
+            started: Instant::now(),
+            written,
+        })
+    }
+
+    /// Answers a batch whose statement ended `written`. One that was not committed as
+    /// decided was the basis of every batch sent after it: those are waited for, and then
+    /// each batch that was not committed is decided again the usual way, in order.
+    async fn settle(&mut self, sent: Sent, written: Written, in_flight: &mut VecDeque<Sent>) {
+        if let Written::AsDecided = written {
+            return sent.answer();
+        }
+        if let Written::NotAsDecided = written {
+            // The first to fail: most likely another writer changed its wallets.
+            self.remembered.changed_by_others(&sent.wallets);
+        }
+        let mut connection_lost = written.undone(sent.jobs.len());
+        let mut again = vec![sent.jobs];
+        while let Some(mut later) = in_flight.pop_front() {
+            if !connection_lost {
+                match later.outcome().await {
+                    Written::AsDecided => {
+                        later.answer();
+                        continue;
+                    }
+                    written => connection_lost = written.undone(later.jobs.len()),
+                }
+            } else {
+                Written::Unknown("connection lost".to_owned()).undone(later.jobs.len());
+            }
+            again.push(later.jobs);
+        }
+        if connection_lost {
+            // What it still runs ends with it: committed or not, the batches decided again
+            // find out (their ids are stored, or not).
+            self.pipeline = None;
+        }
+        self.remembered.forget();
+        for mut jobs in again {
+            self.commit(&mut jobs).await;
         }
     }
 
@@ -98,26 +277,13 @@ impl Writer {
     async fn commit(&mut self, jobs: &mut Vec<Job>) {
         let mut backoff = FIRST_BACKOFF;
         loop {
-            let now = Instant::now();
-            for expired in jobs.extract_if(.., |job| job.deadline <= now) {
-                let _ = expired.reply.send(Err(LedgerError::Unavailable));
-            }
+            expire(jobs);
             let Some(deadline) = jobs.iter().map(|job| job.deadline).min() else {
                 return;
             };
             let started = Instant::now();
             match tokio::time::timeout_at(deadline, self.attempt(jobs)).await {
-                Ok(Ok(Some(verdicts))) => {
-                    metrics::histogram!(metric::LEDGER_COMMIT_DURATION).record(started.elapsed());
-                    metrics::histogram!(metric::LEDGER_BATCH_SIZE).record(verdicts.len() as f64);
-                    let mut verdicts = verdicts.into_iter();
-                    for job in jobs.drain(..) {
-                        let mine = verdicts.by_ref().take(job.requests.len()).collect();
-                        // The submitter may have gone away; its outcome is stored regardless.
-                        let _ = job.reply.send(Ok(mine));
-                    }
-                    return;
-                }
+                Ok(Ok(Some(verdicts))) => return answer(std::mem::take(jobs), verdicts, started),
                 Ok(Ok(None)) => {
                     // Only a concurrent transaction on another wallet (another instance) can
                     // take an id between a lookup and an insert; the retry finds it stored.
@@ -155,14 +321,13 @@ impl Writer {
         }
     }
 
-    /// Decides and commits the batch. Most batches hold no id that was ever seen before,
-    /// resolve holds this instance placed and knows pending, and touch wallets whose funds
-    /// this writer remembers: the first attempt looks up nothing and locks nothing first,
-    /// and is one statement that checks all that as it writes (see [`Remembered`]). Without
-    /// remembered funds, the first transaction locks the wallets but still looks up neither
-    /// ids nor holds: its insert finds any id that exists, its update any hold no longer
-    /// pending. Whatever attempt finds it was wrong is undone, and the batch decided again
-    /// with a lookup first. `None` when even that found an id taken meanwhile.
+    /// Decides and commits the batch the usual way (a batch decided on remembered funds is
+    /// sent by [`Writer::send`] instead). Most batches hold no id that was ever seen before
+    /// and resolve holds this instance placed and knows pending: the first transaction
+    /// locks the wallets but looks up neither ids nor holds; its insert finds any id that
+    /// exists, its update any hold no longer pending. Whatever it finds wrong is undone, and
+    /// the batch decided again with a lookup first. `None` when even that found an id taken
+    /// meanwhile.
     async fn attempt(&mut self, jobs: &[Job]) -> StoreResult<Option<Verdicts>> {
         let connection = match &mut self.connection {
             Some(connection) => connection,
@@ -174,6 +339,160 @@ impl Writer {
                     .map_err(StoreError::Unavailable)?,
             ),
         };
+        let batch = Batch::of(jobs, self.events, self.citus.as_deref());
+        let work = batch.work();
+        for lookup in [Lookup::Skip, Lookup::First] {
+            let mut tx = connection.begin().await?;
+            let basis = Basis::read(&mut tx, &work, &batch.wallets, lookup, &self.placed).await?;
+            if let Some((decided, statement)) = decide(&work, &basis, lookup) {
+                let written = match statement {
+                    Some(statement) => statement.run(&mut tx).await?,
+                    None => true,
+                };
+                if written {
+                    tx.commit().await?;
+                    self.remembered.commit(decided.funds(&basis));
+                    return Ok(Some(decided.verdicts));
+                }
+            }
+            tx.rollback().await?;
+        }
+        Ok(None)
+    }
+}
+
+/// Answers the jobs past their deadline, and takes them out.
+fn expire(jobs: &mut Vec<Job>) {
+    let now = Instant::now();
+    for expired in jobs.extract_if(.., |job| job.deadline <= now) {
+        let _ = expired.reply.send(Err(LedgerError::Unavailable));
+    }
+}
+
+/// The connection of a writer's pipelined statements, and the statements prepared on it (a
+/// few shapes, one per combination of the parts a batch writes).
+struct Pipeline {
+    client: Arc<tokio_postgres::Client>,
+    prepared: HashMap<String, tokio_postgres::Statement>,
+}
+
+impl Pipeline {
+    async fn open(config: &tokio_postgres::Config) -> Result<Self, tokio_postgres::Error> {
+        let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::warn!(%error, "the pipelined connection failed");
+            }
+        });
+        Ok(Self {
+            client: Arc::new(client),
+            prepared: HashMap::new(),
+        })
+    }
+
+    /// The statement `sql` prepared on this connection; prepared now if it was not yet,
+    /// which waits for what is in flight.
+    async fn prepare(
+        &mut self,
+        sql: &str,
+        deadline: Instant,
+    ) -> Result<tokio_postgres::Statement, String> {
+        if let Some(statement) = self.prepared.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = tokio::time::timeout_at(deadline, self.client.prepare(sql))
+            .await
+            .map_err(|_| "timed out".to_owned())?
+            .map_err(|error| error.to_string())?;
+        self.prepared.insert(sql.to_owned(), statement.clone());
+        Ok(statement)
+    }
+}
+
+/// A batch whose statement is on its way, with the verdicts it answers once it commits.
+struct Sent {
+    jobs: Vec<Job>,
+    verdicts: Verdicts,
+    wallets: Vec<WalletId>,
+    /// The earliest of its jobs' deadlines: past it, its outcome is taken as unknown.
+    deadline: Instant,
+    started: Instant,
+    written: Pin<Box<dyn Future<Output = Written> + Send>>,
+}
+
+impl Sent {
+    async fn outcome(&mut self) -> Written {
+        tokio::time::timeout_at(self.deadline, &mut self.written)
+            .await
+            .unwrap_or_else(|_| Written::Unknown("timed out".to_owned()))
+    }
+
+    fn answer(self) {
+        answer(self.jobs, self.verdicts, self.started);
+    }
+}
+
+/// How a pipelined statement ended.
+enum Written {
+    /// Committed, as decided.
+    AsDecided,
+    /// Not committed: decided on something no longer true (see [`Statement::run`]).
+    NotAsDecided,
+    /// Not committed, for any other reason the database gave.
+    Failed(tokio_postgres::Error),
+    /// Committed or not: the connection failed, or the deadline passed.
+    Unknown(String),
+}
+
+impl Written {
+    /// Counts and logs a batch of `jobs` that did not end as decided and goes to be decided
+    /// again; `true` when the connection is lost with it.
+    fn undone(self, jobs: usize) -> bool {
+        match self {
+            Self::AsDecided => false,
+            Self::NotAsDecided => {
+                metrics::counter!(metric::LEDGER_UNREMEMBERED).increment(1);
+                false
+            }
+            Self::Failed(error) => {
+                metrics::counter!(metric::LEDGER_RETRIES).increment(1);
+                tracing::warn!(%error, batch = jobs, "pipelined batch failed, retrying");
+                false
+            }
+            Self::Unknown(error) => {
+                metrics::counter!(metric::LEDGER_RETRIES).increment(1);
+                tracing::warn!(%error, batch = jobs, "pipelined batch lost, retrying");
+                true
+            }
+        }
+    }
+}
+
+/// Sends each job its verdicts, in order, of a batch committed since `started`.
+fn answer(jobs: Vec<Job>, verdicts: Verdicts, started: Instant) {
+    metrics::histogram!(metric::LEDGER_COMMIT_DURATION).record(started.elapsed());
+    metrics::histogram!(metric::LEDGER_BATCH_SIZE).record(verdicts.len() as f64);
+    let mut verdicts = verdicts.into_iter();
+    for job in jobs {
+        let mine = verdicts.by_ref().take(job.requests.len()).collect();
+        // The submitter may have gone away; its outcome is stored regardless.
+        let _ = job.reply.send(Ok(mine));
+    }
+}
+
+/// The requests of some jobs as one transaction's, and the wallets they touch.
+struct Batch<'a> {
+    requests: Vec<&'a Request>,
+    atomic: Vec<Range<usize>>,
+    /// Every wallet the batch touches, a transfer's two included, in ascending id order:
+    /// the order they are locked in.
+    wallets: Vec<WalletId>,
+    events: Option<ShowRecord>,
+    citus: Option<&'a ShardMap>,
+}
+
+impl<'a> Batch<'a> {
+    fn of(jobs: &'a [Job], events: Option<ShowRecord>, citus: Option<&'a ShardMap>) -> Self {
         let requests: Vec<&Request> = jobs.iter().flat_map(|job| &job.requests).collect();
         let mut atomic = Vec::new();
         let mut start = 0;
@@ -184,46 +503,25 @@ impl Writer {
             }
             start = end;
         }
-        let work = Work {
-            requests: &requests,
-            atomic: &atomic,
-            events: self.events,
-            citus: self.citus.as_deref(),
-        };
-        // Every wallet the batch touches, a transfer's two included, in ascending id order:
-        // the order they are locked in.
         let mut wallets: Vec<WalletId> = requests.iter().flat_map(|r| r.wallets()).collect();
         wallets.sort_unstable();
         wallets.dedup();
+        Self {
+            requests,
+            atomic,
+            wallets,
+            events,
+            citus,
+        }
+    }
 
-        if self.citus.is_none()
-            && let Some(basis) = Basis::remembered(&self.remembered, &wallets, &work, &self.placed)
-        {
-            match decide_and_write(connection, &work, &basis, Lookup::Skip).await? {
-                Some(decided) => {
-                    self.remembered.commit(decided.funds(&basis));
-                    return Ok(Some(decided.verdicts));
-                }
-                // Most likely funds changed by others (rarer: a reused id, a hold resolved
-                // elsewhere).
-                None => {
-                    metrics::counter!(metric::LEDGER_UNREMEMBERED).increment(1);
-                    self.remembered.changed_by_others(&wallets);
-                }
-            }
+    fn work(&self) -> Work<'_> {
+        Work {
+            requests: &self.requests,
+            atomic: &self.atomic,
+            events: self.events,
+            citus: self.citus,
         }
-        for lookup in [Lookup::Skip, Lookup::First] {
-            let mut tx = connection.begin().await?;
-            let basis = Basis::read(&mut tx, &work, &wallets, lookup, &self.placed).await?;
-            let decided = decide_and_write(&mut tx, &work, &basis, lookup).await?;
-            if let Some(decided) = decided {
-                tx.commit().await?;
-                self.remembered.commit(decided.funds(&basis));
-                return Ok(Some(decided.verdicts));
-            }
-            tx.rollback().await?;
-        }
-        Ok(None)
     }
 }
 
@@ -384,16 +682,10 @@ impl Decided {
     }
 }
 
-/// Decides the batch on `basis` and writes it. `None` when an id turned out to be stored
-/// already, a hold resolved already, or remembered funds changed, although none of it was
-/// looked up: nothing the batch did may be committed then (with remembered funds, the
-/// statement failed and committed nothing).
-async fn decide_and_write(
-    conn: &mut PgConnection,
-    work: &Work<'_>,
-    basis: &Basis,
-    lookup: Lookup,
-) -> StoreResult<Option<Decided>> {
+/// Decides the batch on `basis`, and the statement that writes it (`None`: it writes
+/// nothing). `None` when, without a lookup, some request was refused: it may have been
+/// refused only because of what was not looked up.
+fn decide(work: &Work<'_>, basis: &Basis, lookup: Lookup) -> Option<(Decided, Option<Statement>)> {
     let requests = work.requests;
     // PostgreSQL keeps microseconds: a record's time is cut to that precision now, so the
     // first answer, its replays and its reads all show the same instant.
@@ -412,7 +704,7 @@ async fn decide_and_write(
     // because the hold is no longer what this instance remembers: decide again with the
     // lookup.
     if lookup == Lookup::Skip && plan.verdicts.iter().any(Result::is_err) {
-        return Ok(None);
+        return None;
     }
     for (request, verdict) in requests.iter().zip(&plan.verdicts) {
         if verdict == &Err(LedgerError::Internal) {
@@ -463,13 +755,12 @@ async fn decide_and_write(
             writes.new_hold(hold);
         }
     }
-    let as_decided = writes
-        .write(conn, &plan.funds, basis.remembered.as_deref(), work.citus)
-        .await?;
-    Ok(as_decided.then_some(Decided {
+    let statement = writes.statement(&plan.funds, basis.remembered.as_deref(), work.citus);
+    let decided = Decided {
         verdicts: plan.verdicts,
         changed: plan.funds,
-    }))
+    };
+    Some((decided, statement))
 }
 
 /// What is stored under the ids the batch's requests would take: their own, and for a

@@ -7,14 +7,15 @@ use super::rows::{
     self, HOLD_COLUMNS, HoldRow, HoldStatusColumn, OPERATION_COLUMNS, OperationRow, StatusColumn,
     TRANSFER_COLUMNS, TransferRow,
 };
-use super::{StoreResult, uuids};
+use super::statement::Sql;
+use super::{StoreError, StoreResult, uuids};
 use crate::domain::{
-    Funds, HoldRecord, HoldStatus, IdempotencyKey, OperationId, OperationKind, OperationRecord,
-    RejectReason, TransferRecord, WalletId,
+    Funds, HoldRecord, HoldStatus, IdempotencyKey, OperationId, OperationRecord, RejectReason,
+    TransferRecord, WalletId,
 };
 use crate::events::Event;
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, Postgres, QueryBuilder};
+use sqlx::PgConnection;
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
@@ -23,9 +24,8 @@ use uuid::Uuid;
 macro_rules! push_unnest {
     ($query:expr, $($column:expr => $cast:literal),+ $(,)?) => {{
         $query.push("UNNEST(");
-        let mut list = $query.separated(", ");
-        $(list.push_bind($column).push_unseparated(concat!("::", $cast, "[]"));)+
-        $query.push(")");
+        $($query.push_bind($column).push(concat!("::", $cast, "[], "));)+
+        $query.close_list();
     }};
 }
 
@@ -37,10 +37,13 @@ macro_rules! push_unnest {
 macro_rules! push_rows {
     ($query:expr, $values:expr, $first:expr => $cast:literal $(, $column:expr => $casts:literal)* $(,)?) => {{
         if $values {
-            $query.push_values(0..$first.len(), |mut row, i| {
-                row.push_bind($first[i].clone()).push_unseparated(concat!("::", $cast));
-                $(row.push_bind($column[i].clone()).push_unseparated(concat!("::", $casts));)*
-            });
+            $query.push("VALUES ");
+            for i in 0..$first.len() {
+                $query.push(if i == 0 { "(" } else { ", (" });
+                $query.push_bind($first[i].clone()).push(concat!("::", $cast, ", "));
+                $($query.push_bind($column[i].clone()).push(concat!("::", $casts, ", "));)*
+                $query.close_list();
+            }
         } else {
             $query.push("SELECT * FROM ");
             push_unnest!($query, $first => $cast $(, $column => $casts)*);
@@ -197,25 +200,21 @@ impl Writes {
             .extend(wallets.into_iter().map(Uuid::from));
     }
 
-    /// Records everything and writes each changed wallet's final funds once, however many
-    /// operations hit it: one statement, one round trip. `false` when the batch was decided
-    /// on something no longer true: some record's id was taken already (the statement
-    /// failed, or on Citus, its id was found in `operation_ids`), or some hold it resolves
-    /// was no longer pending (not updated). The caller must roll back then.
+    /// The one statement that records everything and writes each changed wallet's final
+    /// funds once, however many operations hit it; `None` when the batch writes nothing.
     ///
     /// With `remembered`, the funds the batch was decided on without locking its wallets
     /// (plain PostgreSQL only), the statement is the whole transaction: it locks those
     /// wallets first, in the order of their ids as every batch does, and fails as a whole
-    /// (`false`, nothing stored) when one of them no longer holds those funds, or anything
-    /// else above is found. Every part of it waits for those locks, so that, as in a locked
-    /// batch, nothing is written to a wallet before it is locked.
-    pub async fn write(
+    /// (nothing stored) when one of them no longer holds those funds, or anything else
+    /// [`Statement::run`] tells of is found. Every part of it waits for those locks, so that,
+    /// as in a locked batch, nothing is written to a wallet before it is locked.
+    pub fn statement(
         self,
-        conn: &mut PgConnection,
         funds: &[(WalletId, Funds)],
         remembered: Option<&[(WalletId, Funds)]>,
         citus: Option<&ShardMap>,
-    ) -> StoreResult<bool> {
+    ) -> Option<Statement> {
         let Self {
             operations,
             transfers,
@@ -225,7 +224,7 @@ impl Writes {
             dropped_wallets,
         } = self;
         if operations.id.is_empty() && dropped_wallets.is_empty() {
-            return Ok(true);
+            return None;
         }
         // On Citus a taken id is learnt from `operation_ids`, which every id of `operations`
         // enters, whichever wallet it is of; the records themselves skip a key that exists
@@ -254,9 +253,9 @@ impl Writes {
         let resolved = resolutions.id.len();
         // Only the parts the batch has: a batch of deposits inserts operations and updates
         // wallets, nothing else. Each shape is one prepared statement, kept by the connection.
-        let mut query = QueryBuilder::new("WITH ");
+        let mut query = Sql::new("WITH ");
         let mut separator = "";
-        let mut part = |query: &mut QueryBuilder<'_, Postgres>| {
+        let mut part = |query: &mut Sql| {
             query.push(separator);
             separator = ", ";
         };
@@ -276,9 +275,8 @@ impl Writes {
             part(&mut query);
             query.push("registered_ids AS (INSERT INTO operation_ids (id) ");
             // Rows of values, as `push_rows!` writes them on Citus.
-            query.push_values(&operations.id, |mut row, id| {
-                row.push_bind(*id);
-            });
+            let ids = operations.id.clone();
+            push_rows!(query, true, ids => "uuid");
             query.push(" ON CONFLICT DO NOTHING RETURNING 1)");
         }
         if !operations.id.is_empty() {
@@ -341,26 +339,57 @@ impl Writes {
                 query.push(counted);
             }
         }
-        let written: sqlx::Result<i64> = query.build_query_scalar().fetch_one(conn).await;
-        match written {
-            Ok(changed) => Ok(changed == expected),
-            Err(sqlx::Error::Database(error))
-                if matches!(
-                    error.constraint(),
-                    // A new hold takes its request's id, so its key reports a taken id too.
-                    Some("operations_pkey" | "transfers_pkey" | "holds_pkey" | "batch_as_decided")
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(error) => Err(error.into()),
+        Some(Statement {
+            sql: query,
+            expected,
+        })
+    }
+}
+
+/// A batch's write statement, and the count it returns when it wrote everything as decided.
+pub struct Statement {
+    sql: Sql,
+    expected: i64,
+}
+
+impl Statement {
+    pub fn sql(&self) -> &Sql {
+        &self.sql
+    }
+
+    /// Runs the statement in the caller's transaction. `false` when the batch was decided
+    /// on something no longer true: some record's id was taken already (the statement
+    /// failed, or on Citus, its id was found in `operation_ids`), some hold it resolves was
+    /// no longer pending (not updated), or a remembered wallet's funds changed. The caller
+    /// must roll back then.
+    pub async fn run(self, conn: &mut PgConnection) -> StoreResult<bool> {
+        let expected = self.expected;
+        match self.sql.fetch_one(conn).await {
+            Ok(written) => Ok(written == expected),
+            Err(sqlx::Error::Database(error)) if not_as_decided(error.constraint()) => Ok(false),
+            Err(error) => Err(StoreError::from(error)),
         }
     }
+
+    /// Whether the statement, having returned `written`, wrote the batch as decided.
+    pub fn as_decided(&self, written: i64) -> bool {
+        written == self.expected
+    }
+}
+
+/// Whether a write statement that failed on `constraint` found its batch decided on
+/// something no longer true, rather than failing for any other reason.
+pub fn not_as_decided(constraint: Option<&str>) -> bool {
+    matches!(
+        constraint,
+        // A new hold takes its request's id, so its key reports a taken id too.
+        Some("operations_pkey" | "transfers_pkey" | "holds_pkey" | "batch_as_decided")
+    )
 }
 
 /// `locked`: the wallets of `remembered` that still hold those funds, locked in the order of
 /// their ids; `unchanged`: whether that is all of them.
-fn push_lock_remembered(query: &mut QueryBuilder<'_, Postgres>, remembered: &[(WalletId, Funds)]) {
+fn push_lock_remembered(query: &mut Sql, remembered: &[(WalletId, Funds)]) {
     let count = remembered.len() as i64;
     let (ids, balances, held) = funds_columns(remembered);
     query.push("locked AS MATERIALIZED (SELECT wallets.id FROM wallets JOIN ");
@@ -387,7 +416,7 @@ struct Inserts<'a> {
 
 impl Inserts<'_> {
     /// Ends an insert, after its rows.
-    fn finish(self, query: &mut QueryBuilder<'_, Postgres>) {
+    fn finish(self, query: &mut Sql) {
         push_filter(query, " WHERE ", self.locked);
         if self.citus {
             query.push(" ON CONFLICT DO NOTHING");
@@ -397,7 +426,7 @@ impl Inserts<'_> {
 }
 
 /// `{prefix}{filter}`, when there is one.
-fn push_filter(query: &mut QueryBuilder<'_, Postgres>, prefix: &str, filter: Option<&str>) {
+fn push_filter(query: &mut Sql, prefix: &str, filter: Option<&str>) {
     if let Some(filter) = filter {
         query.push(prefix);
         query.push(filter);
@@ -414,7 +443,7 @@ fn funds_columns(funds: &[(WalletId, Funds)]) -> (Vec<Uuid>, Vec<i64>, Vec<i64>)
 /// Writes each changed wallet's final funds. On Citus the ids are named once more, so that
 /// the update goes to their shards only.
 fn push_funds_update(
-    query: &mut QueryBuilder<'_, Postgres>,
+    query: &mut Sql,
     funds: &[(WalletId, Funds)],
     citus: bool,
     locked: Option<&str>,
@@ -434,7 +463,7 @@ fn push_funds_update(
 
 /// `AND column = ANY($n)`, when `ids` are given: the filter by which Citus sends a
 /// statement that joins on `column` to the shards of `ids` only.
-fn push_shards(query: &mut QueryBuilder<'_, Postgres>, column: &str, ids: Option<Vec<Uuid>>) {
+fn push_shards(query: &mut Sql, column: &str, ids: Option<Vec<Uuid>>) {
     if let Some(ids) = ids {
         query.push(format_args!(" AND {column} = ANY("));
         query.push_bind(ids);
@@ -446,10 +475,10 @@ fn push_shards(query: &mut QueryBuilder<'_, Postgres>, column: &str, ids: Option
 struct OperationColumns {
     id: Vec<Uuid>,
     wallet_id: Vec<Uuid>,
-    kind: Vec<OperationKind>,
+    kind: Vec<&'static str>,
     amount: Vec<i64>,
-    status: Vec<StatusColumn>,
-    reason: Vec<Option<RejectReason>>,
+    status: Vec<&'static str>,
+    reason: Vec<Option<&'static str>>,
     balance_after: Vec<i64>,
     available_after: Vec<i64>,
     idempotency_key: Vec<Option<String>>,
@@ -461,7 +490,7 @@ struct OperationColumns {
 }
 
 impl OperationColumns {
-    fn push_insert(self, query: &mut QueryBuilder<'_, Postgres>, how: Inserts<'_>) {
+    fn push_insert(self, query: &mut Sql, how: Inserts<'_>) {
         query.push(
             "operation_rows AS (INSERT INTO operations (id, wallet_id, kind, amount, status, \
              reason, balance_after, available_after, idempotency_key, created_at, transfer_id, \
@@ -481,10 +510,11 @@ impl OperationColumns {
     fn push(&mut self, record: &OperationRecord, key: Option<&IdempotencyKey>) {
         self.id.push(record.id.into());
         self.wallet_id.push(record.wallet_id.into());
-        self.kind.push(record.kind);
+        self.kind.push(record.kind.as_str());
         self.amount.push(record.amount.into());
-        self.status.push(record.status.into());
-        self.reason.push(record.status.reason());
+        self.status.push(StatusColumn::from(record.status).as_str());
+        self.reason
+            .push(record.status.reason().map(RejectReason::as_str));
         self.balance_after.push(record.balance_after.into());
         self.available_after.push(record.available_after.into());
         self.idempotency_key
@@ -505,8 +535,8 @@ struct TransferColumns {
     from: Vec<Uuid>,
     to: Vec<Uuid>,
     amount: Vec<i64>,
-    status: Vec<StatusColumn>,
-    reason: Vec<Option<RejectReason>>,
+    status: Vec<&'static str>,
+    reason: Vec<Option<&'static str>>,
     from_balance: Vec<i64>,
     from_available: Vec<i64>,
     to_balance: Vec<i64>,
@@ -518,7 +548,7 @@ struct TransferColumns {
 }
 
 impl TransferColumns {
-    fn push_insert(self, query: &mut QueryBuilder<'_, Postgres>, how: Inserts<'_>) {
+    fn push_insert(self, query: &mut Sql, how: Inserts<'_>) {
         query.push(
             "transfer_rows AS (INSERT INTO transfers (id, from_wallet_id, to_wallet_id, amount, \
              status, reason, from_balance, from_available, to_balance, to_available, \
@@ -540,8 +570,9 @@ impl TransferColumns {
         self.from.push(record.from.into());
         self.to.push(record.to.into());
         self.amount.push(record.amount.into());
-        self.status.push(record.status.into());
-        self.reason.push(record.status.reason());
+        self.status.push(StatusColumn::from(record.status).as_str());
+        self.reason
+            .push(record.status.reason().map(RejectReason::as_str));
         self.from_balance.push(record.from_balance.into());
         self.from_available.push(record.from_available.into());
         self.to_balance.push(record.to_balance.into());
@@ -560,7 +591,7 @@ struct HoldColumns {
     wallet: Vec<Uuid>,
     to: Vec<Option<Uuid>>,
     amount: Vec<i64>,
-    status: Vec<HoldStatusColumn>,
+    status: Vec<&'static str>,
     confirmed_amount: Vec<Option<i64>>,
     expires_at: Vec<Option<DateTime<Utc>>>,
     created_at: Vec<DateTime<Utc>>,
@@ -568,7 +599,7 @@ struct HoldColumns {
 }
 
 impl HoldColumns {
-    fn push_insert(self, query: &mut QueryBuilder<'_, Postgres>, how: Inserts<'_>) {
+    fn push_insert(self, query: &mut Sql, how: Inserts<'_>) {
         query.push(
             "hold_rows AS (INSERT INTO holds (id, wallet_id, to_wallet_id, amount, status, \
              confirmed_amount, expires_at, created_at, resolved_at) ",
@@ -587,7 +618,8 @@ impl HoldColumns {
         self.wallet.push(record.wallet.into());
         self.to.push(record.to.map(Uuid::from));
         self.amount.push(record.amount.into());
-        self.status.push(record.status.into());
+        self.status
+            .push(HoldStatusColumn::from(record.status).as_str());
         self.confirmed_amount.push(confirmed_amount(record.status));
         self.expires_at.push(record.expires_at);
         self.created_at.push(record.created_at);
@@ -600,19 +632,14 @@ impl HoldColumns {
 struct ResolutionColumns {
     id: Vec<Uuid>,
     wallet: Vec<Uuid>,
-    status: Vec<HoldStatusColumn>,
+    status: Vec<&'static str>,
     confirmed_amount: Vec<Option<i64>>,
     resolved_at: Vec<Option<DateTime<Utc>>>,
 }
 
 impl ResolutionColumns {
     /// Updates only holds still pending, and returns one row for each it updated.
-    fn push_update(
-        self,
-        query: &mut QueryBuilder<'_, Postgres>,
-        citus: bool,
-        locked: Option<&str>,
-    ) {
+    fn push_update(self, query: &mut Sql, citus: bool, locked: Option<&str>) {
         query.push(
             "resolved_holds AS (UPDATE holds SET status = v.status, \
              confirmed_amount = v.confirmed_amount, resolved_at = v.resolved_at FROM ",
@@ -635,7 +662,8 @@ impl ResolutionColumns {
     fn push(&mut self, record: &HoldRecord) {
         self.id.push(record.id.into());
         self.wallet.push(record.wallet.into());
-        self.status.push(record.status.into());
+        self.status
+            .push(HoldStatusColumn::from(record.status).as_str());
         self.confirmed_amount.push(confirmed_amount(record.status));
         self.resolved_at.push(record.resolved_at);
     }
@@ -652,7 +680,7 @@ struct EventColumns {
 
 impl EventColumns {
     /// Inserts the events in the order the batch decided them: that order numbers them.
-    fn push_insert(self, query: &mut QueryBuilder<'_, Postgres>, locked: Option<&str>) {
+    fn push_insert(self, query: &mut Sql, locked: Option<&str>) {
         query.push(
             "event_rows AS (INSERT INTO outbox (event_id, wallet_id, type, body, occurred_at) \
              SELECT event_id, wallet_id, type, body, occurred_at FROM ",

@@ -5,6 +5,7 @@ pub mod citus;
 mod error;
 pub mod reads;
 mod rows;
+pub mod statement;
 pub mod wallets;
 
 pub use error::{StoreError, StoreResult};
@@ -72,8 +73,29 @@ async fn ensure_database(url: &str) -> StoreResult<()> {
 pub fn connect_options(url: &str, statement_timeout: Duration) -> anyhow::Result<PgConnectOptions> {
     let options =
         PgConnectOptions::from_str(url).context("DATABASE_URL is not a valid PostgreSQL URL")?;
+    Ok(options.options(settings(statement_timeout)))
+}
+
+/// The same for the writers' pipelined connections, which tokio-postgres opens (see
+/// `ledger/writer.rs`).
+pub fn pipeline_config(
+    url: &str,
+    statement_timeout: Duration,
+) -> anyhow::Result<tokio_postgres::Config> {
+    let mut config = tokio_postgres::Config::from_str(url)
+        .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+    let options: Vec<String> = settings(statement_timeout)
+        .iter()
+        .map(|(name, value)| format!("-c {name}={value}"))
+        .collect();
+    config.options(options.join(" "));
+    Ok(config)
+}
+
+/// The settings of every connection of the service.
+fn settings(statement_timeout: Duration) -> [(&'static str, String); 4] {
     let statement_timeout = format!("{}ms", statement_timeout.as_millis());
-    Ok(options.options([
+    [
         // Every statement of the service reads or writes rows by key. While a table is small
         // (a few thousand wallets) the planner prices a sequential scan below a hundred index
         // lookups, and a batch's balance update then read every wallet: measured on 10,000
@@ -82,19 +104,19 @@ pub fn connect_options(url: &str, statement_timeout: Duration) -> anyhow::Result
         // plans PostgreSQL caches for a connection's prepared statements are the index plans,
         // and a batch's statements are no longer planned afresh on every execution (that
         // planning was a sixth of a hot merchant's batch in PostgreSQL).
-        ("enable_seqscan", "off"),
+        ("enable_seqscan", "off".to_owned()),
         // A prepared statement is planned once per connection, not on every execution:
         // left to itself, PostgreSQL kept planning a batch's write statement afresh (a custom
         // plan for each set of arrays); without that, its CPU per hot-wallet deposit fell by
         // two fifths. Every statement here has one good plan whatever its parameters.
-        ("plan_cache_mode", "force_generic_plan"),
+        ("plan_cache_mode", "force_generic_plan".to_owned()),
         // A statement stuck behind a lock held elsewhere fails instead of holding its
         // connection, and its request gets a 503.
-        ("statement_timeout", statement_timeout.as_str()),
+        ("statement_timeout", statement_timeout),
         // A connection the service gave up on (a batch past its deadline) is noticed within a
         // second even while it waits for a lock, so its transaction ends and its locks go.
-        ("client_connection_check_interval", "1s"),
-    ]))
+        ("client_connection_check_interval", "1s".to_owned()),
+    ]
 }
 
 /// Pool for reads and wallet creation; writes go through the ledger's own connections.

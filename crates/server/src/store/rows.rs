@@ -37,6 +37,19 @@ pub(super) enum StatusColumn {
     Expired,
 }
 
+impl StatusColumn {
+    /// The name stored, as sqlx writes it.
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            Self::Applied => "APPLIED",
+            Self::Rejected => "REJECTED",
+            Self::Pending => "PENDING",
+            Self::Voided => "VOIDED",
+            Self::Expired => "EXPIRED",
+        }
+    }
+}
+
 impl From<OperationStatus> for StatusColumn {
     fn from(status: OperationStatus) -> Self {
         match status {
@@ -57,6 +70,18 @@ pub(super) enum HoldStatusColumn {
     Confirmed,
     Voided,
     Expired,
+}
+
+impl HoldStatusColumn {
+    /// The name stored, as sqlx writes it.
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Confirmed => "CONFIRMED",
+            Self::Voided => "VOIDED",
+            Self::Expired => "EXPIRED",
+        }
+    }
 }
 
 impl From<HoldStatus> for HoldStatusColumn {

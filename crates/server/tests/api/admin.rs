@@ -175,7 +175,11 @@ async fn transfers_are_counted_by_outcome_like_deposits_and_withdrawals() {
 #[tokio::test]
 async fn a_batch_retried_after_losing_its_connection_is_counted() {
     let app = spawn_app_with(&["--shards", "1"]).await;
+    // The first deposit into a wallet is decided on its locked funds, on the writer's first
+    // connection; the second on the funds the writer remembers, on its pipelined one. Both
+    // connections are lost below.
     let wallet = app.funded_wallet(10).await;
+    assert_eq!(app.deposit(wallet, 1).await.status(), StatusCode::OK);
     sqlx::query(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
          WHERE application_name = 'wallet-writer' AND datname = current_database()",
@@ -187,11 +191,16 @@ async fn a_batch_retried_after_losing_its_connection_is_counted() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 
+    // A wallet new to the writer: its deposit goes out on the lost first connection.
+    let fresh = app.funded_wallet(0).await;
     let before = scrape(app.admin_addr).await;
-    assert_eq!(app.deposit(wallet, 1).await.status(), StatusCode::OK);
+    assert_eq!(app.deposit(fresh, 1).await.status(), StatusCode::OK);
     let after = scrape(app.admin_addr).await;
     assert!(grew(&before, &after, "wallet_ledger_retries_total", &[]) >= 1.0);
-    assert_eq!(app.balance(wallet).await, 11);
+    assert_eq!(app.balance(fresh).await, 1);
+    // The remembered wallet's next deposit finds its pipelined connection lost too.
+    assert_eq!(app.deposit(wallet, 1).await.status(), StatusCode::OK);
+    assert_eq!(app.balance(wallet).await, 12);
 }
 
 /// Keeps a core busy in a function the profile can name, until `stop`.

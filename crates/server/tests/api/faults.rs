@@ -40,8 +40,12 @@ const WALLETS: usize = 3;
 const CLIENTS: u64 = 16;
 const INITIAL_BALANCE: u64 = 100;
 
-/// Writer connections of the service (its `--shards`).
+/// Writers of the service (its `--shards`).
 const WRITERS: i64 = 2;
+
+/// Database sessions of each writer: the one of batches that lock first, and its pipelined
+/// one.
+const SESSIONS_PER_WRITER: i64 = 2;
 
 /// A cluster, the service on it, and the clients, torn down (service killed, cluster stopped
 /// and deleted with its database) when dropped, also when a test fails.
@@ -293,12 +297,13 @@ async fn a_stalled_database_gets_bounded_503s_and_loses_nothing() {
         .fetch_one(&mut db)
         .await
         .unwrap();
-        if writers <= WRITERS {
+        if writers <= WRITERS * SESSIONS_PER_WRITER {
             break;
         }
         assert!(
             started.elapsed() < Duration::from_secs(30),
-            "{writers} writer sessions linger after the stalls, for {WRITERS} writers"
+            "{writers} writer sessions linger after the stalls, for {WRITERS} writers of \
+             {SESSIONS_PER_WRITER} sessions each"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -179,7 +179,8 @@ fn the_ledger_decides_like_the_in_memory_model() {
             transfer_routing: TransferRouting::default(),
             request_timeout: Duration::from_secs(10),
         };
-        Ledger::start(&config, options, None, citus)
+        let pipeline = store::pipeline_config(&url, Duration::from_secs(5)).unwrap();
+        Ledger::start(&config, options, Some(pipeline), None, citus)
     });
 
     let mut runner = TestRunner::new(ProptestConfig {
