@@ -293,3 +293,34 @@ impl TryFrom<WalletRow> for Wallet {
 pub(super) fn convert<R, T: TryFrom<R, Error = sqlx::Error>>(rows: Vec<R>) -> sqlx::Result<Vec<T>> {
     rows.into_iter().map(T::try_from).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::postgres::PgArgumentBuffer;
+    use sqlx::{Encode, Postgres};
+
+    /// What sqlx writes for `value` of a text column.
+    fn written_by_sqlx<T: for<'q> Encode<'q, Postgres>>(value: T) -> String {
+        let mut buffer = PgArgumentBuffer::default();
+        let _ = value.encode_by_ref(&mut buffer).unwrap();
+        String::from_utf8(buffer.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn the_names_written_for_the_pipelined_driver_are_the_ones_sqlx_reads() {
+        use {HoldStatusColumn as H, OperationKind as K, RejectReason as R, StatusColumn as S};
+        for status in [S::Applied, S::Rejected, S::Pending, S::Voided, S::Expired] {
+            assert_eq!(status.as_str(), written_by_sqlx(status));
+        }
+        for status in [H::Pending, H::Confirmed, H::Voided, H::Expired] {
+            assert_eq!(status.as_str(), written_by_sqlx(status));
+        }
+        for kind in [K::Deposit, K::Withdraw, K::TransferOut, K::TransferIn] {
+            assert_eq!(kind.as_str(), written_by_sqlx(kind));
+        }
+        for reason in [R::InsufficientFunds, R::BalanceLimitExceeded] {
+            assert_eq!(reason.as_str(), written_by_sqlx(reason));
+        }
+    }
+}
