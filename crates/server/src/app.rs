@@ -249,12 +249,25 @@ fn api(
         .broker()?
         .map(|_| http::record_data as ShowRecord);
     let db = &config.database;
-    let mut pipeline = store::pipeline_config(db.url.expose_secret(), db.statement_timeout())?;
-    pipeline.application_name("wallet-writer");
+    // A URL sqlx takes but tokio-postgres does not (a parameter only sqlx knows) costs the
+    // pipelining, not the start.
+    let pipeline = match store::pipeline_config(db.url.expose_secret(), db.statement_timeout()) {
+        Ok(mut pipeline) => {
+            pipeline.application_name("wallet-writer");
+            Some(pipeline)
+        }
+        Err(error) => {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "writers run without pipelining"
+            );
+            None
+        }
+    };
     let (ledger, mut tasks) = Ledger::start(
         &LedgerConfig::from(&config.ledger),
         options.application_name("wallet-writer"),
-        Some(pipeline),
+        pipeline,
         events,
         citus,
     );

@@ -107,7 +107,7 @@ impl Writer {
         let mut in_flight = VecDeque::with_capacity(PIPELINE_DEPTH);
         let mut open = true;
         loop {
-            if in_flight.len() < PIPELINE_DEPTH && !queued.is_empty() {
+            if self.next_is_due(&queued, &in_flight) {
                 let mut jobs = self.next_batch(&mut queued);
                 if let Some(sent) = self.send(&mut jobs).await {
                     in_flight.push_back(sent);
@@ -136,6 +136,22 @@ impl Writer {
                     open = received > 0;
                     in_flight.push_front(oldest);
                 }
+            }
+        }
+    }
+
+    /// Whether the next batch goes out now: when nothing is in flight, as soon as anything is
+    /// queued; behind a batch in flight, once as many requests are queued as it holds (or a
+    /// full batch). Sent any earlier, batches would shrink to whatever arrived in the
+    /// meantime, each paying a statement's fixed cost for a few requests.
+    fn next_is_due(&self, queued: &[Job], in_flight: &VecDeque<Sent>) -> bool {
+        let waiting: usize = queued.iter().map(|job| job.requests.len()).sum();
+        match in_flight.back() {
+            None => waiting > 0,
+            Some(last) => {
+                in_flight.len() < PIPELINE_DEPTH
+                    && waiting > 0
+                    && waiting >= last.verdicts.len().min(self.max_batch)
             }
         }
     }
