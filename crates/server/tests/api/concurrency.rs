@@ -4,8 +4,8 @@
 use crate::helpers::database::on_citus;
 use crate::helpers::metrics::scrape;
 use crate::helpers::{
-    Reply, ServerProcess, TestApp, kind, operation_body, pending, spawn_app_with, timestamp,
-    transfer_body,
+    Reply, ServerProcess, TestApp, eventually, kind, operation_body, pending, spawn_app_with,
+    timestamp, transfer_body,
 };
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
@@ -20,6 +20,9 @@ use uuid::Uuid;
 /// machine (other tests, a shared database server) a queue of single-row transactions may
 /// wait longer than the default deadline, whose 503s other tests cover.
 const PATIENT: [&str; 2] = ["--request-timeout-ms", "60000"];
+
+/// A bound on a hang, not a timing expectation.
+const LOCK_WAIT: Duration = Duration::from_secs(30);
 
 /// Sends `count` copies of a request at once and returns their statuses.
 async fn concurrently<F, Fut>(count: usize, send: F) -> Vec<StatusCode>
@@ -190,6 +193,69 @@ async fn a_wallet_changed_by_another_instance_is_decided_on_its_stored_funds() {
         assert_eq!(first.assert_history_adds_up(wallet).await, balance);
     }
     first.assert_ledger_consistent().await;
+}
+
+/// A batch sent while the one before it still commits is decided on the funds that one will
+/// leave. When that one fails (here another session deposited into the wallet under it, as
+/// another instance would), the next fails its own check too, and both are decided again on
+/// the stored funds, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_decided_on_one_that_failed_is_decided_again_after_it() {
+    let app = Arc::new(spawn_app_with(&PATIENT).await);
+    let wallet = app.funded_wallet(100).await;
+    // From its second deposit on, the writer decides this wallet's batches on remembered
+    // funds, pipelined.
+    assert_eq!(app.deposit(wallet, 1).await.status(), StatusCode::OK);
+    let db = app.db().await;
+    let mut other = db.begin().await.unwrap();
+    sqlx::query("UPDATE wallets SET balance = balance + 5 WHERE id = $1")
+        .bind(wallet)
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO operations (id, wallet_id, kind, amount, status, balance_after, \
+         available_after) VALUES ($1, $2, 'DEPOSIT', 5, 'APPLIED', 106, 106)",
+    )
+    .bind(Uuid::new_v4())
+    .bind(wallet)
+    .execute(&mut *other)
+    .await
+    .unwrap();
+
+    let deposit = |amount| {
+        let app = app.clone();
+        tokio::spawn(async move { Reply::of(app.deposit(wallet, amount).await).await })
+    };
+    let first = deposit(10);
+    eventually(
+        "the first deposit waits for the wallet's lock",
+        LOCK_WAIT,
+        async || {
+            let (waiting,): (i64,) = sqlx::query_as(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'wallet-writer' \
+             AND datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(&db)
+            .await
+            .unwrap();
+            (waiting > 0).then_some(())
+        },
+    )
+    .await;
+    // Time for the second to reach the writer, which sends it at once behind the first (had
+    // it come later, it would be decided after the first failed, and this test shows less).
+    let second = deposit(20);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    other.commit().await.unwrap();
+
+    let (first, second) = (first.await.unwrap(), second.await.unwrap());
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text());
+    assert_eq!(first.json()["balance"], 116);
+    assert_eq!(second.status, StatusCode::OK, "{}", second.text());
+    assert_eq!(second.json()["balance"], 136);
+    assert_eq!(app.assert_history_adds_up(wallet).await, 136);
+    app.assert_ledger_consistent().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
