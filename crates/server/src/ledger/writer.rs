@@ -263,8 +263,11 @@ impl Writer {
         }
         let mut connection_lost = written.undone(sent.jobs.len());
         let mut again = vec![sent.jobs];
-        while let Some(mut later) = in_flight.pop_front() {
-            if !connection_lost {
+        for mut later in in_flight.drain(..) {
+            if connection_lost {
+                // Not waited for: its outcome is as unknown as the connection's.
+                metrics::counter!(metric::LEDGER_RETRIES).increment(1);
+            } else {
                 match later.outcome().await {
                     Written::AsDecided => {
                         later.answer();
@@ -272,8 +275,6 @@ impl Writer {
                     }
                     written => connection_lost = written.undone(later.jobs.len()),
                 }
-            } else {
-                Written::Unknown("connection lost".to_owned()).undone(later.jobs.len());
             }
             again.push(later.jobs);
         }
