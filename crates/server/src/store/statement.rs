@@ -38,7 +38,6 @@ where
 
 /// A statement that returns one `int8`, being written: text with `$n` placeholders, and the
 /// values bound to them in order.
-#[derive(Default)]
 pub struct Sql {
     text: String,
     params: Vec<Box<dyn Param>>,
