@@ -44,6 +44,9 @@ const POLL: Duration = Duration::from_millis(20);
 const TICK: Duration = Duration::from_secs(1);
 /// Longest a round waits for the broker's confirms before starting over.
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest the relay waits for the broker to open a connection and a channel: a broker still
+/// starting may accept the connection and answer nothing.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -64,6 +67,8 @@ enum Failure {
     Refused,
     #[error("the broker did not confirm within {CONFIRM_TIMEOUT:?}")]
     Unconfirmed,
+    #[error("the broker did not open a channel within {CONNECT_TIMEOUT:?}")]
+    Unanswered,
 }
 
 impl Relay {
@@ -119,7 +124,9 @@ impl Relay {
 
     /// Connects to the broker and publishes until something fails.
     async fn publish(&self, db: &mut PgConnection) -> Result<std::convert::Infallible, Failure> {
-        let channel = self.channel().await?;
+        let channel = tokio::time::timeout(CONNECT_TIMEOUT, self.channel())
+            .await
+            .map_err(|_| Failure::Unanswered)??;
         let mut counted = Instant::now();
         count_backlog(db).await?;
         loop {

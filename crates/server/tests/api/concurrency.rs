@@ -198,9 +198,14 @@ async fn a_wallet_changed_by_another_instance_is_decided_on_its_stored_funds() {
 /// A batch sent while the one before it still commits is decided on the funds that one will
 /// leave. When that one fails (here another session deposited into the wallet under it, as
 /// another instance would), the next fails its own check too, and both are decided again on
-/// the stored funds, in order.
+/// the stored funds, in order. Plain PostgreSQL only: on Citus no batch is pipelined.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_decided_on_one_that_failed_is_decided_again_after_it() {
+    if on_citus() {
+        // Where every batch locks and reads first, no batch is decided on another's outcome.
+        eprintln!("skipped: batches are not pipelined on Citus");
+        return;
+    }
     let app = Arc::new(spawn_app_with(&PATIENT).await);
     let wallet = app.funded_wallet(100).await;
     // From its second deposit on, the writer decides this wallet's batches on remembered

@@ -137,9 +137,11 @@ impl EventConsumer {
                 }
                 connection = loop {
                     // Unacknowledged deliveries of the lost connection come again: duplicates.
-                    match consume(Some(&name), Arc::clone(&sink)).await {
-                        Ok(connection) => break connection,
-                        Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+                    // A broker still starting may accept the connection and answer nothing.
+                    let consumed = consume(Some(&name), Arc::clone(&sink));
+                    match tokio::time::timeout(Duration::from_secs(5), consumed).await {
+                        Ok(Ok(connection)) => break connection,
+                        Ok(Err(_)) | Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
                     }
                 };
             }
