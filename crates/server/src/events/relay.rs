@@ -42,7 +42,8 @@ const PAGE: i64 = 1000;
 const POLL: Duration = Duration::from_millis(20);
 /// How often a waiting relay tries for the lock, and the active one counts its backlog.
 const TICK: Duration = Duration::from_secs(1);
-/// Longest a round waits for the broker's confirms before starting over.
+/// Longest a round waits for the broker to take its events and confirm them before starting
+/// over.
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest the relay waits for the broker to open a connection and a channel: a broker still
 /// starting may accept the connection and answer nothing.
@@ -65,7 +66,7 @@ enum Failure {
     Broker(#[from] lapin::Error),
     #[error("the broker refused an event")]
     Refused,
-    #[error("the broker did not confirm within {CONFIRM_TIMEOUT:?}")]
+    #[error("the broker did not take and confirm a page within {CONFIRM_TIMEOUT:?}")]
     Unconfirmed,
     #[error("the broker did not open a channel within {CONNECT_TIMEOUT:?}")]
     Unanswered,
@@ -237,13 +238,15 @@ async fn round(db: &mut PgConnection, channel: &Channel) -> Result<usize, Failur
         let _ = (&mut publish).now_or_never();
         publishes.push(publish);
     }
-    join_all(publishes.iter_mut()).await;
-    let mut confirms = Vec::with_capacity(publishes.len());
-    for publish in &mut publishes {
-        let queued = Pin::new(publish).take_output();
-        confirms.push(queued.expect("every publish has completed")?);
-    }
+    // Bounded as a whole: a connection the broker dropped mid-page may leave a publish, not
+    // only a confirm, waiting for good, with this page's rows locked.
     let confirmed = async {
+        join_all(publishes.iter_mut()).await;
+        let mut confirms = Vec::with_capacity(publishes.len());
+        for publish in &mut publishes {
+            let queued = Pin::new(publish).take_output();
+            confirms.push(queued.expect("every publish has completed")?);
+        }
         for confirm in confirms {
             match confirm.await? {
                 Confirmation::Ack(_) => {}
