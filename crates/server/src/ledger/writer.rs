@@ -176,17 +176,15 @@ impl Writer {
     /// are left to be decided the usual way, but for those past their deadline, which are
     /// answered here.
     async fn send(&mut self, jobs: &mut Vec<Job>) -> Option<Sent> {
-        expire(jobs);
-        let deadline = jobs.iter().map(|job| job.deadline).min()?;
+        let deadline = expire(jobs)?;
         let config = self.pipeline_config.as_ref()?;
-        let batch = Batch::of(jobs, self.events, None);
-        let work = batch.work();
-        let basis = Basis::remembered(&self.remembered, &batch.wallets, &work, &self.placed)?;
+        let work = Work::of(jobs, self.events, None);
+        let basis = Basis::remembered(&self.remembered, &work, &self.placed)?;
         let Some((decided, statement)) = decide(&work, &basis, Lookup::Skip) else {
             // Most likely funds changed by others (rarer: a reused id, a hold resolved
             // elsewhere).
             metrics::counter!(metric::LEDGER_UNREMEMBERED).increment(1);
-            self.remembered.changed_by_others(&batch.wallets);
+            self.remembered.changed_by_others(&work.wallets);
             return None;
         };
         let statement = statement?;
@@ -239,7 +237,7 @@ impl Writer {
             written = Box::pin(std::future::ready(early));
         }
         self.remembered.commit(decided.funds(&basis));
-        let wallets = batch.wallets;
+        let wallets = work.wallets;
         Some(Sent {
             jobs: std::mem::take(jobs),
             verdicts: decided.verdicts,
@@ -294,8 +292,7 @@ impl Writer {
     async fn commit(&mut self, jobs: &mut Vec<Job>) {
         let mut backoff = FIRST_BACKOFF;
         loop {
-            expire(jobs);
-            let Some(deadline) = jobs.iter().map(|job| job.deadline).min() else {
+            let Some(deadline) = expire(jobs) else {
                 return;
             };
             let started = Instant::now();
@@ -356,11 +353,10 @@ impl Writer {
                     .map_err(StoreError::Unavailable)?,
             ),
         };
-        let batch = Batch::of(jobs, self.events, self.citus.as_deref());
-        let work = batch.work();
+        let work = Work::of(jobs, self.events, self.citus.as_deref());
         for lookup in [Lookup::Skip, Lookup::First] {
             let mut tx = connection.begin().await?;
-            let basis = Basis::read(&mut tx, &work, &batch.wallets, lookup, &self.placed).await?;
+            let basis = Basis::read(&mut tx, &work, lookup, &self.placed).await?;
             if let Some((decided, statement)) = decide(&work, &basis, lookup) {
                 let written = match statement {
                     Some(statement) => statement.run(&mut tx).await?,
@@ -378,12 +374,14 @@ impl Writer {
     }
 }
 
-/// Answers the jobs past their deadline, and takes them out.
-fn expire(jobs: &mut Vec<Job>) {
+/// Answers the jobs past their deadline and takes them out; the earliest deadline of the
+/// others, if any are left.
+fn expire(jobs: &mut Vec<Job>) -> Option<Instant> {
     let now = Instant::now();
     for expired in jobs.extract_if(.., |job| job.deadline <= now) {
         let _ = expired.reply.send(Err(LedgerError::Unavailable));
     }
+    jobs.iter().map(|job| job.deadline).min()
 }
 
 /// The connection of a writer's pipelined statements, and the statements prepared on it (a
@@ -497,8 +495,9 @@ fn answer(jobs: Vec<Job>, verdicts: Verdicts, started: Instant) {
     }
 }
 
-/// The requests of some jobs as one transaction's, and the wallets they touch.
-struct Batch<'a> {
+/// The requests of some jobs as one transaction's, in order, the ranges of them that succeed
+/// together or not at all, and the wallets they touch.
+struct Work<'a> {
     requests: Vec<&'a Request>,
     atomic: Vec<Range<usize>>,
     /// Every wallet the batch touches, a transfer's two included, in ascending id order:
@@ -508,7 +507,7 @@ struct Batch<'a> {
     citus: Option<&'a ShardMap>,
 }
 
-impl<'a> Batch<'a> {
+impl<'a> Work<'a> {
     fn of(jobs: &'a [Job], events: Option<ShowRecord>, citus: Option<&'a ShardMap>) -> Self {
         let requests: Vec<&Request> = jobs.iter().flat_map(|job| &job.requests).collect();
         let mut atomic = Vec::new();
@@ -531,24 +530,6 @@ impl<'a> Batch<'a> {
             citus,
         }
     }
-
-    fn work(&self) -> Work<'_> {
-        Work {
-            requests: &self.requests,
-            atomic: &self.atomic,
-            events: self.events,
-            citus: self.citus,
-        }
-    }
-}
-
-/// The requests of one transaction, in order, and the ranges of them that succeed together
-/// or not at all.
-struct Work<'a> {
-    requests: &'a [&'a Request],
-    atomic: &'a [Range<usize>],
-    events: Option<ShowRecord>,
-    citus: Option<&'a ShardMap>,
 }
 
 /// Whether a batch looks up its ids and its holds before deciding.
@@ -577,16 +558,11 @@ struct Basis {
 }
 
 impl Basis {
-    /// From memory alone: the remembered funds of every one of `wallets` and every hold
+    /// From memory alone: the remembered funds of every wallet of the batch and every hold
     /// placed through this instance; `None` if one of them is not remembered.
-    fn remembered(
-        remembered: &Remembered,
-        wallets: &[WalletId],
-        work: &Work<'_>,
-        placed: &Placed,
-    ) -> Option<Self> {
-        let remembered = remembered.all(wallets)?;
-        let (holds, unknown_holds) = placed_holds(work.requests, placed, Lookup::Skip);
+    fn remembered(remembered: &Remembered, work: &Work<'_>, placed: &Placed) -> Option<Self> {
+        let remembered = remembered.all(&work.wallets)?;
+        let (holds, unknown_holds) = placed_holds(&work.requests, placed, Lookup::Skip);
         unknown_holds.is_empty().then(|| Self {
             funds: remembered.iter().copied().collect(),
             remembered: Some(remembered),
@@ -596,20 +572,19 @@ impl Basis {
         })
     }
 
-    /// Inside the batch's transaction: locks `wallets` and reads their funds, looks up what
+    /// Inside the batch's transaction: locks its wallets and reads their funds, looks up what
     /// `lookup` says, reads the holds this instance does not remember, and creates the
     /// wallets the batch's deposits are the first of.
     async fn read(
         tx: &mut Transaction<'_, Postgres>,
         work: &Work<'_>,
-        wallets: &[WalletId],
         lookup: Lookup,
         placed: &Placed,
     ) -> StoreResult<Self> {
-        let requests = work.requests;
+        let requests = &work.requests;
         // Locked in ascending id order (on Citus shard by shard), whichever shard owns them,
         // so batches from any number of writers and service instances cannot deadlock.
-        let mut funds: HashMap<_, _> = batch::lock_wallets(tx, wallets, work.citus).await?;
+        let mut funds: HashMap<_, _> = batch::lock_wallets(tx, &work.wallets, work.citus).await?;
 
         // Looked up after the locks: another writer that committed one of these ids on one
         // of these wallets has finished by now, so its record is visible here. The same goes
@@ -703,13 +678,13 @@ impl Decided {
 /// nothing). `None` when, without a lookup, some request was refused: it may have been
 /// refused only because of what was not looked up.
 fn decide(work: &Work<'_>, basis: &Basis, lookup: Lookup) -> Option<(Decided, Option<Statement>)> {
-    let requests = work.requests;
+    let requests = &work.requests;
     // PostgreSQL keeps microseconds: a record's time is cut to that precision now, so the
     // first answer, its replays and its reads all show the same instant.
     let now = chrono::Utc::now().trunc_subsecs(6);
     let plan = plan(
         requests.iter().copied(),
-        work.atomic,
+        &work.atomic,
         &basis.funds,
         &basis.stored,
         &basis.holds,
