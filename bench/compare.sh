@@ -2,8 +2,11 @@
 # Two builds of the service under the same load, taken in turns: A, B, A, B, ... so that a
 # machine that speeds up or slows down during the run weighs on both alike. Each round starts
 # the service on a fresh database, runs one wallet-loadtest (which must end CONSISTENT with no
-# error answer) and stops it. Prints each round's operations/s and the ratio of B's median to
-# A's; the raw reports go to bench/results-compare/.
+# error answer) and stops it. Prints each round's operations/s and the CPU time each operation
+# cost the service, PostgreSQL and the load tool during the load, in microseconds (sampled by
+# bench/sample.py, cut by bench/report.py as for bench/run.sh); then the medians, and B's
+# against A's. Throughput on a shared machine swings with its neighbours; the CPU per
+# operation much less. The raw reports go to bench/results-compare/
 #
 #   bench/compare.sh OLD_SERVER NEW_SERVER [LOADTEST ARG ...]
 #
@@ -65,7 +68,13 @@ free_port() {
 
 rm -rf "$RESULTS"
 mkdir -p "$RESULTS"
-declare -a RATES_A RATES_B
+# PostgreSQL's server process, so that the CPU samples can tell its work from everyone else's.
+checkpointer=$(psql "$PG_SERVER/postgres" -X -Atc \
+    "SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'")
+POSTMASTER_PID=$(ps -o ppid= -p "$checkpointer" 2>/dev/null | tr -d ' ' || true)
+[[ $(ps -o comm= -p "$POSTMASTER_PID" 2>/dev/null) == postgres ]] ||
+    die "PostgreSQL's processes are not visible here"
+ROWS=$RESULTS/rounds.tsv  # name, operations/s, then CPU us per operation: service, PostgreSQL, load tool
 for ((round = 1; round <= ROUNDS; round++)); do
     for side in 0 1; do
         name=$([[ $side == 0 ]] && echo A || echo B)-$round
@@ -85,22 +94,42 @@ for ((round = 1; round <= ROUNDS; round++)); do
         status=0
         timeout $((DURATION * 3 + 120)) "$LOADTEST" --url "http://127.0.0.1:$port" \
             --duration "${DURATION}s" --quiet --json "$RESULTS/$name.json" "${LOAD[@]}" \
-            >"$RESULTS/$name.txt" 2>&1 || status=$?
+            >"$RESULTS/$name.txt" 2>&1 &
+        load_pid=$!
+        python3 "$ROOT/bench/sample.py" --out "$RESULTS/$name.samples.jsonl" \
+            --until-pid "$load_pid" --database "$DB" ${POSTMASTER_PID:+--postmaster "$POSTMASTER_PID"} \
+            --role "service=$SERVICE_PID" --role "load=$load_pid" &
+        sampler_pid=$!
+        wait "$load_pid" || status=$?
+        wait "$sampler_pid" || true
         stop_service
         if ((status != 0)) || ! grep -qx CONSISTENT "$RESULTS/$name.txt"; then
             cat "$RESULTS/$name.txt" >&2
             die "$name: wallet-loadtest exited $status"
         fi
-        rate=$(python3 -c 'import json, sys; print(round(json.load(open(sys.argv[1]))["summary"]["okItemsPerSecond"]))' "$RESULTS/$name.json")
-        printf '%s\t%s/s\n' "$name" "$rate"
-        if [[ $side == 0 ]]; then RATES_A+=("$rate"); else RATES_B+=("$rate"); fi
+        python3 - "$ROOT/bench" "$RESULTS" "$name" <<'PY' | tee -a "$ROWS"
+import sys
+bench, results, name = sys.argv[1:]
+sys.path.insert(0, bench)
+from report import loadtest_run
+_, run = loadtest_run(results, name, name)
+micros = [run.micros(group) for group in ("service", "postgres", "load")]
+print(name, f"{run.ops:.0f}", *(f"{m:.1f}" if m is not None else "nan" for m in micros), sep="\t")
+PY
     done
 done
 
-python3 - "${RATES_A[*]}" "${RATES_B[*]}" <<'PY'
+python3 - "$ROWS" <<'PY'
 import statistics, sys
-a = [int(x) for x in sys.argv[1].split()]
-b = [int(x) for x in sys.argv[2].split()]
-ma, mb = statistics.median(a), statistics.median(b)
-print(f"A median {ma:.0f}/s  B median {mb:.0f}/s  B/A {mb / ma:.3f}")
+rows = [line.split("\t") for line in open(sys.argv[1]).read().splitlines()]
+columns = ["operations/s", "service us/op", "postgres us/op", "load tool us/op"]
+medians = {
+    side: [statistics.median(float(row[i + 1]) for row in rows if row[0][0] == side)
+           for i in range(len(columns))]
+    for side in "AB"
+}
+print(f"\n{'median':16}{'A':>10}{'B':>10}{'B/A':>8}")
+for i, column in enumerate(columns):
+    a, b = medians["A"][i], medians["B"][i]
+    print(f"{column:16}{a:10.1f}{b:10.1f}{b / a:8.3f}")
 PY
