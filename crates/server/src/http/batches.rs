@@ -9,12 +9,11 @@ use super::holds::{confirmation, terms};
 use super::openapi::{EXAMPLE_OPERATION, EXAMPLE_PAYEE, EXAMPLE_WALLET, problems};
 use super::operations::operation_request;
 use super::transfers::transfer_request;
-use super::writes::{Answer, IDEMPOTENCY_KEY, count, parse_amount, record_data};
+use super::writes::{Answer, KeyHeader, count, parse_amount, record_data};
 use crate::domain::{HoldDecision, HoldTerms, OperationId, OperationKind, WalletId};
 use crate::ledger::{LedgerError, Outcome, Record, Request};
 use axum::Json;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::HeaderMap;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 use std::collections::HashMap;
@@ -298,10 +297,10 @@ problems!(BatchProblems: InvalidRequest, PayloadTooLarge, UnsupportedMediaType,
 )]
 async fn batch(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    key: KeyHeader,
     JsonBody(body): JsonBody<SubmitBatch>,
 ) -> Result<Json<BatchJson>, ApiError> {
-    if headers.contains_key(IDEMPOTENCY_KEY) {
+    if key.is_present() {
         return Err(ApiError::invalid_request(
             "name each item by its operationId or transferId: an Idempotency-Key header \
              does not apply to a batch",

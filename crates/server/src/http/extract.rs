@@ -20,10 +20,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let (headers, body) = read_body(req, state).await?;
-        parse_json(&headers, &body)?
-            .map(Self)
-            .ok_or_else(not_an_object)
+        let (json, body) = read_body(req, state).await?;
+        parse_json(json, &body)?.map(Self).ok_or_else(not_an_object)
     }
 }
 
@@ -31,19 +29,17 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJsonBody<T>
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let (headers, body) = read_body(req, state).await?;
+        let (json, body) = read_body(req, state).await?;
         if body.is_empty() {
             return Ok(Self(None));
         }
-        parse_json(&headers, &body).map(Self)
+        parse_json(json, &body).map(Self)
     }
 }
 
-async fn read_body<S: Send + Sync>(
-    req: Request,
-    state: &S,
-) -> Result<(HeaderMap, Bytes), ApiError> {
-    let headers = req.headers().clone();
+/// Whether the body is declared JSON, and the body.
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<(bool, Bytes), ApiError> {
+    let json = is_json(req.headers());
     let body = Bytes::from_request(req, state).await.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::from(ErrorCode::PayloadTooLarge)
@@ -51,16 +47,13 @@ async fn read_body<S: Send + Sync>(
             ApiError::invalid_request(rejection.body_text())
         }
     })?;
-    Ok((headers, body))
+    Ok((json, body))
 }
 
-/// A JSON object, or `None` for `null`. Anything else is refused before serde sees it:
-/// serde would also read a struct from an array of its fields.
-fn parse_json<T: DeserializeOwned>(
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Option<T>, ApiError> {
-    if !is_json(headers) {
+/// A JSON object, or `None` for `null`, from a body declared `json`. Anything else is refused
+/// before serde sees it: serde would also read a struct from an array of its fields.
+fn parse_json<T: DeserializeOwned>(json: bool, body: &[u8]) -> Result<Option<T>, ApiError> {
+    if !json {
         return Err(ApiError::from(ErrorCode::UnsupportedMediaType));
     }
     match body.iter().find(|b| !b.is_ascii_whitespace()) {

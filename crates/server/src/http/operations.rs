@@ -5,7 +5,7 @@ use super::error::{ApiError, ErrorCode};
 use super::extract::{JsonBody, parse_id};
 use super::openapi::{EXAMPLE_OPERATION, EXAMPLE_WALLET, problems};
 use super::writes::{
-    Answer, outcome_of, parse_amount, parse_pending, request_id, submit as submit_write,
+    Answer, KeyHeader, outcome_of, parse_amount, parse_pending, request_id, submit as submit_write,
 };
 use crate::domain::{
     IdempotencyKey, OperationId, OperationKind, OperationRecord, OperationRequest, OperationStatus,
@@ -15,7 +15,6 @@ use crate::store::reads;
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -236,10 +235,10 @@ problems!(SubmitProblems: InvalidRequest, InvalidAmount, WalletNotFound, Insuffi
 )]
 async fn submit(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    key: KeyHeader,
     JsonBody(body): JsonBody<SubmitOperation>,
 ) -> Result<Response, ApiError> {
-    let name = request_id(&headers, body.operation_id, "operationId")?;
+    let name = request_id(&key, body.operation_id, "operationId")?;
     let request = operation_request(
         name,
         body.wallet_id,

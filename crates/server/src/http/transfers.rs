@@ -5,13 +5,14 @@ use super::error::{ApiError, ErrorCode};
 use super::extract::{JsonBody, parse_id};
 use super::openapi::{EXAMPLE_OPERATION, EXAMPLE_PAYEE, EXAMPLE_WALLET, problems};
 use super::operations::{Reason, Status};
-use super::writes::{Answer, outcome_of, parse_amount, parse_pending, request_id, submit};
+use super::writes::{
+    Answer, KeyHeader, outcome_of, parse_amount, parse_pending, request_id, submit,
+};
 use crate::domain::{IdempotencyKey, OperationId, TransferRecord, TransferRequest, WalletId};
 use crate::store::reads;
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -147,10 +148,10 @@ problems!(TransferProblems, super::openapi::transfer_sample: InvalidRequest, Inv
 )]
 async fn transfer(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    key: KeyHeader,
     JsonBody(body): JsonBody<SubmitTransfer>,
 ) -> Result<Response, ApiError> {
-    let name = request_id(&headers, body.transfer_id, "transferId")?;
+    let name = request_id(&key, body.transfer_id, "transferId")?;
     let request = transfer_request(
         name,
         (body.from_wallet_id, body.to_wallet_id),

@@ -10,13 +10,16 @@ use crate::domain::{
 use crate::ledger::{Ledger, LedgerError, Outcome, Record, Submission};
 use crate::telemetry::metric;
 use axum::Json;
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::value::RawValue;
+use std::convert::Infallible;
 use std::num::NonZeroU32;
 
-pub(super) const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
 /// The `amount` of a body, kept as raw JSON text so that a float, a string or a number of
@@ -71,16 +74,35 @@ pub fn parse_pending(
     }
 }
 
+/// A request's `Idempotency-Key` header, if it has one: the one header a write reads, taken
+/// without copying the others.
+pub struct KeyHeader(Option<HeaderValue>);
+
+impl KeyHeader {
+    pub fn is_present(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for KeyHeader {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        Ok(Self(parts.headers.get(IDEMPOTENCY_KEY).cloned()))
+    }
+}
+
 /// The id a write is known by: the one in its body (`field`), the one its `Idempotency-Key`
 /// stands for (with the key, which is stored), or a new one. Both at once are refused. A
 /// second `Idempotency-Key` header was refused before (`guard`).
 pub fn request_id(
-    headers: &HeaderMap,
+    header: &KeyHeader,
     body_id: Option<OperationId>,
     field: &str,
 ) -> Result<(OperationId, Option<IdempotencyKey>), ApiError> {
-    let key = headers
-        .get(IDEMPOTENCY_KEY)
+    let key = header
+        .0
+        .as_ref()
         .map(|value| IdempotencyKey::parse(value.as_bytes()))
         .transpose()
         .map_err(ApiError::invalid_request)?;
