@@ -249,12 +249,6 @@ impl Writes {
             remembered.is_none() || citus.is_none(),
             "a batch on Citus locks its wallets first"
         );
-        debug_assert!(
-            remembered.is_none_or(|remembered| funds
-                .iter()
-                .all(|(id, _)| remembered.iter().any(|(wallet, _)| wallet == id))),
-            "a batch decided on remembered funds changes only wallets it remembers"
-        );
         let citus = citus.is_some();
         let resolved = resolutions.id.len();
         // Only the parts the batch has: a batch of deposits inserts operations and updates
@@ -394,11 +388,11 @@ pub fn not_as_decided(constraint: Option<&str>) -> bool {
 }
 
 /// `locked`: the wallets of `remembered` that still hold those funds, locked in the order of
-/// their ids, with where their rows are (`ctid`); `unchanged`: whether that is all of them.
+/// their ids; `unchanged`: whether that is all of them.
 fn push_lock_remembered(query: &mut Sql, remembered: &[(WalletId, Funds)]) {
     let count = remembered.len() as i64;
     let (ids, balances, held) = funds_columns(remembered);
-    query.push("locked AS MATERIALIZED (SELECT wallets.id, wallets.ctid FROM wallets JOIN ");
+    query.push("locked AS MATERIALIZED (SELECT wallets.id FROM wallets JOIN ");
     push_unnest!(query, ids => "uuid", balances => "int8", held => "int8");
     query.push(
         " AS v (id, balance, held) ON wallets.id = v.id AND wallets.balance = v.balance \
@@ -446,10 +440,8 @@ fn funds_columns(funds: &[(WalletId, Funds)]) -> (Vec<Uuid>, Vec<i64>, Vec<i64>)
     (ids, balances, held)
 }
 
-/// Writes each changed wallet's final funds. Behind the locks of the remembered wallets (all
-/// of the batch's, so every changed one), a row is found where its lock found it, rather than
-/// through the index once more. On Citus the ids are named once more, so that the update
-/// goes to their shards only.
+/// Writes each changed wallet's final funds. On Citus the ids are named once more, so that
+/// the update goes to their shards only.
 fn push_funds_update(
     query: &mut Sql,
     funds: &[(WalletId, Funds)],
@@ -462,18 +454,10 @@ fn push_funds_update(
          FROM ",
     );
     let shards = citus.then(|| ids.clone());
-    if locked.is_some() {
-        query.push("locked JOIN ");
-    }
     push_unnest!(query, ids => "uuid", balances => "int8", held => "int8");
-    query.push(" AS v (id, balance, held)");
-    match locked {
-        Some(locked) => query.push(format_args!(
-            " ON locked.id = v.id WHERE wallets.ctid = locked.ctid AND {locked}"
-        )),
-        None => query.push(" WHERE wallets.id = v.id"),
-    };
+    query.push(" AS v (id, balance, held) WHERE wallets.id = v.id");
     push_shards(query, "wallets.id", shards);
+    push_filter(query, " AND ", locked);
     query.push(")");
 }
 
