@@ -5,8 +5,9 @@
 # error answer) and stops it. Prints each round's operations/s and the CPU time each operation
 # cost the service, PostgreSQL and the load tool during the load, in microseconds (sampled by
 # bench/sample.py, cut by bench/report.py as for bench/run.sh); then the medians, and B's
-# against A's. Throughput on a shared machine swings with its neighbours; the CPU per
-# operation much less. The raw reports go to bench/results-compare/
+# against A's. On a shared machine both swing with the neighbours (by a tenth between two
+# rounds of one build, seen here), so a change counts only where the medians of several rounds
+# part by more than that. The raw reports go to bench/results-compare/.
 #
 #   bench/compare.sh OLD_SERVER NEW_SERVER [LOADTEST ARG ...]
 #
@@ -66,6 +67,10 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+for setting in fsync synchronous_commit; do
+    value=$(psql "$PG_SERVER/postgres" -X -Atc "SHOW $setting")
+    [[ $value == on ]] || die "PostgreSQL runs with $setting=$value; a comparison needs it on"
+done
 rm -rf "$RESULTS"
 mkdir -p "$RESULTS"
 # PostgreSQL's server process, so that the CPU samples can tell its work from everyone else's.
