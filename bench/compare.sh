@@ -48,37 +48,22 @@ done
 [[ $ROUNDS =~ ^[1-9][0-9]*$ && $DURATION =~ ^[1-9][0-9]*$ ]] ||
     die "COMPARE_ROUNDS and COMPARE_DURATION must be whole numbers"
 
+# shellcheck source=bench/common.sh
+source "$ROOT/bench/common.sh"
+
 SERVICE_PID=
 stop_service() {
-    [[ -n $SERVICE_PID ]] || return 0
-    kill -TERM "$SERVICE_PID" 2>/dev/null || true
-    for ((i = 0; i < 200; i++)); do
-        kill -0 "$SERVICE_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$SERVICE_PID" 2>/dev/null || true
-    wait "$SERVICE_PID" 2>/dev/null || true
+    stop_pid "$SERVICE_PID" 20
     SERVICE_PID=
 }
 trap stop_service EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-for setting in fsync synchronous_commit; do
-    value=$(psql "$PG_SERVER/postgres" -X -Atc "SHOW $setting")
-    [[ $value == on ]] || die "PostgreSQL runs with $setting=$value; a comparison needs it on"
-done
+require_durable "$PG_SERVER/postgres" "a comparison"
 rm -rf "$RESULTS"
 mkdir -p "$RESULTS"
-# PostgreSQL's server process, so that the CPU samples can tell its work from everyone else's.
-checkpointer=$(psql "$PG_SERVER/postgres" -X -Atc \
-    "SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'")
-POSTMASTER_PID=$(ps -o ppid= -p "$checkpointer" 2>/dev/null | tr -d ' ' || true)
-[[ $(ps -o comm= -p "$POSTMASTER_PID" 2>/dev/null) == postgres ]] ||
-    die "PostgreSQL's processes are not visible here"
+POSTMASTER_PID=$(postmaster_pid "$PG_SERVER/postgres")
+[[ -n $POSTMASTER_PID ]] || die "PostgreSQL's processes are not visible here"
 ROWS=$RESULTS/rounds.tsv  # name, operations/s, then CPU us per operation: service, PostgreSQL, load tool
 for ((round = 1; round <= ROUNDS; round++)); do
     for side in 0 1; do
@@ -91,11 +76,8 @@ for ((round = 1; round <= ROUNDS; round++)); do
             --http-addr "127.0.0.1:$port" --admin-addr "127.0.0.1:$admin" \
             >"$RESULTS/$name.service.log" 2>&1 &
         SERVICE_PID=$!
-        for ((i = 0; i < 300; i++)); do
-            curl -fsS -o /dev/null "http://127.0.0.1:$port/health/ready" 2>/dev/null && break
-            kill -0 "$SERVICE_PID" 2>/dev/null || die "$name: the service exited (see $RESULTS)"
-            sleep 0.1
-        done
+        wait_ready "$SERVICE_PID" "http://127.0.0.1:$port" ||
+            die "$name: the service did not become ready (see $RESULTS/$name.service.log)"
         status=0
         timeout $((DURATION * 3 + 120)) "$LOADTEST" --url "http://127.0.0.1:$port" \
             --duration "${DURATION}s" --quiet --json "$RESULTS/$name.json" "${LOAD[@]}" \

@@ -58,18 +58,8 @@ die() {
     exit 1
 }
 
-# Stops one process we started, by pid: SIGTERM, then SIGKILL if it lingers.
-stop_pid() {
-    local pid=$1 patience=$2
-    [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < patience * 10; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null || true
-}
+# shellcheck source=bench/common.sh
+source "$ROOT/bench/common.sh"
 
 CITUS_CLUSTER=
 cleanup() {
@@ -103,19 +93,13 @@ record() {
 }
 psql_admin() { psql "$PG_SERVER/postgres" -X -q -v ON_ERROR_STOP=1 "$@"; }
 psql_bench() { psql "$DB_URL" -X -q -v ON_ERROR_STOP=1 "$@"; }
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 say "building release binaries"
 cargo build --release --workspace
 
 say "fresh database $DB"
 psql_admin -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
-for setting in fsync synchronous_commit; do
-    value=$(psql_bench -Atc "SHOW $setting")
-    [[ $value == on ]] || die "PostgreSQL runs with $setting=$value; every measurement needs it on"
-done
+require_durable "$DB_URL" "every measurement"
 psql_bench -At -F '|' >"$RESULTS/postgres.txt" <<'SQL'
 SELECT 'version', version();
 SELECT name, current_setting(name) FROM pg_settings
@@ -131,13 +115,9 @@ SQL
     echo "kernel|$(uname -sr)"
     echo "load average at start|$(cut -d ' ' -f 1-3 /proc/loadavg)"
 } >"$RESULTS/machine.txt"
-# PostgreSQL's server process, so that the CPU samples can tell its work from everyone else's.
-checkpointer=$(psql_bench -Atc "SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'")
-POSTMASTER_PID=$(ps -o ppid= -p "$checkpointer" 2>/dev/null | tr -d ' ' || true)
-if [[ -z $POSTMASTER_PID || $(ps -o comm= -p "$POSTMASTER_PID" 2>/dev/null) != postgres ]]; then
+POSTMASTER_PID=$(postmaster_pid "$DB_URL")
+[[ -n $POSTMASTER_PID ]] ||
     echo "bench: PostgreSQL's processes are not visible here; its CPU will count as other" >&2
-    POSTMASTER_PID=
-fi
 
 # The service with its built-in defaults: no config.env (it runs in the results folder), no
 # WALLET_* variables from the caller's shell; only logging is turned down, and the flags given.
@@ -155,11 +135,7 @@ start_service() {
     record "${command[*]}"
     (cd "$RESULTS" && exec "${command[@]}") >"$RESULTS/$name.service.log" 2>&1 &
     SERVICE_PID=$!
-    for ((i = 0; i < 600; i++)); do
-        curl -fsS -o /dev/null "$HTTP_URL/health/ready" 2>/dev/null && return 0
-        kill -0 "$SERVICE_PID" 2>/dev/null || break
-        sleep 0.1
-    done
+    wait_ready "$SERVICE_PID" "$HTTP_URL" && return 0
     tail -n 20 "$RESULTS/$name.service.log" >&2
     die "$name: the service did not become ready"
 }
