@@ -6,6 +6,7 @@
 use super::auth::{self, ApiTokens};
 use super::batches;
 use super::error::{ApiError, ErrorCode};
+use super::writes::IDEMPOTENCY_KEY;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, Version, header};
 use axum::middleware::Next;
@@ -15,11 +16,7 @@ use std::time::Duration;
 
 /// Headers whose second copy would otherwise be silently ignored: which one a proxy, the
 /// authentication or the JSON parser looked at could differ.
-const SINGLETONS: [HeaderName; 3] = [
-    header::AUTHORIZATION,
-    header::CONTENT_TYPE,
-    HeaderName::from_static("idempotency-key"),
-];
+const SINGLETONS: [HeaderName; 3] = [header::AUTHORIZATION, header::CONTENT_TYPE, IDEMPOTENCY_KEY];
 
 /// What every request must pass before its route sees it, in this order: a well-formed
 /// head (`refusal`), a token where one is needed (`auth`), and an answer in time.

@@ -19,7 +19,7 @@ use serde_json::value::RawValue;
 use std::convert::Infallible;
 use std::num::NonZeroU32;
 
-const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+pub(super) const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
 /// The `amount` of a body, kept as raw JSON text so that a float, a string or a number of
