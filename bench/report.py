@@ -274,6 +274,12 @@ def batch_rows(results, loads):
                 sys.exit(f"{results}: no run of {name} at 64 clients")
     (hot_load, hot), (_, ceiling) = loads["hot-wallet"], loads["ceiling-c"]
     n = hot_load.concurrency
+    # wrk at the usual count as well, beside the project's load tool there.
+    if n != 64:
+        for name in ("wrk-bare-http", "wrk-hot-wallet"):
+            label = AT_64[f"{name}-c64"].replace("64 connections", f"{n} connections")
+            runs[f"{name}-c{n}"] = wrk_run(results, f"{name}-c{n}", label,
+                                           status_is_error=name != "wrk-bare-http")
     ratios = [
         ("100-item batches / single requests, one hot wallet, 64 clients",
          runs["batch-hot-wallet-c64"], runs["hot-wallet"], "x", 3.0),
@@ -282,6 +288,11 @@ def batch_rows(results, loads):
         ("wrk: hot-wallet deposits / bare HTTP, 64 connections",
          runs["wrk-hot-wallet-c64"], runs["wrk-bare-http-c64"], "%", 0.4),
         (f"one hot wallet / ceiling C (GET /health/live), {n} clients", hot, ceiling, "%", 0.5),
+    ]
+    if n != 64:
+        ratios.append((f"wrk: hot-wallet deposits / bare HTTP, {n} connections",
+                       runs[f"wrk-hot-wallet-c{n}"], runs[f"wrk-bare-http-c{n}"], "%", 0.5))
+    ratios += [
         ("10,000 wallets / one hot wallet, 64 clients",
          runs["many-wallets"], runs["hot-wallet"], "x", 1.0),
     ]
@@ -408,11 +419,12 @@ def tables(results, doc_dir):
     if batches := batch_rows(results, loads):
         batch_runs, ratios = batches
         out += ["## Batches and the single-request path", (
-            "At 64 clients (wrk: 64 connections). A batch is one `POST /api/v1/batches` of 100 "
-            "deposits and withdrawals (`--batch-size 100`), each decided on its own as if sent "
-            "alone: ok ops/s counts its items answered as documented, its latency is the whole "
-            "batch's. wrk sends one request over and over and checks nothing but its status: "
-            "the bare HTTP stack is a `GET /nope` answered `404`, the deposits "
+            f"At 64 clients, and at {hot_load.concurrency} where a row says so (wrk: 64 "
+            f"connections and {hot_load.concurrency}). A batch is one `POST /api/v1/batches` "
+            "of 100 deposits and withdrawals (`--batch-size 100`), each decided on its own as "
+            "if sent alone: ok ops/s counts its items answered as documented, its latency is "
+            "the whole batch's. wrk sends one request over and over and checks nothing but its "
+            "status: the bare HTTP stack is a `GET /nope` answered `404`, the deposits "
             "`bench/deposit.lua`, each of 1 into one wallet, without ids; its rows have no ledger "
             "check, and only socket errors (and for the deposits, answers other than 2xx) count "
             "as errors."), table(

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # One run, every number side by side: baseline A (pgbench, one transaction per operation),
 # baseline B (the service with batching off), ceiling C (the service's HTTP layer alone) and
-# the service itself on one hot wallet (also with its events published to RabbitMQ), 10,000 wallets, balance reads, an open loop, transfers
-# (a hot merchant, a hot payer, random pairs) and payments on one hot wallet (a hold, then its
-# confirmation or void), the transfers, the payments, the hot wallet and the 10,000 wallets at
-# 64 clients as well; batches of 100 deposits and withdrawals (POST /api/v1/batches) on one hot
-# wallet and over 10,000 wallets, at 64 clients; wrk at 64 connections on the bare HTTP stack
-# (GET /nope, answered 404) and on hot-wallet deposits (bench/deposit.lua); and how late holds
-# expire, on an idle service and during a hot-wallet load. Writes their tables to
-# bench/results/tables.md and into the generated block of docs/benchmarks.md
-# (bench/report.py); the analysis around that block is written by hand.
+# the service itself on one hot wallet (also with its events published to RabbitMQ), 10,000
+# wallets, balance reads, an open loop, transfers (a hot merchant, a hot payer, random pairs)
+# and payments on one hot wallet (a hold, then its confirmation or void), the transfers, the
+# payments, the hot wallet and the 10,000 wallets at 64 clients as well; batches of 100
+# deposits and withdrawals (POST /api/v1/batches) on one hot wallet and over 10,000 wallets, at
+# 64 clients; wrk at 64 connections and at the usual count on the bare HTTP stack (GET /nope,
+# answered 404) and on hot-wallet deposits (bench/deposit.lua); and how late holds expire, on
+# an idle service and during a hot-wallet load. Writes their tables to bench/results/tables.md
+# and into the generated block of docs/benchmarks.md (bench/report.py); the analysis around
+# that block is written by hand.
 #
 #   bench/run.sh                     # 15 s per measurement, about 15 minutes in all
 #   BENCH_DURATION=3 bench/run.sh    # smoke test
@@ -208,13 +209,13 @@ loadtest() {
     fi
 }
 
-# One wrk run of 64 connections against the running service, with wrk's other arguments (the
-# URL last, or before the script's `-- ARG`); bench/report.py reads its text output. wrk checks
-# no answer beyond its status and no balance: its rows have no ledger check.
+# One wrk run of CONNECTIONS connections against the running service, with wrk's other
+# arguments (the URL last, or before the script's `-- ARG`); bench/report.py reads its text
+# output. wrk checks no answer beyond its status and no balance: its rows have no ledger check.
 wrk_load() {
-    local name=$1
-    shift
-    run_load "$name" wrk -t2 -c64 "-d${DURATION}s" --latency --timeout 10s "$@"
+    local name=$1 connections=$2
+    shift 2
+    run_load "$name" wrk -t2 "-c$connections" "-d${DURATION}s" --latency --timeout 10s "$@"
     grep -E 'requests in|Requests/sec|Non-2xx|Socket errors' "$RESULTS/$name.txt" >&2 || true
     if ((LOAD_STATUS != 0)) || ! grep -q '^Requests/sec:' "$RESULTS/$name.txt"; then
         cat "$RESULTS/$name.txt" >&2
@@ -400,16 +401,22 @@ start_service batch-many-wallets-c64
 loadtest batch-many-wallets-c64 --concurrency 64 "${MANY[@]}" --batch-size 100
 stop_service
 
-say "wrk: the bare HTTP stack, GET /nope, 64 connections"
-start_service wrk-bare-http-c64
-wrk_load wrk-bare-http-c64 "$HTTP_URL/nope"
-stop_service
+# wrk at 64 connections, and at $CONCURRENCY as the project's load tool above: wrk spends less
+# CPU per request than wallet-loadtest, on the same two cores as the service.
+for connections in "${COMPARED_CLIENTS[@]}"; do
+    say "wrk: the bare HTTP stack, GET /nope, $connections connections"
+    start_service "wrk-bare-http-c$connections"
+    wrk_load "wrk-bare-http-c$connections" "$connections" "$HTTP_URL/nope"
+    stop_service
 
-say "wrk: deposits into one hot wallet, 64 connections"
-start_service wrk-hot-wallet-c64
-wallet=$(funded_wallet) || die "wrk-hot-wallet-c64: its wallet could not be created and funded"
-wrk_load wrk-hot-wallet-c64 -s "$ROOT/bench/deposit.lua" "$HTTP_URL/api/v1/wallet" -- "$wallet"
-stop_service
+    say "wrk: deposits into one hot wallet, $connections connections"
+    start_service "wrk-hot-wallet-c$connections"
+    wallet=$(funded_wallet) ||
+        die "wrk-hot-wallet-c$connections: its wallet could not be created and funded"
+    wrk_load "wrk-hot-wallet-c$connections" "$connections" -s "$ROOT/bench/deposit.lua" \
+        "$HTTP_URL/api/v1/wallet" -- "$wallet"
+    stop_service
+done
 
 say "ours: balance reads over 1,000 wallets, $CONCURRENCY clients"
 start_service reads
