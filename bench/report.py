@@ -274,12 +274,6 @@ def batch_rows(results, loads):
                 sys.exit(f"{results}: no run of {name} at 64 clients")
     (hot_load, hot), (_, ceiling) = loads["hot-wallet"], loads["ceiling-c"]
     n = hot_load.concurrency
-    # wrk at the usual count as well, beside the project's load tool there.
-    if n != 64:
-        for name in ("wrk-bare-http", "wrk-hot-wallet"):
-            label = AT_64[f"{name}-c64"].replace("64 connections", f"{n} connections")
-            runs[f"{name}-c{n}"] = wrk_run(results, f"{name}-c{n}", label,
-                                           status_is_error=name != "wrk-bare-http")
     ratios = [
         ("100-item batches / single requests, one hot wallet, 64 clients",
          runs["batch-hot-wallet-c64"], runs["hot-wallet"], "x", 3.0),
@@ -288,15 +282,17 @@ def batch_rows(results, loads):
         ("wrk: hot-wallet deposits / bare HTTP, 64 connections",
          runs["wrk-hot-wallet-c64"], runs["wrk-bare-http-c64"], "%", 0.4),
         (f"one hot wallet / ceiling C (GET /health/live), {n} clients", hot, ceiling, "%", 0.5),
-    ]
-    if n != 64:
-        ratios.append((f"wrk: hot-wallet deposits / bare HTTP, {n} connections",
-                       runs[f"wrk-hot-wallet-c{n}"], runs[f"wrk-bare-http-c{n}"], "%", 0.5))
-    ratios += [
         ("10,000 wallets / one hot wallet, 64 clients",
          runs["many-wallets"], runs["hot-wallet"], "x", 1.0),
     ]
     if n != 64:
+        # wrk at the usual count as well, beside the project's load tool there.
+        for name in ("wrk-bare-http", "wrk-hot-wallet"):
+            label = AT_64[f"{name}-c64"].replace("64 connections", f"{n} connections")
+            runs[f"{name}-c{n}"] = wrk_run(results, f"{name}-c{n}", label,
+                                           status_is_error=name != "wrk-bare-http")
+        ratios.append((f"wrk: hot-wallet deposits / bare HTTP, {n} connections",
+                       runs[f"wrk-hot-wallet-c{n}"], runs[f"wrk-bare-http-c{n}"], "%", 0.5))
         ratios.append((f"10,000 wallets / one hot wallet, {n} clients",
                        loads["many-wallets"][1], hot, "x", 1.0))
     return list(runs.values()), ratios
