@@ -1,4 +1,5 @@
-# What bench/run.sh and bench/compare.sh share; sourced by both, which define die().
+# What bench/run.sh and bench/compare.sh share; sourced by both, which define die(), and ROOT,
+# DB (the benchmark database) and POSTMASTER_PID (empty when unknown) for the sampler.
 
 # Stops one process we started, by pid: SIGTERM, then SIGKILL if it lingers.
 stop_pid() {
@@ -48,4 +49,19 @@ wait_ready() {
         sleep 0.1
     done
     return 1
+}
+
+# Samples CPU use (and the service's metrics) into file $1 until process $2 exits, in the
+# background, with bench/sample.py's further arguments (the roles); finish_sampler waits for it.
+start_sampler() {
+    local out=$1 until=$2
+    shift 2
+    python3 "$ROOT/bench/sample.py" --out "$out" --until-pid "$until" --database "$DB" \
+        ${POSTMASTER_PID:+--postmaster "$POSTMASTER_PID"} "$@" &
+    SAMPLER_PID=$!
+}
+
+finish_sampler() {
+    wait "$SAMPLER_PID" 2>/dev/null || true
+    SAMPLER_PID=
 }

@@ -83,12 +83,10 @@ for ((round = 1; round <= ROUNDS; round++)); do
             --duration "${DURATION}s" --quiet --json "$RESULTS/$name.json" "${LOAD[@]}" \
             >"$RESULTS/$name.txt" 2>&1 &
         load_pid=$!
-        python3 "$ROOT/bench/sample.py" --out "$RESULTS/$name.samples.jsonl" \
-            --until-pid "$load_pid" --database "$DB" ${POSTMASTER_PID:+--postmaster "$POSTMASTER_PID"} \
-            --role "service=$SERVICE_PID" --role "load=$load_pid" &
-        sampler_pid=$!
+        start_sampler "$RESULTS/$name.samples.jsonl" "$load_pid" \
+            --role "service=$SERVICE_PID" --role "load=$load_pid"
         wait "$load_pid" || status=$?
-        wait "$sampler_pid" || true
+        finish_sampler
         stop_service
         if ((status != 0)) || ! grep -qx CONSISTENT "$RESULTS/$name.txt"; then
             cat "$RESULTS/$name.txt" >&2

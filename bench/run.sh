@@ -159,20 +159,6 @@ checkpoint() {
     done
 }
 
-# Samples CPU use (and the service's metrics) until process $1 exits.
-start_sampler() {
-    local out=$1 until=$2
-    shift 2
-    python3 "$ROOT/bench/sample.py" --out "$out" --until-pid "$until" --database "$DB" \
-        ${POSTMASTER_PID:+--postmaster "$POSTMASTER_PID"} "$@" &
-    SAMPLER_PID=$!
-}
-
-finish_sampler() {
-    wait "$SAMPLER_PID" 2>/dev/null || true
-    SAMPLER_PID=
-}
-
 # Runs one load (the command given, output to $RESULTS/NAME.txt) against the running service
 # from a checkpoint, with the CPU sampler beside it, bounded by $LOAD_LIMIT; sets LOAD_STATUS
 # to its exit status (124: it did not finish in time).
